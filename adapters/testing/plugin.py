@@ -1,0 +1,43 @@
+"""pytest plugin shipped with portside: fixtures for the contract kit and real servers.
+
+Loaded automatically (entry point ``pytest11``) when portside is installed. Fixtures are
+cheap to define; nothing connects anywhere until a test asks for a server fixture.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.memory.clock import ManualClock
+from adapters.testing.services import (
+    DEFAULT_MARIADB_URL,
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_REDIS_URL,
+    require_server,
+)
+
+__all__ = ["manual_clock", "mariadb_url", "postgres_url", "redis_url"]
+
+
+@pytest.fixture(name="manual_clock")
+def manual_clock() -> ManualClock:
+    """A fresh manual clock; tests advance it instead of sleeping."""
+    return ManualClock()
+
+
+@pytest.fixture(name="redis_url", scope="session")
+def redis_url() -> str:
+    """URL of a reachable Redis (``REDIS_URL``), or skip/fail as the services policy says."""
+    return require_server("Redis", "REDIS_URL", DEFAULT_REDIS_URL)
+
+
+@pytest.fixture(name="postgres_url", scope="session")
+def postgres_url() -> str:
+    """URL of a reachable PostgreSQL (``DATABASE_URL`` when it is PostgreSQL)."""
+    return require_server("PostgreSQL", "PORTSIDE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(name="mariadb_url", scope="session")
+def mariadb_url() -> str:
+    """URL of a reachable MariaDB/MySQL server."""
+    return require_server("MariaDB", "PORTSIDE_TEST_MARIADB_URL", DEFAULT_MARIADB_URL)

@@ -1,0 +1,1 @@
+"""Ratio benchmarks: each adapter against the raw client, interleaved in one run."""

@@ -1,0 +1,87 @@
+"""The queue port: an at-least-once work queue with consumer groups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from returns.result import Result
+
+from domain.errors import ServiceError
+from domain.queue import DeadLetter, Delivery
+
+__all__ = ["QueuePort"]
+
+
+class QueuePort(Protocol):
+    """At-least-once delivery of messages on topics to consumer groups.
+
+    - Each group receives every message published after the group first received on
+      the topic; within a group a message is leased to one consumer at a time.
+    - A delivery not acked before its lease expires is delivered again, with
+      ``attempt`` one higher. After ``max_deliveries`` attempts the message moves to
+      the group's dead letters with the reason, exactly once.
+    - Acked messages are removed, so storage stays bounded.
+    - A consumer that restarts (same name) first gets its own unacked messages back.
+
+    Topic, group and consumer names are 1 to 200 printable characters. Bad input is
+    ``Failure(InvalidRequest)`` and changes nothing; a backend that cannot be reached
+    is ``Failure(Unavailable)``, one that does not answer in time ``Failure(TimedOut)``.
+    """
+
+    def publish(
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+    ) -> Result[str, ServiceError]:
+        """Append a message; returns its id.
+
+        With a ``dedupe_key`` seen on this topic within the dedupe window, nothing is
+        stored and the first message's id is returned. Without one, a ``TimedOut``
+        publish may have been stored: it is not retried automatically.
+        """
+        ...
+
+    def receive(
+        self,
+        topic: str,
+        group: str,
+        consumer: str,
+        *,
+        max_messages: int = 1,
+        wait: float = 0.0,
+    ) -> Result[list[Delivery], ServiceError]:
+        """Lease up to ``max_messages`` messages to ``consumer``.
+
+        The consumer's own expired or returned deliveries come first, then others'
+        expired leases, then new messages in publish order. Waits up to ``wait``
+        seconds when nothing is ready; an empty list means nothing arrived.
+        """
+        ...
+
+    def ack(self, delivery: Delivery) -> Result[None, ServiceError]:
+        """Mark the message done for the delivery's group; it is never delivered again.
+
+        Acking a delivery whose lease was taken over by another consumer, or acking
+        twice, is ``Failure(InvalidRequest)``.
+        """
+        ...
+
+    def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
+        """Give the message back, to be delivered again after ``delay`` seconds."""
+        ...
+
+    def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
+        """Push the lease ``by`` seconds past now; returns the delivery with its new lease."""
+        ...
+
+    def dead_letters(self, topic: str, group: str) -> Result[list[DeadLetter], ServiceError]:
+        """The messages ``group`` gave up on, oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the queue must not be used afterwards."""
+        ...
