@@ -18,10 +18,8 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import random
 import threading
-import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final, Literal, TypeVar, cast
@@ -29,6 +27,7 @@ from typing import Any, Final, Literal, TypeVar, cast
 import attrs
 from returns.result import Failure, Result, Success
 
+from adapters._introspect import returns_iterator
 from domain.errors import RateLimited, ServiceError, TimedOut, Unavailable
 from ports.clock import Clock
 
@@ -215,17 +214,6 @@ class CircuitBreaker:
 _UNGUARDED: Final = frozenset({"close", "namespace", "identity"})
 
 
-def _returns_iterator(method: Callable[..., object]) -> bool:
-    """Whether ``method`` is annotated to return an iterator (a stream of results)."""
-    try:
-        hint = typing.get_type_hints(method).get("return")
-    except (NameError, TypeError, AttributeError):
-        raw = inspect.signature(method).return_annotation
-        return isinstance(raw, str) and raw.startswith(("Iterator", "Generator", "Iterable"))
-    origin = typing.get_origin(hint)
-    return origin is not None and inspect.isclass(origin) and issubclass(origin, Iterator)
-
-
 class _Guarded:
     """A proxy that routes every public method of ``port`` through ``breaker``."""
 
@@ -250,7 +238,7 @@ class _Guarded:
             return target
         wrapped = (
             self._guard_stream(name, target)
-            if _returns_iterator(target)
+            if returns_iterator(target)
             else self._guard_call(name, target)
         )
         # Cache on the instance so __getattr__ runs once per method name.
