@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from returns.result import Result
@@ -45,6 +45,20 @@ class QueuePort(Protocol):
         """
         ...
 
+    def publish_many(
+        self,
+        topic: str,
+        bodies: Iterable[bytes],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Result[list[str], ServiceError]:
+        """Append several messages in one round trip; returns their ids in order.
+
+        Every body is validated first: one bad body is ``Failure(InvalidRequest)`` and
+        nothing is published. A ``TimedOut`` batch may have been partly stored.
+        """
+        ...
+
     def receive(
         self,
         topic: str,
@@ -70,12 +84,29 @@ class QueuePort(Protocol):
         """
         ...
 
+    def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
+        """Ack several deliveries in one round trip; returns how many were acked.
+
+        A delivery that ``ack`` would refuse (stale or already acked) is skipped and
+        not counted; a malformed argument is ``Failure(InvalidRequest)``, nothing acked.
+        """
+        ...
+
     def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
-        """Give the message back, to be delivered again after ``delay`` seconds."""
+        """Give the message back, to be delivered again after ``delay`` seconds.
+
+        When the delivery was the last one ``max_deliveries`` allows, the message is
+        dead-lettered instead. A negative delay, or a stale or acked delivery, is
+        ``Failure(InvalidRequest)``.
+        """
         ...
 
     def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
-        """Push the lease ``by`` seconds past now; returns the delivery with its new lease."""
+        """Push the lease ``by`` seconds past now; returns the delivery with its new lease.
+
+        ``by`` must be positive; a stale, nacked or acked delivery is
+        ``Failure(InvalidRequest)``.
+        """
         ...
 
     def dead_letters(self, topic: str, group: str) -> Result[list[DeadLetter], ServiceError]:

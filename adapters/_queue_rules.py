@@ -1,0 +1,206 @@
+"""Queue rules shared by the in-memory fake and the Redis adapter.
+
+Both adapters validate input here, before touching any state, so bad input fails the
+same way everywhere and nothing is published or changed. The dead-letter reasons live
+here too: the contract kit compares them between the fake and the real adapter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from domain.errors import InvalidRequest
+from domain.queue import Delivery
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_NAME_LENGTH",
+    "REASON_LEASE_EXPIRED",
+    "REASON_NACKED",
+    "QueueOptions",
+    "check_body",
+    "check_delay",
+    "check_delivery",
+    "check_headers",
+    "check_name",
+    "check_publish_batch",
+    "check_receive",
+]
+
+#: Topic, group, consumer and dedupe-key names are 1 to this many printable characters.
+MAX_NAME_LENGTH: Final = 200
+#: The most messages one ``receive`` or ``publish_many`` call may move.
+MAX_BATCH: Final = 1000
+#: The dead-letter reason when the last allowed delivery's lease ran out.
+REASON_LEASE_EXPIRED: Final = "lease expired"
+#: The dead-letter reason when the last allowed delivery was nacked.
+REASON_NACKED: Final = "nacked"
+
+
+@attrs.frozen
+class QueueOptions:
+    """Tuning shared by every queue adapter; the defaults suit a work queue.
+
+    ``lease_timeout`` is the visibility timeout in seconds; ``max_deliveries`` how
+    many deliveries a message gets before it is dead-lettered; ``max_body_bytes`` the
+    largest body ``publish`` accepts; ``dedupe_window`` how long, in seconds, a
+    ``dedupe_key`` is remembered.
+    """
+
+    lease_timeout: float = 30.0
+    max_deliveries: int = 5
+    max_body_bytes: int = 1024 * 1024
+    dedupe_window: float = 3600.0
+
+    def __attrs_post_init__(self) -> None:
+        # Options are programming input, not request data: a wrong value raises.
+        if not (math.isfinite(self.lease_timeout) and self.lease_timeout > 0):
+            raise ValueError("lease_timeout must be a positive number of seconds")
+        if self.max_deliveries < 1:
+            raise ValueError("max_deliveries must be at least 1")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be at least 1")
+        if not (math.isfinite(self.dedupe_window) and self.dedupe_window > 0):
+            raise ValueError("dedupe_window must be a positive number of seconds")
+
+
+def _invalid(operation: str, message: str, service: str) -> Failure[InvalidRequest]:
+    return Failure(InvalidRequest(service=service, operation=operation, message=message))
+
+
+def check_name(
+    kind: str, name: object, *, operation: str, service: str
+) -> Result[str, InvalidRequest]:
+    """``name`` when it is 1 to 200 printable characters, else ``InvalidRequest``."""
+    if not isinstance(name, str):
+        return _invalid(operation, f"{kind} name must be a str", service)
+    if not name:
+        return _invalid(operation, f"{kind} name is empty", service)
+    if len(name) > MAX_NAME_LENGTH:
+        return _invalid(
+            operation, f"{kind} name is longer than {MAX_NAME_LENGTH} characters", service
+        )
+    if not name.isprintable():
+        return _invalid(operation, f"{kind} name has a non-printable character", service)
+    return Success(name)
+
+
+def check_body(
+    body: object, options: QueueOptions, *, operation: str, service: str
+) -> Result[bytes, InvalidRequest]:
+    """``body`` as bytes when it is bytes within ``max_body_bytes``."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        return _invalid(operation, "body must be bytes", service)
+    data = bytes(body)
+    if len(data) > options.max_body_bytes:
+        return _invalid(
+            operation,
+            f"body is {len(data)} bytes, over the maximum of {options.max_body_bytes}",
+            service,
+        )
+    return Success(data)
+
+
+def check_headers(
+    headers: object, *, operation: str, service: str
+) -> Result[dict[str, str], InvalidRequest]:
+    """A copy of ``headers`` when every name is a valid name and every value a str."""
+    if headers is None:
+        return Success({})
+    if not isinstance(headers, Mapping):
+        return _invalid(operation, "headers must be a mapping of str to str", service)
+    copy: dict[str, str] = {}
+    items: Iterable[tuple[object, object]] = headers.items()
+    for key, value in items:
+        checked = check_name("header", key, operation=operation, service=service)
+        if isinstance(checked, Failure):
+            return checked
+        if not isinstance(value, str):
+            return _invalid(operation, f"header {key!r} value must be a str", service)
+        copy[checked.unwrap()] = value
+    return Success(copy)
+
+
+def check_delay(
+    what: str, seconds: object, *, operation: str, service: str, positive: bool = False
+) -> Result[float, InvalidRequest]:
+    """``seconds`` as a float when finite and not negative (or positive when asked)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return _invalid(operation, f"{what} must be a number of seconds", service)
+    value = float(seconds)
+    if not math.isfinite(value):
+        return _invalid(operation, f"{what} must be finite", service)
+    if value < 0 or (positive and value == 0):
+        sign = "positive" if positive else "zero or more"
+        return _invalid(operation, f"{what} must be {sign}, got {value!r}", service)
+    return Success(value)
+
+
+def check_receive(
+    topic: str,
+    group: str,
+    consumer: str,
+    max_messages: object,
+    wait: object,
+    *,
+    service: str,
+) -> Result[tuple[int, float], InvalidRequest]:
+    """``(max_messages, wait)`` when every argument of ``receive`` is valid."""
+    for kind, name in (("topic", topic), ("group", group), ("consumer", consumer)):
+        checked = check_name(kind, name, operation="receive", service=service)
+        if isinstance(checked, Failure):
+            return checked
+    if (
+        isinstance(max_messages, bool)
+        or not isinstance(max_messages, int)
+        or not 1 <= max_messages <= MAX_BATCH
+    ):
+        return _invalid("receive", f"max_messages must be an int from 1 to {MAX_BATCH}", service)
+    waited = check_delay("wait", wait, operation="receive", service=service)
+    if isinstance(waited, Failure):
+        return waited
+    return Success((max_messages, waited.unwrap()))
+
+
+def check_delivery(
+    delivery: object, *, operation: str, service: str
+) -> Result[Delivery, InvalidRequest]:
+    """``delivery`` when it is a ``Delivery`` with valid topic, group and consumer names."""
+    if not isinstance(delivery, Delivery):
+        return _invalid(operation, "expected a Delivery", service)
+    for kind, name in (
+        ("topic", delivery.message.topic),
+        ("group", delivery.group),
+        ("consumer", delivery.consumer),
+    ):
+        checked = check_name(kind, name, operation=operation, service=service)
+        if isinstance(checked, Failure):
+            return checked
+    return Success(delivery)
+
+
+def check_publish_batch(
+    topic: str,
+    bodies: Iterable[bytes],
+    options: QueueOptions,
+    *,
+    service: str,
+) -> Result[list[bytes], InvalidRequest]:
+    """The bodies of a ``publish_many`` call, each checked, when the batch is valid."""
+    checked_topic = check_name("topic", topic, operation="publish_many", service=service)
+    if isinstance(checked_topic, Failure):
+        return checked_topic
+    out: list[bytes] = []
+    for index, body in enumerate(bodies):
+        if index >= MAX_BATCH:
+            return _invalid("publish_many", f"more than {MAX_BATCH} bodies in one batch", service)
+        checked = check_body(body, options, operation="publish_many", service=service)
+        if isinstance(checked, Failure):
+            return _invalid("publish_many", f"body {index}: {checked.failure().message}", service)
+        out.append(checked.unwrap())
+    return Success(out)
