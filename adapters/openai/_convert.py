@@ -1,0 +1,309 @@
+"""Port values to OpenAI request bodies, and OpenAI answers back to port values.
+
+Answers are checked field by field: anything missing, of the wrong type or unknown
+(a finish reason the port does not know) raises ``Malformed``, which the adapter turns
+into ``ProtocolError``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, Literal, cast
+
+import orjson
+from openai.types.chat import ChatCompletionChunk
+
+from domain.llm import (
+    FINISH_REASONS,
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    FinishReason,
+    ResponseFormat,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
+
+__all__ = [
+    "Malformed",
+    "StreamState",
+    "chat_params",
+    "completion_from_body",
+    "vectors_from_body",
+]
+
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+
+# Older servers (and OpenAI's legacy functions API) still say "function_call".
+_FINISH_ALIASES: Final = {"function_call": "tool_calls"}
+
+
+class Malformed(ValueError):
+    """The server's answer does not have the shape the OpenAI API promises."""
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every ``Mapping`` a ``dict`` and every tuple a list (JSON-ready)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.name is not None:
+        out["name"] = message.name
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "parameters": _plain(tool.parameters)}
+    if tool.description:
+        function["description"] = tool.description
+    return {"type": "function", "function": function}
+
+
+def _response_format(fmt: ResponseFormat) -> dict[str, Any]:
+    if fmt.kind != "json_schema":
+        return {"type": fmt.kind}
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": fmt.name or "response",
+            "schema": _plain(fmt.schema),
+            "strict": fmt.strict,
+        },
+    }
+
+
+def chat_params(
+    request: ChatRequest, *, default_model: str, max_tokens_field: MaxTokensField
+) -> dict[str, Any]:
+    """The JSON body of a chat completion for ``request`` (without ``stream``)."""
+    params: dict[str, Any] = {
+        "model": request.model or default_model,
+        "messages": [_message(m) for m in request.messages],
+    }
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.top_p is not None:
+        params["top_p"] = request.top_p
+    if request.max_tokens is not None:
+        params[max_tokens_field] = request.max_tokens
+    if request.stop:
+        params["stop"] = list(request.stop)
+    if request.seed is not None:
+        params["seed"] = request.seed
+    if request.tools:
+        params["tools"] = [_tool(t) for t in request.tools]
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        params["tool_choice"] = (
+            choice
+            if choice in ("none", "auto", "required")
+            else {"type": "function", "function": {"name": choice}}
+        )
+    if request.response_format is not None:
+        params["response_format"] = _response_format(request.response_format)
+    return params
+
+
+# --- answers -------------------------------------------------------------------------
+
+
+def _finish(value: object) -> FinishReason:
+    if isinstance(value, str):
+        value = _FINISH_ALIASES.get(value, value)
+        if value in FINISH_REASONS:
+            return cast(FinishReason, value)
+    raise Malformed(f"unknown finish reason {str(value)[:40]!r}")
+
+
+def _int(value: object, what: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise Malformed(f"{what} is not a count")
+
+
+def usage_from(raw: object) -> Usage:
+    """Token counts from an OpenAI ``usage`` object (zeros when the server sent none)."""
+    if raw is None:
+        return Usage()
+    if not isinstance(raw, Mapping):
+        raise Malformed("usage is not an object")
+    details = raw.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+    return Usage(
+        _int(raw.get("prompt_tokens"), "usage.prompt_tokens"),
+        _int(raw.get("completion_tokens"), "usage.completion_tokens"),
+        _int(cached, "usage.cached_tokens"),
+    )
+
+
+def _text(value: object, what: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise Malformed(f"{what} is not a string")
+
+
+def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise Malformed("tool_calls is not a list")
+    calls = []
+    for item in raw:
+        function = item.get("function") if isinstance(item, Mapping) else None
+        if not isinstance(function, Mapping):
+            raise Malformed("a tool call has no function")
+        call_id, name = item.get("id"), function.get("name")
+        if not isinstance(call_id, str) or not isinstance(name, str):
+            raise Malformed("a tool call has no id or name")
+        calls.append(ToolCall(call_id, name, _text(function.get("arguments"), "arguments")))
+    return tuple(calls)
+
+
+def _json_object(raw: bytes) -> Mapping[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed("the body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise Malformed("the body is not a JSON object")
+    return body
+
+
+def completion_from_body(raw: bytes, *, fallback_model: str) -> tuple[Completion, str | None]:
+    """The completion in a ``chat.completion`` body, and the model's refusal if any."""
+    body = _json_object(raw)
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        raise Malformed("the answer has no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, Mapping):
+        raise Malformed("the choice has no message")
+    refusal = message.get("refusal")
+    model = body.get("model")
+    completion = Completion(
+        text=_text(message.get("content"), "content"),
+        finish_reason=_finish(choice.get("finish_reason")),
+        tool_calls=_tool_calls(message.get("tool_calls")),
+        usage=usage_from(body.get("usage")),
+        model=model if isinstance(model, str) and model else fallback_model,
+    )
+    return completion, refusal if isinstance(refusal, str) and refusal else None
+
+
+def vectors_from_body(
+    raw: bytes, *, count: int, dimensions: int | None
+) -> tuple[list[tuple[float, ...]], str, Usage]:
+    """``count`` vectors in input order, the model and usage of an embeddings body."""
+    body = _json_object(raw)
+    data = body.get("data")
+    if not isinstance(data, list) or len(data) != count:
+        raise Malformed(f"expected {count} embeddings")
+    vectors: list[tuple[float, ...] | None] = [None] * count
+    size = dimensions
+    for item in data:
+        index = item.get("index") if isinstance(item, dict) else None
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(index, int) or not 0 <= index < count or vectors[index] is not None:
+            raise Malformed("embedding indexes are not 0..n-1")
+        if not isinstance(vector, list):
+            raise Malformed("an embedding is not a list of floats (was base64 sent?)")
+        if size is None:
+            size = len(vector)
+        if len(vector) != size or not size:
+            raise Malformed("embeddings do not have the requested dimensions")
+        vectors[index] = tuple(vector)
+    if not all(type(v) is float for vector in vectors for v in vector or ()):
+        raise Malformed("an embedding holds something other than floats")
+    raw_usage = body.get("usage")
+    usage = (
+        Usage(_int(raw_usage.get("prompt_tokens"), "usage.prompt_tokens"))
+        if isinstance(raw_usage, Mapping)
+        else Usage()
+    )
+    model = body.get("model")
+    return cast(list[tuple[float, ...]], vectors), model if isinstance(model, str) else "", usage
+
+
+# --- streams -------------------------------------------------------------------------
+
+
+class StreamState:
+    """Reads chunks of one stream; remembers the finish reason, usage and model."""
+
+    __slots__ = ("finish_reason", "model", "usage")
+
+    def __init__(self, model: str) -> None:
+        self.finish_reason: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.model = model
+
+    def read(self, chunk: object) -> tuple[str, tuple[ToolCallDelta, ...]]:
+        """The text and tool-call fragments ``chunk`` carries (both may be empty)."""
+        if not isinstance(chunk, ChatCompletionChunk):
+            raise Malformed("a stream event is not a chat.completion.chunk")
+        raw_usage: object = chunk.usage
+        if raw_usage is not None:
+            details = getattr(raw_usage, "prompt_tokens_details", None)
+            self.usage = Usage(
+                _int(getattr(raw_usage, "prompt_tokens", None), "usage.prompt_tokens"),
+                _int(getattr(raw_usage, "completion_tokens", None), "usage.completion_tokens"),
+                _int(getattr(details, "cached_tokens", None), "usage.cached_tokens"),
+            )
+        model: object = chunk.model
+        if isinstance(model, str) and model:
+            self.model = model
+        choices: object = chunk.choices
+        if not isinstance(choices, list):
+            raise Malformed("a stream chunk has no choices list")
+        if not choices:  # the usage-only closing chunk
+            return "", ()
+        choice = choices[0]
+        delta = getattr(choice, "delta", None)
+        finish = getattr(choice, "finish_reason", None)
+        if finish is not None:
+            self.finish_reason = _finish(finish)
+        if delta is None:
+            if finish is None:
+                raise Malformed("a stream choice has no delta")
+            return "", ()
+        text = _text(getattr(delta, "content", None), "delta content")
+        raw_calls = getattr(delta, "tool_calls", None) or ()
+        calls = []
+        for call in raw_calls:
+            index = getattr(call, "index", None)
+            if not isinstance(index, int):
+                raise Malformed("a tool call fragment has no index")
+            function = getattr(call, "function", None)
+            call_id, name = getattr(call, "id", None), getattr(function, "name", None)
+            if not isinstance(call_id, str | None) or not isinstance(name, str | None):
+                raise Malformed("a tool call fragment has a non-string id or name")
+            arguments = _text(getattr(function, "arguments", None), "arguments")
+            calls.append(ToolCallDelta(index, call_id, name, arguments))
+        return text, tuple(calls)
