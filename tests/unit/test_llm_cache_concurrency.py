@@ -1,0 +1,126 @@
+"""Concurrent identical requests share one upstream call; a failure frees everyone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from adapters.llm_cache import CachingLLM
+from adapters.memory.cache import MemoryCache
+from adapters.memory.llm import FakeLLM
+from adapters.observability import Metrics
+from adapters.singleflight import SingleFlight
+from domain.errors import ServiceError, Unavailable
+from domain.llm import ChatDelta, ChatMessage, ChatRequest, Completion
+
+ASK = ChatRequest((ChatMessage.user("summarise the report"),), temperature=0.0)
+THREADS = 50
+
+
+@attrs.define
+class _GatedLLM(FakeLLM):
+    """A fake LLM whose calls block until the test opens the gate."""
+
+    gate: threading.Event = attrs.field(factory=threading.Event)
+    fail_with: ServiceError | None = None
+    upstream: int = 0
+
+    def complete(self, request: ChatRequest) -> Result[Completion, ServiceError]:
+        """Counts the call, waits for the gate, then answers or fails."""
+        self.upstream += 1
+        self.gate.wait(30)
+        if self.fail_with is not None:
+            return Failure(self.fail_with)
+        return super().complete(request)
+
+    def stream(self, request: ChatRequest) -> Iterator[Result[ChatDelta, ServiceError]]:
+        """Counts the call, waits for the gate, then streams."""
+        self.upstream += 1
+        self.gate.wait(30)
+        return super().stream(request)
+
+
+class _CountingFlight(SingleFlight[Result[Completion, ServiceError]]):
+    """Counts callers entering the flight, so the test knows when all have arrived."""
+
+    def __init__(self, arrived: threading.Semaphore) -> None:
+        super().__init__()
+        self._arrived = arrived
+
+    def do(
+        self, key: str, fn: Callable[[], Result[Completion, ServiceError]]
+    ) -> tuple[Result[Completion, ServiceError], bool]:
+        self._arrived.release()
+        return super().do(key, fn)
+
+
+def _run(n: int, call: Callable[[], object]) -> tuple[list[threading.Thread], list[object]]:
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        value = call()
+        with lock:
+            results.append(value)
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def _complete_concurrently(llm: _GatedLLM) -> tuple[CachingLLM, list[object]]:
+    caching = CachingLLM(llm, MemoryCache(), metrics=Metrics())
+    arrived = threading.Semaphore(0)
+    caching._single = _CountingFlight(arrived)
+    threads, results = _run(THREADS, lambda: caching.complete(ASK))
+    for _ in range(THREADS):
+        assert arrived.acquire(timeout=30)
+    llm.gate.set()
+    for thread in threads:
+        thread.join(30)
+    return caching, results
+
+
+def test_fifty_identical_requests_make_one_upstream_call() -> None:
+    """50 threads asking the same thing at once cause exactly one call to the LLM."""
+    llm = _GatedLLM()
+    _, results = _complete_concurrently(llm)
+    assert llm.upstream == 1
+    assert len(results) == THREADS
+    texts = {r.unwrap().text for r in results}  # type: ignore[attr-defined]
+    assert len(texts) == 1
+    hits = [r.unwrap().cache.hit for r in results]  # type: ignore[attr-defined]
+    assert hits.count(False) == 1
+
+
+def test_a_failing_call_releases_every_waiter_and_poisons_nothing() -> None:
+    """All 50 callers get the failure, nothing is stored, and the next call goes upstream."""
+    llm = _GatedLLM(fail_with=Unavailable(service="fake", operation="complete"))
+    caching, results = _complete_concurrently(llm)
+    assert len(results) == THREADS
+    assert all(isinstance(r, Failure) for r in results)
+    assert all(isinstance(r.failure(), Unavailable) for r in results)  # type: ignore[attr-defined]
+    assert len(caching.cache) == 0  # type: ignore[arg-type]
+    llm.fail_with = None
+    before = llm.upstream
+    assert isinstance(caching.complete(ASK), Success)
+    assert llm.upstream == before + 1
+    assert caching.complete(ASK).unwrap().cache.hit  # type: ignore[union-attr]
+
+
+def test_concurrent_identical_streams_share_one_upstream_stream() -> None:
+    """Streams started together make one upstream call and yield the same deltas."""
+    llm = _GatedLLM()
+    llm.reply("alpha beta gamma")
+    caching = CachingLLM(llm, MemoryCache(), metrics=Metrics())
+    threads, results = _run(8, lambda: list(caching.stream(ASK)))
+    llm.gate.set()
+    for thread in threads:
+        thread.join(30)
+    assert llm.upstream == 1
+    texts = {"".join(d.unwrap().text for d in r) for r in results}  # type: ignore[attr-defined]
+    assert texts == {"alpha beta gamma"}
