@@ -110,13 +110,13 @@ def _input_words(request: Mapping[str, Any]) -> int:
 
 
 def default_reply(request: Mapping[str, Any]) -> Reply:
-    """The answer when nothing is scripted: ``echo: <last user message>``."""
+    """The answer when nothing is scripted: the last user message, as ``FakeLLM`` says."""
     last = ""
     for message in request.get("messages") or ():
         if isinstance(message, Mapping) and message.get("role") == "user":
             content = message.get("content")
-            last = content if isinstance(content, str) else ""
-    return Reply(text=f"echo: {last}")
+            last = content if isinstance(content, str) and content else last
+    return Reply(text=last)
 
 
 def _usage(reply: Reply, request: Mapping[str, Any]) -> dict[str, Any]:

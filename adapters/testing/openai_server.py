@@ -5,8 +5,10 @@ closing chunk when ``stream_options.include_usage`` is set) and ``POST /v1/embed
 Tests queue behaviours (replies, tool calls, error statuses, delays, stalled, dropped,
 malformed or truncated streams, malformed bodies) and read back every request the
 server received, so retries and backoff are asserted from what really went over the
-wire. With nothing queued it answers deterministically (``echo: <last user message>``
-and hashed bag-of-words embeddings), which is what the benchmarks use.
+wire. With nothing queued it answers deterministically (the last user message, and
+hashed bag-of-words embeddings), which is what the benchmarks use. It also implements
+the LLM contract kit's ``LLMScript`` protocol (``reply``, ``fail``,
+``drop_stream_after``, ``received``), so the kit can run an adapter against it.
 
 For tests only: it binds 127.0.0.1, has no authentication beyond an optional bearer
 check and keeps every request in memory. ``python -m adapters.testing.openai_server``
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -41,6 +44,7 @@ from adapters.testing._openai_answers import (
     error_body,
     sse_events,
 )
+from domain.llm import FinishReason, ToolCall, Usage
 
 __all__ = [
     "Behaviour",
@@ -73,10 +77,19 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False
     owner: OpenAITestServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that hung up (timeouts do that on purpose); report the rest."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive, as real servers do and as the SDK expects.
     protocol_version = "HTTP/1.1"
+    # Headers, body and each SSE event are separate small writes: without TCP_NODELAY,
+    # Nagle's algorithm and delayed ACKs add ~40 ms to every answer.
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -314,6 +327,63 @@ class OpenAITestServer:
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+
+    # --- the LLM contract kit's LLMScript protocol -----------------------------------
+
+    def reply(
+        self,
+        text: str = "",
+        *,
+        finish_reason: FinishReason | None = None,
+        tool_calls: Sequence[ToolCall] = (),
+        usage: Usage | None = None,
+    ) -> None:
+        """The next chat call answers this (``tool_calls``/``stop`` when not given)."""
+        finish = finish_reason or ("tool_calls" if tool_calls else "stop")
+        self.script(Reply(text, tuple(tool_calls), finish, usage))
+
+    def fail(self, kind: str, *, retry_after: float | None = None) -> None:
+        """The next call fails as ``kind`` (a key of the kit's ``FAILURE_KINDS``).
+
+        Over HTTP: ``rate_limited`` is 429 with ``Retry-After``, ``quota_exceeded``
+        429 ``insufficient_quota``, ``unavailable`` 503, ``unauthorized`` 401,
+        ``content_filtered`` 400 ``content_filter``, and ``timed_out`` an answer held
+        back until ``stop()`` or ``stall_seconds``, so the client's read timeout fires.
+        Raises ``ValueError`` for an unknown kind.
+        """
+        if kind == "timed_out":
+            self.script(Delay(self.stall_seconds))
+            return
+        if kind == "rate_limited":
+            header = () if retry_after is None else (("Retry-After", f"{retry_after:g}"),)
+            self.script(
+                HttpError(429, "rate limit reached", "rate_limit_exceeded", "requests", header)
+            )
+            return
+        errors = {
+            "unavailable": HttpError(503, "overloaded", None, "server_error"),
+            "unauthorized": HttpError(401, "invalid key", "invalid_api_key"),
+            "quota_exceeded": HttpError(429, "quota", "insufficient_quota", "insufficient_quota"),
+            "content_filtered": HttpError(400, "filtered", "content_filter"),
+        }
+        if kind not in errors:
+            raise ValueError(f"unknown failure kind {kind!r}")
+        self.script(errors[kind])
+
+    def drop_stream_after(self, n: int, *, text: str = "the answer was cut short here") -> None:
+        """The next chat call streams ``n`` deltas of ``text`` and ends with no finish reason.
+
+        The SSE body ends cleanly (``[DONE]`` included): only the finish reason is
+        missing. A non-streaming call gets a truncated JSON body instead.
+        """
+        if n < 0:
+            raise ValueError("n must not be negative")
+        self.script(StreamFault("truncated", after=n, reply=Reply(text)))
+
+    def received(self) -> int:
+        """How many chat and embeddings requests arrived so far."""
+        with self._lock:
+            return len(self._requests)
 
     # --- used by the handler -------------------------------------------------------
 
