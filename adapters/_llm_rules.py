@@ -145,7 +145,9 @@ def _embed_problem(
         return "texts must be a sequence of strings, not a single string"
     if len(texts) == 0:
         return "an embeddings call needs at least one text"
-    for index, text in enumerate(texts):
+    # Typed callers cannot pass a non-str, but the port is public and untyped callers can.
+    items: Sequence[object] = texts
+    for index, text in enumerate(items):
         if not isinstance(text, str):
             return f"text {index} is a {type(text).__name__}, not a str"
         if not text:
