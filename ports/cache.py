@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from returns.result import Result
 
 from domain.errors import ServiceError
 
-__all__ = ["CachePort"]
+__all__ = ["CachePort", "CompareAndDelete"]
 
 
 class CachePort(Protocol):
@@ -81,4 +81,22 @@ class CachePort(Protocol):
 
     def close(self) -> None:
         """Release connections; the cache must not be used afterwards."""
+        ...
+
+
+@runtime_checkable
+class CompareAndDelete(Protocol):
+    """An optional capability: delete a key only while it still holds a given value.
+
+    A lock taken with ``add(lock_key, token, ttl)`` must be released only by its owner:
+    ``GET`` then ``DELETE`` could remove a lock that expired and was taken by someone
+    else in between. Adapters that can do the comparison atomically offer this method;
+    ``get_or_set`` uses it when present and otherwise lets its lock expire.
+    """
+
+    def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """Remove ``key`` only if its value is ``expected``; ``True`` if it was removed.
+
+        Atomic with respect to every other operation on the key.
+        """
         ...

@@ -1,0 +1,48 @@
+"""The cache contract kit against the fake and against real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from hypothesis import settings
+
+from adapters.memory.cache import MemoryCache, MemoryStore
+from adapters.memory.clock import ManualClock
+from adapters.redis._client import connect
+from adapters.redis.cache import RedisCache
+from adapters.testing.cache_kit import CacheTarget, cache_contract, run_cache_contract
+
+
+def _fake_target() -> CacheTarget:
+    clock = ManualClock()
+    store = MemoryStore()  # both namespaces in one store, like one Redis database
+    return CacheTarget(lambda ns: MemoryCache(ns, clock=clock, store=store), clock=clock)
+
+
+def test_memory_cache_passes_the_kit() -> None:
+    """The fake, sharing one store between namespaces, agrees with the model."""
+    run_cache_contract(_fake_target(), max_examples=60, steps=30)
+
+
+# The bound machine's TestCase is what a user collects in their own suite.
+TestMemoryCacheContract = cache_contract(_fake_target()).TestCase
+TestMemoryCacheContract.settings = settings(max_examples=25, stateful_step_count=25)
+
+
+@pytest.fixture(name="client")
+def _client(redis_url: str) -> Iterator[redis.Redis]:
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.mark.services
+def test_redis_cache_passes_the_kit(client: redis.Redis) -> None:
+    """RedisCache on the shared server agrees with the model, real TTLs included."""
+    run_cache_contract(
+        CacheTarget(lambda ns: RedisCache(client, namespace=ns)), max_examples=12, steps=25
+    )
+    leftovers = list(client.scan_iter(match="kit-*", count=1000))
+    assert leftovers == [], "the kit left keys on the shared server"
