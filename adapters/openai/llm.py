@@ -21,6 +21,7 @@ from adapters._llm_rules import (
     validate_embed,
 )
 from adapters.memory.clock import SystemClock
+from adapters.observability import retry_logger
 from adapters.openai._convert import (
     Malformed,
     MaxTokensField,
@@ -132,15 +133,7 @@ class OpenAILLM(LLMPort):
     def _with_retries(
         self, operation: str, attempt: Callable[[], Result[T, ServiceError]]
     ) -> Result[T, ServiceError]:
-        def on_retry(number: int, error: ServiceError, delay: float) -> None:
-            log.warning(
-                "openai.%s attempt %d failed with %s; retrying in %.2fs",
-                operation,
-                number,
-                error.kind,
-                delay,
-            )
-
+        on_retry = retry_logger(SERVICE, operation, log)
         return self.retry.call(attempt, clock=self.clock, on_retry=on_retry, rng=self._rng)
 
     def _timeout(self, request: ChatRequest) -> Any:
@@ -226,12 +219,7 @@ class OpenAILLM(LLMPort):
             if wait is None:
                 yield Failure(error)
                 return
-            log.warning(
-                "openai.stream attempt %d failed with %s; retrying in %.2fs",
-                attempt,
-                error.kind,
-                wait,
-            )
+            retry_logger(SERVICE, "stream", log)(attempt, error, wait)
             self.clock.sleep(wait)
             attempt += 1
 

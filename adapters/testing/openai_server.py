@@ -270,7 +270,7 @@ class OpenAITestServer:
         http.owner = self
         self._http = http
         self._thread = threading.Thread(
-            target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=http.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
         self._thread.start()
         return self
