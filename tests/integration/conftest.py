@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
-
-import ssl
 
 import httpx2
 import pytest
