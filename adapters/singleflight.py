@@ -72,3 +72,9 @@ class SingleFlight(Generic[T]):
         """Whether an execution for ``key`` is running now."""
         with self._lock:
             return key in self._flights
+
+    def waiters(self, key: str) -> int:
+        """How many callers are waiting for the execution for ``key`` now."""
+        with self._lock:
+            flight = self._flights.get(key)
+            return 0 if flight is None else flight.waiters
