@@ -119,7 +119,7 @@ def test_complete_turns_each_server_fault_into_its_failure_in_bounded_time(
     assert KEY not in str(error)
     assert KEY not in repr(error)
     assert elapsed < TIMEOUT + MARGIN
-    if expected is errors.RateLimited and fault.startswith("429"):
+    if isinstance(error, errors.RateLimited) and fault.startswith("429"):
         assert error.retry_after == pytest.approx(7.0)
 
 

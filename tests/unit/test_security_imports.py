@@ -36,7 +36,7 @@ def _forbidden_imports(tree: ast.AST) -> list[tuple[int, str]]:
                 and isinstance(first.value, str)
             ):
                 names = [first.value]
-        found += [(node.lineno, n) for n in names if n.split(".")[0] in FORBIDDEN]
+        found += [(getattr(node, "lineno", 0), n) for n in names if n.split(".")[0] in FORBIDDEN]
     return found
 
 
