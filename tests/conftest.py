@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Real servers answer in hundreds of microseconds with jitter; per-example deadlines
@@ -20,3 +22,18 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+# The suite must never reach a real LLM provider: only loopback test servers.
+os.environ.setdefault("PORTSIDE_FORBID_REAL_LLM", "1")
+
+
+@pytest.fixture(autouse=True)
+def _reset_global_state() -> Iterator[None]:
+    """Each test starts with no process-wide services and no retry cap left over."""
+    yield
+    from adapters.bootstrap import reset_services
+    from adapters.resilience import set_retry_cap
+
+    reset_services()
+    set_retry_cap(None)

@@ -1,0 +1,436 @@
+"""The composition root: build every port from the settings, once, lazily.
+
+``build_services()`` returns a ``Services`` object holding one adapter per port; any
+port can be overridden (a fake in tests, a custom adapter in production).
+``get_services()`` is the process-wide lazy singleton; ``reset_services()`` closes it
+(tests call it between cases). The seed-style helpers ``get_openai_client()``,
+``get_redis_client()`` and ``init_db(app)`` serve applications that use the raw
+clients directly.
+
+With nothing configured, portside runs on embedded defaults (an SQLite file, an
+in-memory cache and queue, the fake LLM) and says so in one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from adapters.entities import Entities
+from adapters.memory.clock import SystemClock
+from adapters.observability import Metrics, default_metrics
+from adapters.settings import Settings, SettingsError, load_settings, redact_url
+from ports.cache import CachePort
+from ports.clock import Clock
+from ports.llm import LLMPort
+from ports.queue import QueuePort
+from ports.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    import openai
+    import redis
+
+    from adapters.memory.uow import MemoryDatabase
+    from adapters.sqlalchemy import Database
+
+__all__ = [
+    "CheckRow",
+    "Services",
+    "build_services",
+    "check_services",
+    "get_openai_client",
+    "get_redis_client",
+    "get_services",
+    "init_db",
+    "reset_services",
+]
+
+_log = logging.getLogger("portside")
+
+
+@attrs.define
+class Services:
+    """One adapter per port, built from the settings; close it when done.
+
+    ``llm`` answers repeated deterministic requests from ``cache`` (a ``CachingLLM``);
+    ``raw_llm`` is the adapter underneath. ``unit_of_work()`` opens a new unit of work
+    on ``database``. ``adapters`` names the adapter serving each port.
+    """
+
+    settings: Settings
+    llm: LLMPort
+    raw_llm: LLMPort
+    cache: CachePort
+    queue: QueuePort
+    database: Database | MemoryDatabase
+    clock: Clock
+    metrics: Metrics
+    adapters: dict[str, str] = attrs.field(factory=dict)
+    _closers: list[Callable[[], None]] = attrs.field(factory=list, repr=False)
+    _closed: bool = attrs.field(default=False, init=False, repr=False)
+
+    @property
+    def entities(self) -> Entities:
+        """The entity registry the units of work store."""
+        return self.database.entities
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work; nothing connects until ``with uow:``."""
+        return self.database.unit_of_work()
+
+    def close(self) -> None:
+        """Close every client this object created (not the overrides it was given)."""
+        if self._closed:
+            return
+        self._closed = True
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception:  # closing must go on for the other clients
+                _log.warning("closing a client failed", exc_info=True)
+
+
+def _check_sqlite_path(url: str) -> None:
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return
+    path = Path(url.removeprefix("sqlite:///")).expanduser()
+    folder = path.parent if str(path.parent) else Path()
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise SettingsError(
+            "PORTSIDE_SQLITE_PATH" if "DATABASE_URL" not in os.environ else "DATABASE_URL",
+            f"the folder of the SQLite file {str(path)!r} is not writable",
+        )
+
+
+def _build_database(settings: Settings, entities: Entities) -> Database:
+    from adapters.sqlalchemy import Database
+
+    url = settings.database_url
+    _check_sqlite_path(url)
+    options: dict[str, Any] = {}
+    if not url.startswith("sqlite"):
+        options["pool_size"] = settings.tuning.db_pool_size
+    return Database.from_url(entities, url, **options)
+
+
+def _build_cache(settings: Settings, clock: Clock) -> tuple[CachePort, str]:
+    namespace = settings.tuning.namespace
+    url = settings.connections.redis_url
+    if settings.uses_redis(settings.tuning.cache_backend) and url:
+        from adapters.redis._client import RedisOptions
+        from adapters.redis.cache import RedisCache
+
+        options = RedisOptions(
+            socket_timeout=settings.tuning.redis_timeout,
+            connect_timeout=settings.tuning.redis_timeout,
+            max_connections=settings.tuning.redis_max_connections,
+        )
+        return RedisCache.from_url(url, namespace, options), f"redis ({redact_url(url)})"
+    from adapters.memory.cache import MemoryCache
+
+    return MemoryCache(namespace=namespace, clock=clock), "memory"
+
+
+def _build_queue(settings: Settings, clock: Clock) -> tuple[QueuePort, str]:
+    from adapters._queue_rules import QueueOptions
+
+    options = QueueOptions(
+        lease_timeout=settings.tuning.queue_lease,
+        max_deliveries=settings.tuning.queue_max_deliveries,
+    )
+    url = settings.connections.redis_url
+    if settings.uses_redis(settings.tuning.queue_backend) and url:
+        from adapters.redis.queue import RedisQueue
+
+        queue = RedisQueue.from_url(
+            url, clock=clock, options=options, namespace=f"{settings.tuning.namespace}:queue"
+        )
+        return queue, f"redis streams ({redact_url(url)})"
+    from adapters.memory.queue import MemoryQueue
+
+    return MemoryQueue(clock=clock, options=options), "memory"
+
+
+def _build_llm(settings: Settings, clock: Clock) -> tuple[LLMPort, str]:
+    if settings.real_llm:
+        from adapters.openai import OpenAILLM
+
+        conn = settings.connections
+        llm = OpenAILLM(
+            api_key=str(conn.openai_api_key) if conn.openai_api_key is not None else None,
+            base_url=conn.openai_base_url,
+            model=settings.tuning.llm_model,
+            embedding_model=settings.tuning.embedding_model,
+            timeout=settings.tuning.llm_timeout,
+            clock=clock,
+        )
+        return llm, f"openai ({conn.openai_base_url or 'api.openai.com'})"
+    from adapters.memory.llm import FakeLLM
+
+    return FakeLLM(), "fake"
+
+
+def build_services(
+    settings: Settings | None = None,
+    *,
+    entities: Entities | None = None,
+    llm: LLMPort | None = None,
+    cache: CachePort | None = None,
+    queue: QueuePort | None = None,
+    database: Database | MemoryDatabase | None = None,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+) -> Services:
+    """Every port built from ``settings`` (default: the environment), overrides first.
+
+    An override is used as given and never closed by ``Services.close()``. Raises
+    ``SettingsError`` for invalid configuration (e.g. an SQLite folder that is not
+    writable). No connection is opened here: clients connect on first use.
+    """
+    from adapters.llm_cache import CachingLLM
+
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    metrics = metrics or default_metrics()
+    closers: list[Callable[[], None]] = []
+    names: dict[str, str] = {}
+
+    if database is None:
+        database = _build_database(settings, entities or Entities())
+        closers.append(database.close)
+        names["database"] = _describe_database(settings.database_url)
+    else:
+        names["database"] = type(database).__name__
+    if cache is None:
+        cache, names["cache"] = _build_cache(settings, clock)
+        closers.append(cache.close)
+    else:
+        names["cache"] = type(cache).__name__
+    if queue is None:
+        queue, names["queue"] = _build_queue(settings, clock)
+        closers.append(queue.close)
+    else:
+        names["queue"] = type(queue).__name__
+    if llm is None:
+        llm, names["llm"] = _build_llm(settings, clock)
+        closers.append(llm.close)
+    else:
+        names["llm"] = type(llm).__name__
+    cached = CachingLLM(llm, cache, clock=clock, metrics=metrics)
+    _announce(names)
+    return Services(settings, cached, llm, cache, queue, database, clock, metrics, names, closers)
+
+
+def _describe_database(url: str) -> str:
+    if url.startswith("sqlite"):
+        return f"sqlite ({url.removeprefix('sqlite:///') or 'memory'})"
+    return f"sqlalchemy ({redact_url(url)})"
+
+
+def _announce(names: dict[str, str]) -> None:
+    embedded = [port for port, name in names.items() if name in ("memory", "fake")]
+    if names.get("database", "").startswith("sqlite"):
+        embedded.append("database")
+    if not embedded:
+        return
+    if len(embedded) == len(names):
+        _log.info(
+            "running on embedded defaults: %s, in-memory cache and queue, fake LLM."
+            " Set DATABASE_URL, REDIS_URL and OPENAI_API_KEY or OPENAI_BASE_URL to use real"
+            " services.",
+            names["database"],
+        )
+    else:
+        _log.info(
+            "embedded %s (%s); the rest as configured",
+            ", ".join(sorted(embedded)),
+            ", ".join(f"{p}={names[p]}" for p in sorted(embedded)),
+        )
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+_openai_client: openai.OpenAI | None = None
+_redis_client: redis.Redis | None = None
+
+
+def get_services() -> Services:
+    """The process-wide services, built on first use from the environment. Thread-safe."""
+    global _services
+    services = _services
+    if services is not None:
+        return services
+    with _lock:
+        if _services is None:
+            _services = build_services()
+        return _services
+
+
+def reset_services() -> None:
+    """Close and forget the process-wide services and raw clients (for tests)."""
+    global _services, _openai_client, _redis_client
+    with _lock:
+        services, _services = _services, None
+        openai_client, _openai_client = _openai_client, None
+        redis_client, _redis_client = _redis_client, None
+    if services is not None:
+        services.close()
+    if openai_client is not None:
+        openai_client.close()
+    if redis_client is not None:
+        redis_client.close()
+
+
+def get_openai_client() -> openai.OpenAI:
+    """The process-wide raw ``openai.OpenAI`` client (pooled, created on first use).
+
+    Reads ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``; retries are left to the SDK.
+    """
+    global _openai_client
+    if _openai_client is not None:
+        return _openai_client
+    with _lock:
+        if _openai_client is None:
+            from adapters._extras import require
+
+            sdk: Any = require("openai", "openai")
+            conn = load_settings().connections
+            key = conn.openai_api_key
+            _openai_client = sdk.OpenAI(
+                api_key=str(key) if key is not None else "not-set",
+                base_url=conn.openai_base_url,
+            )
+        return _openai_client
+
+
+def get_redis_client() -> redis.Redis:
+    """The process-wide raw ``redis.Redis`` client (pooled, created on first use).
+
+    Raises ``SettingsError`` when ``REDIS_URL`` is not set.
+    """
+    global _redis_client
+    if _redis_client is not None:
+        return _redis_client
+    with _lock:
+        if _redis_client is None:
+            settings = load_settings()
+            url = settings.connections.redis_url
+            if not url:
+                raise SettingsError("REDIS_URL", "is not set")
+            from adapters.redis._client import RedisOptions, connect
+
+            _redis_client = connect(
+                url,
+                RedisOptions(
+                    socket_timeout=settings.tuning.redis_timeout,
+                    connect_timeout=settings.tuning.redis_timeout,
+                    max_connections=settings.tuning.redis_max_connections,
+                ),
+            )
+        return _redis_client
+
+
+def init_db(app: Any, entities: Entities | None = None) -> Services:
+    """Flask helper: attach portside services to ``app`` (see ``adapters.flask``).
+
+    Uses the app's Flask-SQLAlchemy engine when it has one, else ``DATABASE_URL``.
+    """
+    from adapters.flask import init_app
+
+    return init_app(app, entities=entities)
+
+
+@attrs.frozen
+class CheckRow:
+    """One line of ``portside check``."""
+
+    service: str
+    adapter: str
+    status: str
+    latency_ms: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the service answered."""
+        return self.status == "ok"
+
+
+def _timed(fn: Callable[[], str]) -> tuple[str, float]:
+    start = time.perf_counter()
+    try:
+        status = fn()
+    except Exception as exc:  # a check reports any failure as a status
+        status = f"down ({type(exc).__name__})"
+    return status, (time.perf_counter() - start) * 1000
+
+
+def _status(result: Any) -> str:
+    from returns.result import Failure
+
+    if isinstance(result, Failure):
+        error = result.failure()
+        return f"down ({type(error).__name__}: {error.message})"
+    return "ok"
+
+
+def _check_database(services: Services) -> str:
+    engine = getattr(services.database, "engine", None)
+    if engine is None:
+        return "ok"
+    from sqlalchemy import select
+
+    from adapters.sqlalchemy import SQL_ERRORS, map_error
+
+    try:
+        with engine.connect() as connection:
+            connection.execute(select(1))
+    except SQL_ERRORS as exc:
+        error = map_error(exc, service="database", operation="check")
+        return f"down ({type(error).__name__}: {error.message})"
+    return "ok"
+
+
+def _check_llm(services: Services) -> str:
+    settings = services.settings
+    if not settings.real_llm or services.adapters.get("llm", "").startswith(("fake", "Fake")):
+        return "ok"
+    import openai
+
+    conn = settings.connections
+    client = openai.OpenAI(
+        api_key=str(conn.openai_api_key) if conn.openai_api_key is not None else "not-set",
+        base_url=conn.openai_base_url,
+        timeout=5.0,
+        max_retries=0,
+    )
+    try:
+        client.models.list()
+    except openai.APIStatusError:
+        return "ok"  # the server answered; not every compatible server lists models
+    except openai.APIError as exc:
+        return f"down ({type(exc).__name__})"
+    finally:
+        client.close()
+    return "ok"
+
+
+def check_services(services: Services) -> list[CheckRow]:
+    """Connect to each configured service and report status and latency."""
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("database", lambda: _check_database(services)),
+        ("cache", lambda: _status(services.cache.get("portside-check"))),
+        ("queue", lambda: _status(services.queue.dead_letters("portside.check", "check"))),
+        ("llm", lambda: _check_llm(services)),
+    ]
+    rows = []
+    for name, check in checks:
+        status, latency = _timed(check)
+        rows.append(CheckRow(name, services.adapters.get(name, "?"), status, latency))
+    return rows
