@@ -60,7 +60,7 @@ __all__ = [
 
 @attrs.frozen
 class RecordedRequest:
-    """One request as the server received it; ``body`` is the parsed JSON object."""
+    """One request as received: ``body`` is the parsed JSON, ``headers`` lower-cased."""
 
     path: str
     body: Mapping[str, Any] = attrs.field(hash=False)
@@ -108,7 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, error_body(HttpError(400, "request body is not a JSON object")))
             return
         path = self.path.split("?", 1)[0]
-        owner._record(RecordedRequest(path, body, dict(self.headers.items())))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        owner._record(RecordedRequest(path, body, headers))
         if owner.api_key is not None and self.headers.get("Authorization") != (
             f"Bearer {owner.api_key}"
         ):
