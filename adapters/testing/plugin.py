@@ -16,7 +16,32 @@ from adapters.testing.services import (
     require_server,
 )
 
-__all__ = ["manual_clock", "mariadb_url", "postgres_url", "redis_url"]
+__all__ = [
+    "manual_clock",
+    "mariadb_url",
+    "postgres_url",
+    "pytest_addoption",
+    "pytest_configure",
+    "redis_url",
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``portside_forbid_real_llm`` ini option."""
+    parser.addini(
+        "portside_forbid_real_llm",
+        "refuse to build LLM adapters that point anywhere but loopback during the run",
+        type="bool",
+        default=False,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Turn on the real-LLM guard when the ini option asks for it."""
+    if config.getini("portside_forbid_real_llm"):
+        from adapters._llm_rules import forbid_real_llm
+
+        forbid_real_llm()
 
 
 @pytest.fixture(name="manual_clock")

@@ -1,0 +1,29 @@
+"""The shipped pytest plugin: the real-LLM guard and the server fixtures' policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters._llm_rules import check_real_llm_allowed, real_llm_forbidden
+from adapters.testing import services
+
+
+def test_the_suite_runs_with_the_real_llm_guard_on() -> None:
+    """The ini option turns the guard on: a non-loopback base URL is refused."""
+    assert real_llm_forbidden()
+    with pytest.raises(RuntimeError):
+        check_real_llm_allowed("https://api.openai.com/v1")
+    check_real_llm_allowed("http://127.0.0.1:8000/v1")
+
+
+def test_unreachable_server_skips_unless_services_are_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A down server skips the test, or fails it under PORTSIDE_REQUIRE_SERVICES=1."""
+    monkeypatch.setenv("PORTSIDE_TEST_X_URL", "redis://127.0.0.1:9/0")
+    monkeypatch.delenv("PORTSIDE_REQUIRE_SERVICES", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="unreachable"):
+        services.require_server("X", "PORTSIDE_TEST_X_URL", "redis://127.0.0.1:9/0")
+    monkeypatch.setenv("PORTSIDE_REQUIRE_SERVICES", "1")
+    with pytest.raises(pytest.fail.Exception, match="PORTSIDE_REQUIRE_SERVICES"):
+        services.require_server("X", "PORTSIDE_TEST_X_URL", "redis://127.0.0.1:9/0")
