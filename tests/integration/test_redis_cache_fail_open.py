@@ -86,7 +86,8 @@ def test_the_breaker_stops_calling_a_dead_redis_and_probes_after_the_cool_down(
         server.kill()
         for _ in range(3):
             assert cache.get("k") == Success(None)
-        assert breaker.state == "open"
+        opened: str = breaker.state
+        assert opened == "open"
         server.start()
         # The server is back, but the breaker is open: this write must not reach it.
         assert cache.set("skipped", b"v") == Success(None)
