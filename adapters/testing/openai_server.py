@@ -44,6 +44,7 @@ from adapters.testing._openai_answers import (
     error_body,
     sse_events,
 )
+from adapters.testing.llm_kit import LLMScript
 from domain.llm import FinishReason, ToolCall, Usage
 
 __all__ = [
@@ -243,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @attrs.define
-class OpenAITestServer:
+class OpenAITestServer(LLMScript):
     """An OpenAI-compatible server on ``127.0.0.1`` (a free port), in a thread. For tests.
 
     Use it as a context manager, or ``start()`` and ``stop()``. ``script()`` queues
