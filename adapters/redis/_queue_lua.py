@@ -1,0 +1,235 @@
+"""The Lua scripts of the Redis queue: each queue operation is one atomic script.
+
+Keys of one topic share the hash tag ``{topic}``, so every script touches one slot.
+Per topic: ``S`` the stream, ``G`` the set of group names, ``R`` a hash counting, per
+message id, the groups that still need it. Per group: ``L`` a sorted set of pending
+message ids scored by the time (on the adapter's clock) they become due again, ``H`` a
+hash from pending id to ``consumer<TAB>receipt`` (empty receipt once nacked) and ``D``
+a stream of dead letters.
+
+Why a counter: several groups read one stream, and a message may only be XDEL'd once
+every group is done with it. ``publish`` stores the number of groups that exist at
+that moment (atomically with XADD, so a group created concurrently either sees the
+message and is counted, or does not see it); each ack or dead-lettering decrements it,
+and the last one deletes the entry. Redis 8.2's ``XACKDEL ... ACKED`` does the same
+server-side; it is not used because Redis 7.0 must be served.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["ACK", "ADOPT", "EXTEND", "NACK", "PUBLISH", "RECEIVE"]
+
+_PRELUDE: Final = """
+local S, G, R = KEYS[1], KEYS[2], KEYS[3]
+local function done(id)
+  if redis.call('HINCRBY', R, id, -1) <= 0 then
+    redis.call('HDEL', R, id)
+    redis.call('XDEL', S, id)
+  end
+end
+local function attempts(group, id)
+  local p = redis.call('XPENDING', S, group, id, id, 1)
+  if #p == 0 then return nil end
+  return tonumber(p[1][4])
+end
+local function bury(group, L, H, D, id, reason, n, now)
+  local e = redis.call('XRANGE', S, id, id)
+  local args = {'XADD', D, '*', 'id', id, 'reason', reason, 'attempts', n, 'dead_at', now}
+  if #e > 0 then
+    for _, v in ipairs(e[1][2]) do args[#args + 1] = v end
+  end
+  redis.call(unpack(args))
+  redis.call('XACK', S, group, id)
+  redis.call('ZREM', L, id)
+  redis.call('HDEL', H, id)
+  done(id)
+end
+local function holder(H, id)
+  local rec = redis.call('HGET', H, id)
+  if not rec then return nil, nil end
+  local tab = string.find(rec, '\\t', 1, true)
+  return string.sub(rec, 1, tab - 1), string.sub(rec, tab + 1)
+end
+"""
+
+#: KEYS S G R [dedupe]; ARGV dedupe-flag window-ms field value ... -> id
+PUBLISH: Final = """
+local S, G, R = KEYS[1], KEYS[2], KEYS[3]
+if ARGV[1] == '1' then
+  local seen = redis.call('GET', KEYS[4])
+  if seen then return seen end
+end
+local n = redis.call('SCARD', G)
+local args = {'XADD', S, '*'}
+for i = 3, #ARGV do args[#args + 1] = ARGV[i] end
+local id = redis.call(unpack(args))
+if n == 0 then
+  -- No group can ever read it: groups start at the stream's end when created.
+  redis.call('XDEL', S, id)
+else
+  redis.call('HSET', R, id, n)
+end
+if ARGV[1] == '1' then redis.call('SET', KEYS[4], id, 'PX', ARGV[2]) end
+return id
+"""
+
+#: KEYS S G R L H D; ARGV group consumer count now expires max-deliveries receipt-prefix
+#: scan-limit create want-wakeup -> {last-id, next-due, {id, fields, attempt, receipt}...}
+RECEIVE: Final = (
+    _PRELUDE
+    + """
+local L, H, D = KEYS[4], KEYS[5], KEYS[6]
+local group, consumer = ARGV[1], ARGV[2]
+local count, now, expires = tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local maxd, prefix, scan = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+if ARGV[9] == '1' and redis.call('SISMEMBER', G, group) == 0 then
+  -- '$': a new group starts after the messages already published.
+  redis.pcall('XGROUP', 'CREATE', S, group, '$', 'MKSTREAM')
+  redis.call('SADD', G, group)
+end
+local due = redis.call('ZRANGEBYSCORE', L, '-inf', now, 'WITHSCORES', 'LIMIT', 0, scan)
+local items = {}
+for i = 1, #due, 2 do
+  local id = due[i]
+  local dash = string.find(id, '-', 1, true)
+  items[#items + 1] = {id = id, score = tonumber(due[i + 1]),
+    ms = tonumber(string.sub(id, 1, dash - 1)), sq = tonumber(string.sub(id, dash + 1))}
+end
+-- Due time first, then publish order: the same order the in-memory model uses.
+table.sort(items, function(a, b)
+  if a.score ~= b.score then return a.score < b.score end
+  if a.ms ~= b.ms then return a.ms < b.ms end
+  return a.sq < b.sq
+end)
+local own, other = {}, {}
+for _, it in ipairs(items) do
+  local n = attempts(group, it.id)
+  if n == nil then
+    redis.call('ZREM', L, it.id)
+    redis.call('HDEL', H, it.id)
+  elseif n >= maxd then
+    bury(group, L, H, D, it.id, 'lease expired', n, now)
+  else
+    it.n = n
+    if holder(H, it.id) == consumer then own[#own + 1] = it else other[#other + 1] = it end
+  end
+end
+local out = {false, false}
+local k = 0
+local function lease(id)
+  k = k + 1
+  local receipt = prefix .. k
+  redis.call('ZADD', L, expires, id)
+  redis.call('HSET', H, id, consumer .. '\\t' .. receipt)
+  return receipt
+end
+for _, list in ipairs({own, other}) do
+  for _, it in ipairs(list) do
+    if k >= count then break end
+    local c = redis.call('XCLAIM', S, group, consumer, 0, it.id, 'RETRYCOUNT', it.n + 1)
+    if #c > 0 and c[1] then
+      out[#out + 1] = {it.id, c[1][2], it.n + 1, lease(it.id)}
+    else
+      redis.call('ZREM', L, it.id)
+      redis.call('HDEL', H, it.id)
+    end
+  end
+end
+if k < count then
+  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - k,
+    'STREAMS', S, '>')
+  if r then
+    for _, e in ipairs(r[1][2]) do out[#out + 1] = {e[1], e[2], 1, lease(e[1])} end
+  end
+end
+if k == 0 and ARGV[10] == '1' then
+  -- What a waiting caller blocks on: ids after the newest entry, and the next due time.
+  local last = redis.call('XREVRANGE', S, '+', '-', 'COUNT', 1)
+  out[1] = (#last > 0) and last[1][1] or '0-0'
+  local nxt = redis.call('ZRANGE', L, 0, 0, 'WITHSCORES')
+  if #nxt > 0 then out[2] = nxt[2] end
+end
+return out
+"""
+)
+
+#: KEYS S G R L H; ARGV group id receipt -> 1 acked, 0 not pending, -1 stale
+ACK: Final = (
+    _PRELUDE
+    + """
+local L, H = KEYS[4], KEYS[5]
+local owner, receipt = holder(H, ARGV[2])
+if not owner then return 0 end
+if receipt == '' or receipt ~= ARGV[3] then return -1 end
+redis.call('XACK', S, ARGV[1], ARGV[2])
+redis.call('ZREM', L, ARGV[2])
+redis.call('HDEL', H, ARGV[2])
+done(ARGV[2])
+return 1
+"""
+)
+
+#: KEYS S G R L H D; ARGV group id receipt now due max-deliveries
+#: -> 1 returned, 2 dead-lettered, 0 not pending, -1 stale
+NACK: Final = (
+    _PRELUDE
+    + """
+local L, H, D = KEYS[4], KEYS[5], KEYS[6]
+local owner, receipt = holder(H, ARGV[2])
+if not owner then return 0 end
+if receipt == '' or receipt ~= ARGV[3] then return -1 end
+local n = attempts(ARGV[1], ARGV[2])
+if n == nil then return 0 end
+if n >= tonumber(ARGV[6]) then
+  bury(ARGV[1], L, H, D, ARGV[2], 'nacked', n, ARGV[4])
+  return 2
+end
+redis.call('ZADD', L, ARGV[5], ARGV[2])
+redis.call('HSET', H, ARGV[2], owner .. '\\t')
+return 1
+"""
+)
+
+#: KEYS S G R L H; ARGV id receipt due -> 1 extended, 0 not pending, -1 stale
+EXTEND: Final = (
+    _PRELUDE
+    + """
+local L, H = KEYS[4], KEYS[5]
+local owner, receipt = holder(H, ARGV[1])
+if not owner then return 0 end
+if receipt == '' or receipt ~= ARGV[2] then return -1 end
+redis.call('ZADD', L, ARGV[3], ARGV[1])
+return 1
+"""
+)
+
+#: KEYS S G R L H; ARGV group min-idle-ms cursor now -> {next-cursor, adopted}
+#: One XAUTOCLAIM page: pending entries idle longer than a lease that have no lease
+#: record (lost to eviction, or read by a client outside this adapter) become due now.
+ADOPT: Final = (
+    _PRELUDE
+    + """
+local L, H = KEYS[4], KEYS[5]
+local r = redis.call('XAUTOCLAIM', S, ARGV[1], 'portside-recovery', ARGV[2], ARGV[3],
+  'COUNT', 100, 'JUSTID')
+local adopted = 0
+for _, id in ipairs(r[2]) do
+  if redis.call('HEXISTS', H, id) == 0 then
+    redis.call('ZADD', L, ARGV[4], id)
+    redis.call('HSET', H, id, 'portside-recovery\\t')
+    adopted = adopted + 1
+  end
+end
+if r[3] then
+  -- Redis 7 also reports entries deleted from the stream: forget their records.
+  for _, id in ipairs(r[3]) do
+    redis.call('ZREM', L, id)
+    redis.call('HDEL', H, id)
+    redis.call('HDEL', R, id)
+  end
+end
+return {r[1], adopted}
+"""
+)

@@ -1,0 +1,526 @@
+"""``QueuePort`` on Redis Streams and consumer groups (Redis 7.0 and later).
+
+Each operation is one Lua script (see ``_queue_lua``), so a crash between two commands
+can never half-apply it. Leases and delays are kept in a sorted set per group, scored
+on the adapter's ``Clock``: that makes lease expiry testable with a manual clock and
+lets ``extend`` and ``nack(delay=)`` set any due time. Attempt counts are the stream's
+own delivery counters (XPENDING), set explicitly on every redelivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+import redis
+from redis.commands.core import Script
+from returns.result import Failure, Result, Success
+
+from adapters._queue_rules import (
+    QueueOptions,
+    check_body,
+    check_delay,
+    check_delivery,
+    check_headers,
+    check_name,
+    check_publish_batch,
+    check_receive,
+)
+from adapters.codec import decode, encode
+from adapters.memory.clock import SystemClock
+from adapters.redis import _queue_lua as lua
+from adapters.redis._client import REDIS_ERRORS, RedisOptions, connect, map_error
+from domain.errors import InvalidRequest, ServiceError, TimedOut, Unavailable
+from domain.queue import DeadLetter, Delivery, QueueMessage
+from ports.clock import Clock
+from ports.queue import QueuePort
+
+__all__ = ["QueueOptions", "RedisQueue", "eviction_warning"]
+
+_SERVICE: Final = "redis-queue"
+_LOG: Final = logging.getLogger("portside.queue.redis")
+#: How many due entries one receive examines; bounds the work of one script call.
+_SCAN: Final = 512
+#: Blocking reads are cut into chunks well inside the socket timeout.
+_BLOCK_CHUNK: Final = 1.0
+_QUEUE_CONNECTION: Final = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
+
+
+def eviction_warning(policy: str) -> str | None:
+    """The warning to log for a ``maxmemory-policy``, or ``None`` when it is safe."""
+    if policy == "noeviction":
+        return None
+    if policy.startswith("volatile"):
+        return (
+            f"Redis maxmemory-policy is {policy}: dedupe keys (which expire) can be "
+            "evicted, letting duplicates through; set maxmemory-policy noeviction"
+        )
+    return (
+        f"Redis maxmemory-policy is {policy}: Redis may evict queue streams and lease "
+        "records, losing messages; set maxmemory-policy noeviction"
+    )
+
+
+@attrs.define
+class _Keys:
+    stream: str
+    groups: str
+    refs: str
+    base: str
+
+    def group(self, name: str) -> list[str]:
+        prefix = f"{self.base}:g:{name}:"
+        return [
+            self.stream,
+            self.groups,
+            self.refs,
+            prefix + "lease",
+            prefix + "rec",
+            prefix + "dead",
+        ]
+
+
+def _fields(flat: Sequence[Any]) -> dict[bytes, bytes]:
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+@attrs.define
+class RedisQueue(QueuePort):
+    """An at-least-once queue on Redis Streams with consumer groups.
+
+    Use ``RedisQueue.from_url``; ``close()`` releases the connection pool when the
+    queue created it. Every method returns ``Failure(InvalidRequest)`` for bad input
+    (nothing written), ``Failure(Unavailable)`` or ``Failure(TimedOut)`` when Redis
+    cannot be reached or does not answer. ``receive(wait=)`` waits in real time.
+    """
+
+    client: redis.Redis
+    clock: Clock = attrs.field(factory=SystemClock)
+    options: QueueOptions = attrs.field(factory=QueueOptions)
+    namespace: str = "portside:queue"
+    #: How often a ``publish`` that carries a dedupe key is repeated after a
+    #: connection failure or timeout (safe: the key makes it idempotent).
+    dedupe_retries: int = 1
+    owns_client: bool = False
+    _keys: dict[str, _Keys] = attrs.field(factory=dict, init=False, repr=False)
+    _adopted: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
+    _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("PUBLISH", "RECEIVE", "ACK", "NACK", "EXTEND", "ADOPT"):
+            self._scripts[name] = self.client.register_script(getattr(lua, name))
+        self._check_eviction_policy()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        options: QueueOptions | None = None,
+        namespace: str = "portside:queue",
+        connection: RedisOptions | None = None,
+    ) -> RedisQueue:
+        """A queue with its own connection pool to ``url`` (closed by ``close()``)."""
+        return cls(
+            connect(url, connection or _QUEUE_CONNECTION),
+            clock or SystemClock(),
+            options or QueueOptions(),
+            namespace,
+            owns_client=True,
+        )
+
+    def _check_eviction_policy(self) -> None:
+        try:
+            reply: Any = self.client.config_get("maxmemory-policy")
+        except REDIS_ERRORS as exc:
+            # Managed services often refuse CONFIG; the check is advice, not a gate.
+            _LOG.info("could not read Redis maxmemory-policy: %s", type(exc).__name__)
+            return
+        raw = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy"))
+        policy = raw.decode() if isinstance(raw, bytes) else str(raw)
+        warning = eviction_warning(policy)
+        if warning is not None:
+            _LOG.warning(warning)
+
+    def _topic_keys(self, topic: str) -> _Keys:
+        keys = self._keys.get(topic)
+        if keys is None:
+            base = f"{self.namespace}:{{{topic}}}"
+            keys = self._keys[topic] = _Keys(base + ":s", base + ":groups", base + ":refs", base)
+        return keys
+
+    def _fail(self, exc: BaseException, operation: str) -> Failure[ServiceError]:
+        return Failure(map_error(exc, service=_SERVICE, operation=operation))
+
+    # -- publishing -------------------------------------------------------------
+
+    def _publish_args(
+        self, body: bytes, headers: dict[str, str], dedupe: str | None
+    ) -> Result[list[Any], ServiceError]:
+        args: list[Any] = [
+            "1" if dedupe is not None else "0",
+            int(self.options.dedupe_window * 1000),
+            "b",
+            body,
+            "t",
+            repr(self.clock.now()),
+        ]
+        if headers:
+            encoded = encode(headers)
+            if isinstance(encoded, Failure):
+                return encoded
+            args += ["h", encoded.unwrap()]
+        if dedupe is not None:
+            args += ["d", dedupe]
+        return Success(args)
+
+    def publish(
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+    ) -> Result[str, ServiceError]:
+        """Append a message; returns its id (the first one's for a seen dedupe key).
+
+        Without a dedupe key a failed or timed-out publish is never repeated (it may
+        have been stored); with one it is repeated up to ``dedupe_retries`` times.
+        """
+        checked = check_name("topic", topic, operation="publish", service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
+        data = check_body(body, self.options, operation="publish", service=_SERVICE)
+        if isinstance(data, Failure):
+            return data
+        copied = check_headers(headers, operation="publish", service=_SERVICE)
+        if isinstance(copied, Failure):
+            return copied
+        if dedupe_key is not None:
+            key = check_name("dedupe key", dedupe_key, operation="publish", service=_SERVICE)
+            if isinstance(key, Failure):
+                return key
+        args = self._publish_args(data.unwrap(), copied.unwrap(), dedupe_key)
+        if isinstance(args, Failure):
+            return args
+        keys = self._topic_keys(topic)
+        script_keys = [keys.stream, keys.groups, keys.refs]
+        if dedupe_key is not None:
+            script_keys.append(f"{keys.base}:dd:{dedupe_key}")
+        tries = 1 + (self.dedupe_retries if dedupe_key is not None else 0)
+        for attempt in range(tries):
+            try:
+                reply = self._scripts["PUBLISH"](script_keys, args.unwrap())
+            except REDIS_ERRORS as exc:
+                failure = self._fail(exc, "publish")
+                error = failure.failure()
+                if attempt + 1 < tries and isinstance(error, Unavailable | TimedOut):
+                    continue
+                return failure
+            return Success(reply.decode())
+        raise AssertionError("unreachable: the loop returns")  # pragma: no cover
+
+    def publish_many(
+        self,
+        topic: str,
+        bodies: Iterable[bytes],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Result[list[str], ServiceError]:
+        """Append several messages in one pipelined round trip; returns their ids.
+
+        Bad input fails the whole batch before anything is sent; a failure in flight
+        may leave part of the batch stored, and the batch is not repeated.
+        """
+        checked = check_publish_batch(topic, bodies, self.options, service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
+        copied = check_headers(headers, operation="publish_many", service=_SERVICE)
+        if isinstance(copied, Failure):
+            return copied
+        keys = self._topic_keys(topic)
+        script_keys = [keys.stream, keys.groups, keys.refs]
+        script = self._scripts["PUBLISH"]
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for body in checked.unwrap():
+                    args = self._publish_args(body, copied.unwrap(), None)
+                    if isinstance(args, Failure):
+                        return args
+                    script(script_keys, args.unwrap(), client=pipe)
+                replies = pipe.execute()
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "publish_many")
+        return Success([reply.decode() for reply in replies])
+
+    # -- receiving --------------------------------------------------------------
+
+    def receive(
+        self,
+        topic: str,
+        group: str,
+        consumer: str,
+        *,
+        max_messages: int = 1,
+        wait: float = 0.0,
+    ) -> Result[list[Delivery], ServiceError]:
+        """Lease up to ``max_messages``: own due messages, others' due ones, then new ones.
+
+        Creates the group on first use (it starts after the messages already
+        published). Waits up to ``wait`` real seconds when nothing is ready.
+        """
+        checked = check_receive(topic, group, consumer, max_messages, wait, service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
+        count, waiting = checked.unwrap()
+        keys = self._topic_keys(topic)
+        group_keys = keys.group(group)
+        deadline = time.monotonic() + waiting
+        try:
+            if (topic, group) not in self._adopted:
+                self._adopt_orphans(group, group_keys)
+                self._adopted.add((topic, group))
+            while True:
+                now = self.clock.now()
+                reply = self._scripts["RECEIVE"](
+                    group_keys,
+                    [
+                        group,
+                        consumer,
+                        count,
+                        repr(now),
+                        repr(now + self.options.lease_timeout),
+                        self.options.max_deliveries,
+                        os.urandom(6).hex() + ".",
+                        _SCAN,
+                        "1",
+                        "1" if waiting > 0 else "0",
+                    ],
+                )
+                if len(reply) > 2 or waiting <= 0:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._block(keys.stream, reply[0], reply[1], remaining, now)
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "receive")
+        return self._deliveries(topic, group, consumer, reply[2:], now)
+
+    def _block(
+        self, stream: str, last: bytes, next_due: bytes | None, left: float, now: float
+    ) -> None:
+        """Sleep until a message newer than ``last`` arrives, a lease falls due, or ``left``."""
+        pause = min(left, _BLOCK_CHUNK)
+        if next_due is not None:
+            pause = min(pause, max(0.0, float(next_due) - now))
+        if pause <= 0.001:
+            return
+        self.client.xread({stream: last}, count=1, block=max(1, int(pause * 1000)))
+
+    def _deliveries(
+        self, topic: str, group: str, consumer: str, rows: Sequence[Any], now: float
+    ) -> Result[list[Delivery], ServiceError]:
+        expires = now + self.options.lease_timeout
+        out: list[Delivery] = []
+        for message_id, flat, attempt, receipt in rows:
+            message = self._message(topic, message_id, _fields(flat))
+            if isinstance(message, Failure):
+                return message
+            out.append(
+                Delivery(message.unwrap(), group, consumer, attempt, receipt.decode(), expires)
+            )
+        return Success(out)
+
+    def _message(
+        self, topic: str, message_id: bytes, fields: dict[bytes, bytes]
+    ) -> Result[QueueMessage, ServiceError]:
+        headers: dict[str, str] = {}
+        raw_headers = fields.get(b"h")
+        if raw_headers is not None:
+            decoded = decode(raw_headers, dict[str, str])
+            if isinstance(decoded, Failure):
+                return decoded
+            headers = decoded.unwrap()
+        dedupe = fields.get(b"d")
+        return Success(
+            QueueMessage(
+                message_id.decode(),
+                topic,
+                fields.get(b"b", b""),
+                headers,
+                float(fields.get(b"t", b"0")),
+                dedupe.decode() if dedupe is not None else None,
+            )
+        )
+
+    def _adopt_orphans(self, group: str, group_keys: list[str]) -> None:
+        """Page XAUTOCLAIM to the end once per group: adopt pending entries with no lease."""
+        if not self.client.exists(group_keys[0]):
+            return
+        cursor: bytes | str = "0-0"
+        min_idle = int(self.options.lease_timeout * 1000)
+        while True:
+            try:
+                reply = self._scripts["ADOPT"](
+                    group_keys[:5], [group, min_idle, cursor, repr(self.clock.now())]
+                )
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    return  # the group does not exist yet: nothing to adopt
+                raise
+            cursor = reply[0]
+            if reply[1]:
+                _LOG.warning("adopted %d pending messages without a lease record", reply[1])
+            if cursor in (b"0-0", "0-0"):
+                return
+
+    # -- settling deliveries ----------------------------------------------------
+
+    def _settle_args(self, delivery: Delivery) -> tuple[list[str], str]:
+        return self._topic_keys(delivery.message.topic).group(delivery.group), delivery.message.id
+
+    def _refused(self, code: int, delivery: Delivery, operation: str) -> Failure[ServiceError]:
+        if code == 0:
+            message = (
+                f"message {delivery.message.id} is not pending in group {delivery.group!r}: "
+                "already acked, dead-lettered, or never delivered to it"
+            )
+        else:
+            message = (
+                f"delivery of message {delivery.message.id} is stale: "
+                "it was nacked or delivered again"
+            )
+        return Failure(InvalidRequest(service=_SERVICE, operation=operation, message=message))
+
+    def ack(self, delivery: Delivery) -> Result[None, ServiceError]:
+        """Mark the message done for its group; deletes it once every group is done.
+
+        A stale or already acked delivery is ``InvalidRequest``.
+        """
+        checked = check_delivery(delivery, operation="ack", service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
+        keys, message_id = self._settle_args(delivery)
+        try:
+            code = self._scripts["ACK"](keys[:5], [delivery.group, message_id, delivery.receipt])
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "ack")
+        return Success(None) if code == 1 else self._refused(code, delivery, "ack")
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
+        """Ack each delivery ``ack`` would accept, in one round trip; returns how many."""
+        for delivery in deliveries:
+            checked = check_delivery(delivery, operation="ack_many", service=_SERVICE)
+            if isinstance(checked, Failure):
+                return checked
+        script = self._scripts["ACK"]
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for delivery in deliveries:
+                    keys, message_id = self._settle_args(delivery)
+                    script(keys[:5], [delivery.group, message_id, delivery.receipt], client=pipe)
+                codes = pipe.execute()
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "ack_many")
+        return Success(sum(1 for code in codes if code == 1))
+
+    def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
+        """Return the message, due again after ``delay``; dead-letter it after the last try.
+
+        A negative delay or a stale or acked delivery is ``InvalidRequest``.
+        """
+        waited = check_delay("delay", delay, operation="nack", service=_SERVICE)
+        if isinstance(waited, Failure):
+            return waited
+        checked = check_delivery(delivery, operation="nack", service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
+        keys, message_id = self._settle_args(delivery)
+        now = self.clock.now()
+        try:
+            code = self._scripts["NACK"](
+                keys,
+                [
+                    delivery.group,
+                    message_id,
+                    delivery.receipt,
+                    repr(now),
+                    repr(now + waited.unwrap()),
+                    self.options.max_deliveries,
+                ],
+            )
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "nack")
+        return Success(None) if code in (1, 2) else self._refused(code, delivery, "nack")
+
+    def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
+        """Lease the message ``by`` seconds from now; returns the updated delivery.
+
+        ``by`` must be positive; a stale, nacked or acked delivery is ``InvalidRequest``.
+        """
+        longer = check_delay("by", by, operation="extend", service=_SERVICE, positive=True)
+        if isinstance(longer, Failure):
+            return longer
+        checked = check_delivery(delivery, operation="extend", service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
+        keys, message_id = self._settle_args(delivery)
+        due = self.clock.now() + longer.unwrap()
+        try:
+            code = self._scripts["EXTEND"](keys[:5], [message_id, delivery.receipt, repr(due)])
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "extend")
+        if code != 1:
+            return self._refused(code, delivery, "extend")
+        return Success(attrs.evolve(delivery, lease_expires_at=due))
+
+    # -- inspection -------------------------------------------------------------
+
+    def dead_letters(self, topic: str, group: str) -> Result[list[DeadLetter], ServiceError]:
+        """The group's dead letters, oldest first (after sweeping spent leases)."""
+        for kind, name in (("topic", topic), ("group", group)):
+            checked = check_name(kind, name, operation="dead_letters", service=_SERVICE)
+            if isinstance(checked, Failure):
+                return checked
+        group_keys = self._topic_keys(topic).group(group)
+        now = self.clock.now()
+        try:
+            # A receive of zero messages that does not create the group: only the sweep.
+            args: list[Any] = [group, "-", 0, repr(now), repr(now), self.options.max_deliveries]
+            self._scripts["RECEIVE"](group_keys, [*args, "x.", _SCAN, "0", "0"])
+            entries: Any = self.client.xrange(group_keys[5], "-", "+")
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "dead_letters")
+        letters: list[DeadLetter] = []
+        for _, raw in entries:
+            message = self._message(topic, raw[b"id"], raw)
+            if isinstance(message, Failure):
+                return message
+            letters.append(
+                DeadLetter(
+                    message.unwrap(),
+                    group,
+                    raw[b"reason"].decode(),
+                    int(raw[b"attempts"]),
+                    float(raw[b"dead_at"]),
+                )
+            )
+        return Success(letters)
+
+    def stored(self, topic: str) -> Result[int, ServiceError]:
+        """How many entries the topic's stream holds (messages some group still needs)."""
+        try:
+            return Success(int(self.client.xlen(self._topic_keys(topic).stream)))
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "stored")
+
+    def close(self) -> None:
+        """Close the connection pool when this queue created it."""
+        if self.owns_client:
+            self.client.close()

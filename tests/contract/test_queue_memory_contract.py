@@ -1,0 +1,78 @@
+"""The queue contract kit against the in-memory queue, and the kit's negative controls."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import Phase, settings
+
+from adapters.memory.queue import MemoryQueue, QueueOptions, _Group, _Lease, _Topic
+from adapters.testing.queue_kit import check_queue_contract
+from ports.clock import Clock
+from ports.queue import QueuePort
+
+_NO_SHRINK = settings(phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None)
+
+
+def _memory(clock: Clock, options: QueueOptions) -> QueuePort:
+    return MemoryQueue(clock, options)
+
+
+def test_memory_queue_meets_the_contract() -> None:
+    """A fresh MemoryQueue behaves exactly like the model (the kit runs cleanly)."""
+    check_queue_contract(_memory, max_examples=60, steps=40)
+
+
+class _NoRedelivery(MemoryQueue):
+    """Forgets the visibility timeout: only nacked messages ever come back."""
+
+    def _due(self, lease: _Lease, now: float) -> bool:
+        return lease.receipt is None and lease.due <= now
+
+
+class _LostAttempt(MemoryQueue):
+    """Redelivers without counting the delivery."""
+
+    def _next_attempt(self, lease: _Lease) -> int:
+        return lease.attempt
+
+
+class _BuriedTwice(MemoryQueue):
+    """Adds the dead letter but leaves the message pending, so it is buried again."""
+
+    def _bury(
+        self,
+        state: _Topic,
+        group_name: str,
+        group: _Group,
+        message_id: str,
+        lease: _Lease,
+        reason: str,
+        now: float,
+    ) -> None:
+        from domain.queue import DeadLetter
+
+        message = state.messages[message_id].message
+        group.dead.append(DeadLetter(message, group_name, reason, lease.attempt, now))
+
+
+class _AckKeepsLease(MemoryQueue):
+    """Ack answers Success but only invalidates the receipt; the lease runs out later."""
+
+    def _settle(self, state: _Topic, group: _Group, message_id: str, lease: _Lease) -> None:
+        lease.receipt = None
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [_NoRedelivery, _LostAttempt, _BuriedTwice, _AckKeepsLease],
+    ids=["no-redelivery", "lost-attempt", "dead-lettered-twice", "ack-keeps-message"],
+)
+def test_kit_catches_a_broken_queue(broken: type[MemoryQueue]) -> None:
+    """Each deliberately broken queue fails the contract kit."""
+
+    def factory(clock: Clock, options: QueueOptions) -> QueuePort:
+        return broken(clock, options)
+
+    with pytest.raises(AssertionError):
+        # Finding the bug is the point here; shrinking it would only cost time.
+        check_queue_contract(factory, max_examples=300, steps=40, extra=_NO_SHRINK)
