@@ -83,9 +83,10 @@ class QueueContract(RuleBasedStateMachine):
         """Assert both results agree (value views or error kinds); the real value."""
         if isinstance(model, Success):
             assert isinstance(real, Success), f"{what}: model succeeded, adapter gave {real}"
-            got, want = view(real.unwrap(), True), view(model.unwrap(), False)
+            value: T = real.unwrap()
+            got, want = view(value, True), view(model.unwrap(), False)
             assert got == want, f"{what}: adapter gave {got!r}, model gave {want!r}"
-            return real.unwrap()
+            return value
         expected = type(model.failure())
         assert not isinstance(real, Success), f"{what}: model failed with {expected.__name__}"
         assert type(real.failure()) is expected, (
