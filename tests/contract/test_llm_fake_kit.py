@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import attrs
 import pytest
@@ -18,7 +18,7 @@ from adapters.testing.llm_kit import (
     run_llm_contract,
 )
 from domain.errors import ProtocolError, ServiceError, TimedOut, Unavailable
-from domain.llm import ChatDelta, ChatMessage, ChatRequest, Completion, Usage
+from domain.llm import ChatDelta, ChatMessage, ChatRequest, Completion, Embeddings, Usage
 from ports.llm import LLMPort
 
 # Negative controls only need the kit to fail: shrinking the counterexample would cost
@@ -121,6 +121,28 @@ class RoundedUsage(FakeLLM):
         return result
 
 
+@attrs.define
+class IgnoresDimensions(FakeLLM):
+    """Answers embeddings at its default size whatever was asked."""
+
+    def embed(
+        self, texts: Sequence[str], *, model: str | None = None, dimensions: int | None = None
+    ) -> Result[Embeddings, ServiceError]:
+        return super().embed(texts, model=model)
+
+
+@attrs.define
+class LosesAMiddleDelta(FakeLLM):
+    """Skips the second text delta of every stream."""
+
+    def stream(self, request: ChatRequest) -> Iterator[Result[ChatDelta, ServiceError]]:
+        for position, event in enumerate(super().stream(request)):
+            match event:
+                case Success(delta) if position == 1 and delta.text:
+                    continue
+            yield event
+
+
 @pytest.mark.parametrize(
     "broken",
     [
@@ -130,6 +152,8 @@ class RoundedUsage(FakeLLM):
         RetriesBehindTheBack,
         ConsumesScriptOnBadInput,
         RoundedUsage,
+        IgnoresDimensions,
+        LosesAMiddleDelta,
     ],
 )
 def test_kit_catches_a_broken_fake(broken: type[FakeLLM]) -> None:
