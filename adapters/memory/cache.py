@@ -123,10 +123,17 @@ class MemoryCache(CachePort, CompareAndDelete):
         error = check_key(key, "get")
         if error is not None:
             return Failure(error)
-        now = self.clock.monotonic()
-        with self._lock:
-            entry = self._live(key, now)
-        return _HIT if entry is None else Success(entry[0])
+        # Lock-free read: a dict lookup is atomic, and an entry tuple never changes.
+        entry = self._data.get(key)
+        if entry is None:
+            return _HIT
+        expires = entry[1]
+        if expires is not None and expires <= self.clock.monotonic():
+            with self._lock:
+                if self._data.get(key) is entry:  # not rewritten meanwhile
+                    del self._data[key]
+            return _HIT
+        return Success(entry[0])
 
     def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
         """The present keys among ``keys`` with their values."""
