@@ -1,0 +1,139 @@
+"""run_worker over the in-memory queue: ack, retry with backoff, heartbeat, stopping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+from returns.result import Failure, Result, Success
+
+from adapters.memory.clock import ManualClock
+from adapters.memory.queue import MemoryQueue, QueueOptions
+from adapters.worker import Backoff, run_worker
+from domain.errors import ServiceError
+from domain.queue import Delivery
+
+
+@pytest.fixture(name="queue")
+def _queue(manual_clock: ManualClock) -> MemoryQueue:
+    queue = MemoryQueue(manual_clock, QueueOptions(lease_timeout=30.0, max_deliveries=3))
+    queue.receive("t", "g", "probe").unwrap()
+    return queue
+
+
+def test_backoff_grows_exponentially_up_to_the_maximum() -> None:
+    """Backoff doubles per attempt and is capped."""
+    backoff = Backoff(base=1.0, factor=2.0, maximum=5.0)
+    assert [backoff.delay(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
+
+
+def test_handled_messages_are_acked(queue: MemoryQueue) -> None:
+    """Messages whose handler returns are acked and gone from the queue."""
+    queue.publish_many("t", [b"a", b"b", b"c"]).unwrap()
+    seen: list[bytes] = []
+    report = run_worker(
+        queue, "t", "g", lambda d: seen.append(d.message.body), batch=2, wait=0, limit=3
+    )
+    assert seen == [b"a", b"b", b"c"]
+    assert (report.handled, report.acked) == (3, 3)
+    assert queue.stored("t") == 0
+
+
+def test_handler_error_nacks_with_backoff(queue: MemoryQueue) -> None:
+    """A raising handler's message comes back only after the backoff delay."""
+    queue.publish("t", b"x").unwrap()
+
+    def fail(_: Delivery) -> None:
+        raise RuntimeError("boom")
+
+    report = run_worker(queue, "t", "g", fail, wait=0, limit=1, backoff=Backoff(base=7.0))
+    assert report.retried == 1
+    assert queue.receive("t", "g", "c").unwrap() == []
+    queue.clock.sleep(7.0)
+    assert [d.attempt for d in queue.receive("t", "g", "c").unwrap()] == [2]
+
+
+def test_handler_failure_value_nacks(queue: MemoryQueue) -> None:
+    """A handler returning Failure is retried like one that raised, until dead-lettered."""
+    queue.publish("t", b"x").unwrap()
+
+    def refuse(_: Delivery) -> Result[None, ServiceError]:
+        return Failure(ServiceError(message="no"))
+
+    report = run_worker(queue, "t", "g", refuse, wait=0, limit=3, backoff=Backoff(base=0.0))
+    assert (report.retried, report.acked) == (3, 0)
+    assert [dl.attempts for dl in queue.dead_letters("t", "g").unwrap()] == [3]
+
+
+def test_stop_gives_back_the_rest_of_the_batch(queue: MemoryQueue) -> None:
+    """When stopped mid-batch, unstarted messages are returned at once, not lost."""
+    queue.publish_many("t", [b"a", b"b", b"c"]).unwrap()
+    stop = threading.Event()
+
+    def first_then_stop(_: Delivery) -> None:
+        stop.set()
+
+    report = run_worker(queue, "t", "g", first_then_stop, batch=3, wait=0, stop=stop)
+    assert (report.acked, report.given_back) == (1, 2)
+    again = queue.receive("t", "g", "worker", max_messages=5).unwrap()
+    assert [(d.message.body, d.attempt) for d in again] == [(b"b", 2), (b"c", 2)]
+
+
+def test_interrupt_gives_the_message_back_and_propagates(queue: MemoryQueue) -> None:
+    """A KeyboardInterrupt in the handler returns the message and is re-raised."""
+    queue.publish("t", b"x").unwrap()
+
+    def interrupted(_: Delivery) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_worker(queue, "t", "g", interrupted, wait=0, limit=1, handle_signals=False)
+    assert [d.message.body for d in queue.receive("t", "g", "c").unwrap()] == [b"x"]
+
+
+def test_sigterm_stops_after_the_current_message(queue: MemoryQueue) -> None:
+    """SIGTERM lets the running handler finish and ack, then the worker returns."""
+    queue.publish_many("t", [b"a", b"b"]).unwrap()
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminate(_: Delivery) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    report = run_worker(queue, "t", "g", terminate, wait=0)
+    assert (report.handled, report.acked) == (1, 1)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+class _CountingExtends(MemoryQueue):
+    """Counts lease extensions so a test can wait for the heartbeat."""
+
+    extended: threading.Semaphore
+
+    def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
+        result = super().extend(delivery, by=by)
+        if isinstance(result, Success):
+            self.extended.release()
+        return result
+
+
+def test_heartbeat_extends_the_lease_of_a_long_handler(manual_clock: ManualClock) -> None:
+    """While a handler runs, its lease keeps being pushed forward, and the ack succeeds."""
+    queue = _CountingExtends(manual_clock, QueueOptions(lease_timeout=30.0))
+    queue.extended = threading.Semaphore(0)
+    queue.receive("t", "g", "probe").unwrap()
+    queue.publish("t", b"slow").unwrap()
+    beats: list[bool] = []
+
+    def slow(delivery: Delivery) -> None:
+        beats.extend(queue.extended.acquire(timeout=10) for _ in range(2))
+        # Past the original lease: without the heartbeat another consumer takes it.
+        manual_clock.advance(45.0)
+        assert queue.receive("t", "g", "thief").unwrap() == []
+
+    report = run_worker(
+        queue, "t", "g", slow, wait=0, limit=1, heartbeat=0.005, lease_extension=60.0
+    )
+    assert beats == [True, True]
+    assert report.acked == 1
