@@ -32,7 +32,7 @@ from adapters.openai._convert import (
 )
 from adapters.openai._errors import SDK_ERRORS, SERVICE, map_error, redact
 from adapters.resilience import RetryPolicy
-from domain.errors import ContentFiltered, ProtocolError, ServiceError
+from domain.errors import ContentFiltered, ProtocolError, ServiceError, Unavailable
 from domain.llm import ChatDelta, ChatRequest, Completion, Embeddings, LLMIdentity, Usage
 from ports.clock import Clock
 from ports.llm import LLMPort
@@ -90,6 +90,7 @@ class OpenAILLM(LLMPort):
     http_client: httpx2.Client | None = attrs.field(default=None, repr=False)
     _client: openai.OpenAI = attrs.field(init=False, repr=False)
     _rng: Callable[[], float] = attrs.field(default=random.random, init=False, repr=False)
+    _closed: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.embed_batch_size < 1:
@@ -118,8 +119,19 @@ class OpenAILLM(LLMPort):
         return LLMIdentity("openai", self.base_url or DEFAULT_BASE_URL, self.model)
 
     def close(self) -> None:
-        """Close the SDK client and its connection pool."""
+        """Close the SDK client and its pool; later calls are ``Failure(Unavailable)``."""
+        self._closed = True
         self._client.close()
+
+    def _refusal(self, operation: str) -> ServiceError | None:
+        """Why a call that passed validation may not go out: the adapter is closed."""
+        # The guard raises on purpose (a programming error in a test suite).
+        check_real_llm_allowed(self.base_url or DEFAULT_BASE_URL)
+        if self._closed:
+            return Unavailable(
+                service=SERVICE, operation=operation, message="the adapter is closed"
+            )
+        return None
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -151,7 +163,9 @@ class OpenAILLM(LLMPort):
         invalid = validate_chat(request, service=SERVICE, operation="complete")
         if invalid is not None:
             return Failure(invalid)
-        check_real_llm_allowed(self.base_url or DEFAULT_BASE_URL)
+        refused = self._refusal("complete")
+        if refused is not None:
+            return Failure(refused)
         params = self._params(request)
         timeout = self._timeout(request)
         fallback_model = params["model"]
@@ -189,7 +203,10 @@ class OpenAILLM(LLMPort):
         if invalid is not None:
             yield Failure(invalid)
             return
-        check_real_llm_allowed(self.base_url or DEFAULT_BASE_URL)
+        refused = self._refusal("stream")
+        if refused is not None:
+            yield Failure(refused)
+            return
         params = self._params(request)
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
@@ -282,7 +299,9 @@ class OpenAILLM(LLMPort):
         )
         if invalid is not None:
             return Failure(invalid)
-        check_real_llm_allowed(self.base_url or DEFAULT_BASE_URL)
+        refused = self._refusal("embed")
+        if refused is not None:
+            return Failure(refused)
         chosen = model or self.embedding_model
         vectors: list[tuple[float, ...]] = []
         usage = Usage()

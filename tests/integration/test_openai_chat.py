@@ -6,6 +6,7 @@ import pytest
 
 from adapters.openai import OpenAILLM
 from adapters.testing.openai_server import OpenAITestServer, RawBody, Reply
+from domain.errors import Unavailable
 from domain.llm import (
     ChatMessage,
     ChatRequest,
@@ -190,3 +191,17 @@ def test_missing_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         OpenAILLM(base_url="http://127.0.0.1:9/v1")
+
+
+def test_calls_after_close_are_unavailable(
+    make_llm: MakeLLM, openai_server: OpenAITestServer
+) -> None:
+    """A closed adapter answers Unavailable through every call and sends nothing."""
+    llm = make_llm()
+    llm.close()
+    assert isinstance(llm.complete(REQUEST).failure(), Unavailable)
+    events = list(llm.stream(REQUEST))
+    assert len(events) == 1
+    assert isinstance(events[0].failure(), Unavailable)
+    assert isinstance(llm.embed(["x"]).failure(), Unavailable)
+    assert openai_server.requests == []
