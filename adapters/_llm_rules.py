@@ -16,7 +16,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -72,7 +72,8 @@ def validate_chat(
     that is ``none``/``auto``/``required`` or names a given tool; ``max_tokens`` not
     negative; ``temperature`` in [0, 2]; ``top_p`` in [0, 1]; ``n`` equal to 1 (a
     ``Completion`` carries one choice); a positive ``timeout``; a ``json_schema``
-    response format that carries a schema.
+    response format that carries a schema; tool parameters and a response schema that
+    are plain JSON (string keys, finite numbers, no sets or other objects).
     """
     problem = _chat_problem(request)
     return None if problem is None else _invalid(service, operation, problem)
@@ -98,6 +99,9 @@ def _chat_problem(request: ChatRequest) -> str | None:
         if tool.name in names:
             return f"tool name {tool.name!r} is given twice"
         names.add(tool.name)
+        problem = _json_problem(tool.parameters, "$")
+        if problem is not None:
+            return f"tool {index} parameters are not JSON: {problem}"
     choice = request.tool_choice
     if choice is not None and choice not in TOOL_CHOICES and choice not in names:
         return "tool_choice must be 'none', 'auto', 'required' or the name of a given tool"
@@ -114,9 +118,36 @@ def _chat_problem(request: ChatRequest) -> str | None:
     if timeout is not None and not (_is_number(timeout) and math.isfinite(timeout) and timeout > 0):
         return "timeout must be a positive number of seconds"
     fmt = request.response_format
-    if fmt is not None and fmt.kind == "json_schema" and fmt.schema is None:
-        return "a json_schema response format needs a schema"
+    if fmt is not None and fmt.kind == "json_schema":
+        if fmt.schema is None:
+            return "a json_schema response format needs a schema"
+        problem = _json_problem(fmt.schema, "$")
+        if problem is not None:
+            return f"the response schema is not JSON: {problem}"
     return None
+
+
+def _json_problem(value: object, path: str) -> str | None:
+    """Where ``value`` stops being plain JSON, if it does: a schema must be sent as JSON."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} is not a finite number"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} has a key that is not a string"
+            problem = _json_problem(item, f"{path}.{key[:40]}")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            problem = _json_problem(item, f"{path}[{index}]")
+            if problem is not None:
+                return problem
+        return None
+    return f"{path} is a {type(value).__name__}"
 
 
 def validate_embed(

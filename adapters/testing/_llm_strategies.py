@@ -108,6 +108,7 @@ INVALID_CHAT: Final[Sequence[tuple[str, ChatRequest]]] = (
     ("negative max_tokens", _chat(max_tokens=-1)),
     ("temperature above 2", _chat(temperature=2.5)),
     ("temperature below 0", _chat(temperature=-0.5)),
+    ("tool parameters that are not JSON", _chat(tools=(ToolSpec("f", parameters={"x": {1}}),))),
 )
 
 

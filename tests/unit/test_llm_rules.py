@@ -75,6 +75,18 @@ def test_a_full_request_passes() -> None:
         ({"timeout": 0}, "timeout"),
         ({"timeout": float("inf")}, "timeout"),
         ({"response_format": ResponseFormat("json_schema")}, "needs a schema"),
+        (
+            {"tools": (ToolSpec("f", parameters={"p": {"enum": {1, 2}}}),)},
+            "tool 0 parameters are not JSON: $.p.enum is a set",
+        ),
+        (
+            {"tools": (ToolSpec("f", parameters={"m": [1.0, float("nan")]}),)},
+            "$.m[1] is not a finite number",
+        ),
+        (
+            {"response_format": ResponseFormat("json_schema", schema={1: "x"})},
+            "the response schema is not JSON: $ has a key that is not a string",
+        ),
     ],
 )
 def test_bad_chat_requests_are_named(changes: dict[str, Any], words: str) -> None:
