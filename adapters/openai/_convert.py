@@ -28,6 +28,7 @@ from domain.llm import (
 
 __all__ = [
     "Malformed",
+    "NotJSON",
     "StreamState",
     "chat_params",
     "completion_from_body",
@@ -47,13 +48,25 @@ class Malformed(ValueError):
 # --- requests ------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with every ``Mapping`` a ``dict`` and every tuple a list (JSON-ready)."""
+class NotJSON(ValueError):
+    """A tool's parameters or a response schema hold something JSON cannot carry."""
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with every ``Mapping`` a ``dict`` and every tuple a list (JSON-ready).
+
+    Raises ``NotJSON`` naming ``where`` for anything else than JSON's own types, so a
+    bad schema is refused before sending instead of failing inside the HTTP client.
+    """
+    if isinstance(value, str | bool | int | float) or value is None:
+        return value
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        if not all(isinstance(k, str) for k in value):
+            raise NotJSON(f"{where} has a key that is not a string")
+        return {k: _plain(v, where) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+        return [_plain(v, where) for v in value]
+    raise NotJSON(f"{where} holds a {type(value).__name__}, which is not JSON")
 
 
 def _message(message: ChatMessage) -> dict[str, Any]:
@@ -75,7 +88,8 @@ def _message(message: ChatMessage) -> dict[str, Any]:
 
 
 def _tool(tool: ToolSpec) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name, "parameters": _plain(tool.parameters)}
+    parameters = _plain(tool.parameters, f"tool {tool.name!r} parameters")
+    function: dict[str, Any] = {"name": tool.name, "parameters": parameters}
     if tool.description:
         function["description"] = tool.description
     return {"type": "function", "function": function}
@@ -88,7 +102,7 @@ def _response_format(fmt: ResponseFormat) -> dict[str, Any]:
         "type": "json_schema",
         "json_schema": {
             "name": fmt.name or "response",
-            "schema": _plain(fmt.schema),
+            "schema": _plain(fmt.schema, "the response schema"),
             "strict": fmt.strict,
         },
     }
@@ -97,7 +111,10 @@ def _response_format(fmt: ResponseFormat) -> dict[str, Any]:
 def chat_params(
     request: ChatRequest, *, default_model: str, max_tokens_field: MaxTokensField
 ) -> dict[str, Any]:
-    """The JSON body of a chat completion for ``request`` (without ``stream``)."""
+    """The JSON body of a chat completion for ``request`` (without ``stream``).
+
+    Raises ``NotJSON`` when a tool's parameters or the response schema are not JSON.
+    """
     params: dict[str, Any] = {
         "model": request.model or default_model,
         "messages": [_message(m) for m in request.messages],

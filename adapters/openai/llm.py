@@ -25,6 +25,7 @@ from adapters.observability import retry_logger
 from adapters.openai._convert import (
     Malformed,
     MaxTokensField,
+    NotJSON,
     StreamState,
     chat_params,
     completion_from_body,
@@ -32,7 +33,13 @@ from adapters.openai._convert import (
 )
 from adapters.openai._errors import SDK_ERRORS, SERVICE, map_error, redact
 from adapters.resilience import RetryPolicy
-from domain.errors import ContentFiltered, ProtocolError, ServiceError, Unavailable
+from domain.errors import (
+    ContentFiltered,
+    InvalidRequest,
+    ProtocolError,
+    ServiceError,
+    Unavailable,
+)
 from domain.llm import ChatDelta, ChatRequest, Completion, Embeddings, LLMIdentity, Usage
 from ports.clock import Clock
 from ports.llm import LLMPort
@@ -151,10 +158,13 @@ class OpenAILLM(LLMPort):
     def _timeout(self, request: ChatRequest) -> Any:
         return request.timeout if request.timeout is not None else openai.NOT_GIVEN
 
-    def _params(self, request: ChatRequest) -> dict[str, Any]:
-        return chat_params(
-            request, default_model=self.model, max_tokens_field=self.max_tokens_field
-        )
+    def _params(self, request: ChatRequest, operation: str) -> dict[str, Any] | ServiceError:
+        try:
+            return chat_params(
+                request, default_model=self.model, max_tokens_field=self.max_tokens_field
+            )
+        except NotJSON as exc:
+            return InvalidRequest(service=SERVICE, operation=operation, message=str(exc))
 
     # --- complete ------------------------------------------------------------------
 
@@ -166,7 +176,9 @@ class OpenAILLM(LLMPort):
         refused = self._refusal("complete")
         if refused is not None:
             return Failure(refused)
-        params = self._params(request)
+        params = self._params(request, "complete")
+        if isinstance(params, ServiceError):
+            return Failure(params)
         timeout = self._timeout(request)
         fallback_model = params["model"]
         return self._with_retries(
@@ -207,7 +219,10 @@ class OpenAILLM(LLMPort):
         if refused is not None:
             yield Failure(refused)
             return
-        params = self._params(request)
+        params = self._params(request, "stream")
+        if isinstance(params, ServiceError):
+            yield Failure(params)
+            return
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
         timeout = self._timeout(request)

@@ -6,7 +6,7 @@ import pytest
 
 from adapters.openai import OpenAILLM
 from adapters.testing.openai_server import OpenAITestServer, RawBody, Reply
-from domain.errors import Unavailable
+from domain.errors import InvalidRequest, Unavailable
 from domain.llm import (
     ChatMessage,
     ChatRequest,
@@ -204,4 +204,27 @@ def test_calls_after_close_are_unavailable(
     assert len(events) == 1
     assert isinstance(events[0].failure(), Unavailable)
     assert isinstance(llm.embed(["x"]).failure(), Unavailable)
+    assert openai_server.requests == []
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ChatRequest((ChatMessage.user("x"),), tools=(ToolSpec("t", parameters={"enum": {1, 2}}),)),
+        ChatRequest(
+            (ChatMessage.user("x"),),
+            response_format=ResponseFormat("json_schema", "s", {1: "not a string key"}),
+        ),
+    ],
+    ids=["set-in-tool", "int-key-in-schema"],
+)
+def test_schema_that_is_not_json_is_refused(
+    make_llm: MakeLLM, openai_server: OpenAITestServer, request_: ChatRequest
+) -> None:
+    """Tool parameters or a schema JSON cannot carry are InvalidRequest, nothing sent."""
+    llm = make_llm()
+    assert isinstance(llm.complete(request_).failure(), InvalidRequest)
+    events = list(llm.stream(request_))
+    assert len(events) == 1
+    assert isinstance(events[0].failure(), InvalidRequest)
     assert openai_server.requests == []
