@@ -1,0 +1,1 @@
+"""Example applications built only on portside's ports."""
