@@ -1,0 +1,192 @@
+"""RedisQueue against a real Redis: storage stays bounded, restarts, recovery, waiting."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from returns.result import Success
+
+from adapters.memory.clock import ManualClock
+from adapters.memory.queue import QueueOptions
+from adapters.redis._client import connect
+from adapters.redis.queue import RedisQueue, eviction_warning
+from adapters.testing.faults import TcpFaultProxy, throwaway_redis
+from domain.errors import InvalidRequest, Unavailable
+
+
+@pytest.fixture(name="client")
+def _client(redis_url: str) -> Iterator[redis.Redis]:
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(name="namespace")
+def _namespace(client: redis.Redis) -> Iterator[str]:
+    namespace = f"pstest:queue:{uuid.uuid4().hex}"
+    yield namespace
+    for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+        client.delete(key)
+
+
+def _queue(client: redis.Redis, namespace: str, clock: ManualClock, **options: float) -> RedisQueue:
+    return RedisQueue(client, clock, QueueOptions(**options), namespace)  # type: ignore[arg-type]
+
+
+def test_eviction_policies_that_lose_data_are_named() -> None:
+    """Only noeviction is silent; the warning names the setting and the risk."""
+    assert eviction_warning("noeviction") is None
+    assert "allkeys-lru" in (eviction_warning("allkeys-lru") or "")
+    assert "maxmemory-policy" in (eviction_warning("volatile-ttl") or "")
+
+
+@pytest.mark.services
+def test_acked_messages_are_deleted_once_every_group_acked(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """The stream entry stays while one group still needs it and goes after the last ack."""
+    queue = _queue(client, namespace, manual_clock)
+    for group in ("a", "b"):
+        assert queue.receive("t", group, "c") == Success([])
+    queue.publish_many("t", [b"1", b"2"]).unwrap()
+    got_a = queue.receive("t", "a", "c", max_messages=2).unwrap()
+    assert queue.ack_many(got_a) == Success(2)
+    assert queue.stored("t") == Success(2)
+    got_b = queue.receive("t", "b", "c", max_messages=2).unwrap()
+    assert queue.ack_many(got_b) == Success(2)
+    assert queue.stored("t") == Success(0)
+    assert client.hlen(f"{namespace}:{{t}}:refs") == 0
+
+
+@pytest.mark.services
+def test_publish_without_a_group_keeps_nothing(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """A message no group can ever read is not kept in the stream."""
+    queue = _queue(client, namespace, manual_clock)
+    assert isinstance(queue.publish("lonely", b"x"), Success)
+    assert queue.stored("lonely") == Success(0)
+
+
+@pytest.mark.services
+def test_restarted_consumer_gets_its_own_messages_first(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """A new adapter instance for the same consumer gets its unacked messages back first."""
+    first = _queue(client, namespace, manual_clock, lease_timeout=10.0)
+    first.receive("t", "g", "me").unwrap()
+    first.publish_many("t", [b"mine", b"new"]).unwrap()
+    [mine] = first.receive("t", "g", "me").unwrap()
+    first.close()
+    manual_clock.advance(10.0)
+    restarted = _queue(client, namespace, manual_clock, lease_timeout=10.0)
+    got = restarted.receive("t", "g", "me", max_messages=2).unwrap()
+    assert [(d.message.body, d.attempt) for d in got] == [(b"mine", 2), (b"new", 1)]
+    assert isinstance(restarted.ack(mine).failure(), InvalidRequest)
+    assert restarted.ack_many(got) == Success(2)
+
+
+@pytest.mark.services
+def test_pending_entries_without_a_lease_are_adopted(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """Entries read outside the adapter (no lease record) are reclaimed via XAUTOCLAIM."""
+    queue = _queue(client, namespace, manual_clock, lease_timeout=0.05)
+    queue.receive("t", "g", "c").unwrap()
+    queue.publish("t", b"orphan").unwrap()
+    stream = f"{namespace}:{{t}}:s"
+    client.xreadgroup("g", "outsider", {stream: ">"}, count=1)
+    # XAUTOCLAIM measures idleness on the server's own clock: let a lease pass there.
+    time.sleep(0.1)
+    fresh = _queue(client, namespace, manual_clock, lease_timeout=0.05)
+    got = fresh.receive("t", "g", "c").unwrap()
+    assert [(d.message.body, d.attempt) for d in got] == [(b"orphan", 2)]
+    assert fresh.ack(got[0]) == Success(None)
+    assert fresh.stored("t") == Success(0)
+
+
+@pytest.mark.services
+def test_receive_wait_wakes_when_a_message_arrives(client: redis.Redis, namespace: str) -> None:
+    """A waiting receive returns the message another thread publishes meanwhile."""
+    queue = RedisQueue(client, namespace=namespace)
+    queue.receive("t", "g", "c").unwrap()
+    blocked = threading.Event()
+
+    def publish_soon() -> None:
+        blocked.wait(5)
+        queue.publish("t", b"late").unwrap()
+
+    thread = threading.Thread(target=publish_soon)
+    thread.start()
+    blocked.set()
+    got = queue.receive("t", "g", "c", wait=10.0).unwrap()
+    thread.join()
+    assert [d.message.body for d in got] == [b"late"]
+    queue.ack(got[0]).unwrap()
+
+
+@pytest.mark.services
+def test_bad_input_writes_nothing(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """An oversized body or a bad name is InvalidRequest and the stream is unchanged."""
+    queue = _queue(client, namespace, manual_clock, max_body_bytes=8)
+    queue.receive("t", "g", "c").unwrap()
+    assert "over the maximum" in queue.publish("t", b"123456789").failure().message
+    assert "empty" in queue.publish("", b"1").failure().message
+    assert isinstance(queue.publish_many("t", [b"ok", b"x" * 9]).failure(), InvalidRequest)
+    assert queue.stored("t") == Success(0)
+
+
+@pytest.mark.services
+def test_dedupe_key_is_stored_once(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """Two publishes with one dedupe key store one message and return one id."""
+    queue = _queue(client, namespace, manual_clock)
+    queue.receive("t", "g", "c").unwrap()
+    first = queue.publish("t", b"a", dedupe_key="order-1").unwrap()
+    assert queue.publish("t", b"b", dedupe_key="order-1") == Success(first)
+    assert queue.stored("t") == Success(1)
+    ttl = client.pttl(f"{namespace}:{{t}}:dd:order-1")
+    assert 0 < ttl <= queue.options.dedupe_window * 1000
+
+
+@pytest.mark.services
+def test_eviction_policy_warning_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """On a server that may evict keys, start-up logs a warning naming maxmemory-policy."""
+    with throwaway_redis() as server:
+        client = connect(server.url)
+        client.config_set("maxmemory-policy", "allkeys-lru")
+        with caplog.at_level(logging.WARNING, logger="portside.queue.redis"):
+            RedisQueue(client).close()
+        client.close()
+    assert any("maxmemory-policy is allkeys-lru" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("dedupe", [None, "key-1"])
+@pytest.mark.services
+def test_publish_after_an_ambiguous_failure(
+    client: redis.Redis, namespace: str, dedupe: str | None
+) -> None:
+    """A reply lost after the write: retried only with a dedupe key; stored once either way."""
+    port = client.connection_pool.connection_kwargs["port"]
+    with TcpFaultProxy("127.0.0.1", port) as proxy:
+        through = connect(f"redis://127.0.0.1:{proxy.port}/0")
+        queue = RedisQueue(through, namespace=namespace)
+        queue.receive("t", "g", "c").unwrap()
+        # The script runs on the server; the connection dies on the first reply byte.
+        proxy.close_after(1, "downstream")
+        result = queue.publish("t", b"once", dedupe_key=dedupe)
+        through.close()
+    if dedupe is None:
+        assert isinstance(result.failure(), Unavailable)
+    else:
+        assert isinstance(result, Success)
+    assert client.xlen(f"{namespace}:{{t}}:s") == 1
