@@ -234,6 +234,13 @@ def completion_from_body(raw: bytes, *, fallback_model: str) -> tuple[Completion
     return completion, refusal if isinstance(refusal, str) and refusal else None
 
 
+def _float(value: object) -> float:
+    # Some servers write a whole number (0) where OpenAI writes 0.0.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise Malformed("an embedding holds something other than numbers")
+
+
 def vectors_from_body(
     raw: bytes, *, count: int, dimensions: int | None
 ) -> tuple[list[tuple[float, ...]], str, Usage]:
@@ -255,9 +262,10 @@ def vectors_from_body(
             size = len(vector)
         if len(vector) != size or not size:
             raise Malformed("embeddings do not have the requested dimensions")
-        vectors[index] = tuple(vector)
-    if not all(type(v) is float for vector in vectors for v in vector or ()):
-        raise Malformed("an embedding holds something other than floats")
+        values = tuple(vector)
+        if not all(type(v) is float for v in values):
+            values = tuple(_float(v) for v in values)
+        vectors[index] = values
     raw_usage = body.get("usage")
     usage = (
         Usage(_int(raw_usage.get("prompt_tokens"), "usage.prompt_tokens"))

@@ -92,19 +92,22 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
 
 
 def _body_code(body: object) -> str:
-    """The error ``code`` (or ``type``) the server put in its body, lower-cased."""
-    if isinstance(body, Mapping):
-        inner: Any = body.get("error", body)
-        if isinstance(inner, Mapping):
-            for field in ("code", "type"):
-                value = inner.get(field)
-                if isinstance(value, str) and value:
-                    code = value.lower()
-                    if code in _CONTENT_FILTER_CODES or code in _QUOTA_CODES:
-                        return code
-            value = inner.get("code")
-            return value.lower() if isinstance(value, str) else ""
-    return ""
+    """The error's ``code``, lower-cased; its ``type`` when only that names a quota or filter.
+
+    OpenAI puts ``insufficient_quota`` in ``code`` and sometimes only in ``type``;
+    compatible servers vary, so both are read.
+    """
+    inner = body.get("error", body) if isinstance(body, Mapping) else None
+    if not isinstance(inner, Mapping):
+        return ""
+    code, kind = inner.get("code"), inner.get("type")
+    code = code.lower() if isinstance(code, str) else ""
+    kind = kind.lower() if isinstance(kind, str) else ""
+    if not (code in _CONTENT_FILTER_CODES or code in _QUOTA_CODES) and (
+        kind in _CONTENT_FILTER_CODES or kind in _QUOTA_CODES
+    ):
+        return kind
+    return code
 
 
 def _server_message(exc: openai.APIError, secret: str | None) -> str:

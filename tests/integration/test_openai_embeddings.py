@@ -7,7 +7,7 @@ import math
 import pytest
 from returns.result import Failure
 
-from adapters.testing.openai_server import OpenAITestServer
+from adapters.testing.openai_server import OpenAITestServer, RawBody
 from domain.errors import InvalidRequest
 from tests.integration.conftest import MakeLLM
 
@@ -87,3 +87,15 @@ def test_batch_size_must_be_positive(make_llm: MakeLLM) -> None:
     """A batch size below one is a configuration error at construction."""
     with pytest.raises(ValueError, match="embed_batch_size"):
         make_llm(embed_batch_size=0)
+
+
+def test_whole_numbers_in_vectors_are_floats(
+    make_llm: MakeLLM, openai_server: OpenAITestServer
+) -> None:
+    """A server writing 0 instead of 0.0 still gives float vectors."""
+    openai_server.script(
+        RawBody(b'{"data": [{"index": 0, "embedding": [0, 1.5, -2]}], "model": "m"}')
+    )
+    vector = make_llm().embed(["x"]).unwrap().vectors[0]
+    assert vector == (0.0, 1.5, -2.0)
+    assert all(type(x) is float for x in vector)
