@@ -272,16 +272,17 @@ class Desk:
         cutoff = self.clock.now() - stale_after
         due = [*retry.unwrap(), *(t for t in stale.unwrap() if t.opened_at <= cutoff)]
         for ticket in due:
-            if isinstance(published := self._publish(ticket), Failure):
+            if isinstance(published := self._publish(ticket, again=True), Failure):
                 return Failure(published.failure())
         return Success(len(due))
 
     # --- helpers --------------------------------------------------------------------
 
-    def _publish(self, ticket: TicketView) -> Result[str, ServiceError]:
-        # The attempt count in the dedupe key lets a requeue publish again while a
-        # producer retrying the same publish stores it once.
-        dedupe = f"ticket:{ticket.id}:{ticket.attempts}"
+    def _publish(self, ticket: TicketView, *, again: bool = False) -> Result[str, ServiceError]:
+        # The first publish carries a dedupe key, so a retried publish stores one
+        # message. A requeue must not: the queue would answer it with the first
+        # message's id, even when that message never reached a group.
+        dedupe = None if again else f"ticket:{ticket.id}"
         return self.queue.publish(self.topic, ticket.id.encode(), dedupe_key=dedupe)
 
     def _change(

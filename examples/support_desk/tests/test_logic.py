@@ -1,0 +1,204 @@
+"""Unit tier: the desk's business logic on in-memory fakes, no I/O."""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+import pytest
+from returns.result import Failure, Result, Success
+
+from adapters.memory.clock import ManualClock
+from adapters.memory.llm import FakeLLM
+from adapters.memory.queue import MemoryQueue
+from domain.errors import InvalidRequest, ProtocolError, ServiceError, Unavailable
+from examples.support_desk.logic import Desk
+from examples.support_desk.tests.conftest import MakeDesk
+from examples.support_desk.wiring import keyword_triage
+
+VALID = json.dumps({"category": "billing", "summary": "Charged twice for one order"})
+
+
+def _open(desk: Desk, subject: str = "Charged twice", body: str = "Two payments.") -> str:
+    return desk.open_ticket("ann@example.com", subject, body).unwrap().id
+
+
+def test_a_new_ticket_is_stored_and_published(make_desk: MakeDesk) -> None:
+    """Opening a ticket stores it as new and publishes its id for the triage group."""
+    desk = make_desk()
+    ticket_id = _open(desk)
+    assert desk.get(ticket_id).unwrap().status == "new"
+    deliveries = desk.queue.receive(desk.topic, desk.group, "worker").unwrap()
+    assert [d.message.body for d in deliveries] == [ticket_id.encode()]
+
+
+@pytest.mark.parametrize(
+    ("customer", "subject", "body", "field"),
+    [
+        ("", "s", "b", "customer"),
+        ("ann", "two\nlines", "b", "subject"),
+        ("ann", "s", "   ", "body"),
+        ("ann", "s", "x" * 5001, "body"),
+        ("ann", 7, "b", "subject"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(
+    make_desk: MakeDesk, customer: str, subject: str, body: str, field: str
+) -> None:
+    """A bad field is InvalidRequest naming it; nothing is stored and nothing published."""
+    desk = make_desk()
+    result = desk.open_ticket(customer, subject, body)
+    match result:
+        case Failure(InvalidRequest(message=message)):
+            assert message.startswith(field)
+        case _:
+            pytest.fail(f"expected InvalidRequest, got {result}")
+    assert desk.tickets().unwrap() == []
+    assert desk.queue.receive(desk.topic, desk.group, "worker").unwrap() == []
+
+
+def test_the_worker_stores_the_models_triage(make_desk: MakeDesk) -> None:
+    """A fitting reply is stored as the ticket's triage and the delivery is acked."""
+    desk = make_desk(responder=lambda _request: VALID)
+    ticket_id = _open(desk)
+    report = desk.work("worker")
+    assert report.outcomes == ((ticket_id, "triaged"),)
+    ticket = desk.get(ticket_id).unwrap()
+    assert (ticket.status, ticket.category, ticket.summary) == (
+        "triaged",
+        "billing",
+        "Charged twice for one order",
+    )
+    assert desk.queue.receive(desk.topic, desk.group, "worker").unwrap() == []
+
+
+def test_a_reply_that_never_fits_marks_the_ticket_and_retries_without_the_cache(
+    make_desk: MakeDesk, manual_clock: ManualClock
+) -> None:
+    """No fitting reply marks the ticket retry; the retry asks the model, not the cache."""
+    llm = FakeLLM()
+    llm.reply("not json")
+    llm.reply('{"category": "billing", "summary": "two\\nlines"}')
+    desk = make_desk(llm)
+    ticket_id = _open(desk)
+    report = desk.work("worker")
+    assert [type(e) for e in report.errors] == [ProtocolError]
+    ticket = desk.get(ticket_id).unwrap()
+    assert ticket.status == "retry"
+    assert ticket.last_error is not None
+    assert ticket.last_error.startswith("ProtocolError")
+    llm.reply(VALID)
+    manual_clock.advance(2.0)  # the backoff after a first attempt
+    assert desk.work("worker").outcomes == ((ticket_id, "triaged"),)
+    assert llm.received() == 3
+
+
+def test_a_rate_limit_gives_the_ticket_back_after_retry_after(
+    make_desk: MakeDesk, manual_clock: ManualClock
+) -> None:
+    """RateLimited(retry_after=30) is retried when the model said, not sooner."""
+    llm = FakeLLM(responder=lambda _request: VALID)
+    llm.fail("rate_limited", retry_after=30.0)
+    desk = make_desk(llm)
+    ticket_id = _open(desk)
+    desk.work("worker")
+    assert desk.get(ticket_id).unwrap().status == "retry"
+    manual_clock.advance(29.0)
+    assert desk.work("worker").handled == 0
+    manual_clock.advance(1.0)
+    assert desk.work("worker").outcomes == ((ticket_id, "triaged"),)
+
+
+def test_a_refusal_for_good_is_acked_and_requeue_brings_it_back(make_desk: MakeDesk) -> None:
+    """A non-retryable model error marks retry and acks; requeue publishes it again."""
+    llm = FakeLLM(responder=lambda _request: VALID)
+    llm.fail("unauthorized")
+    desk = make_desk(llm)
+    ticket_id = _open(desk)
+    assert desk.work("worker").outcomes == ((ticket_id, "retry"),)
+    assert desk.work("worker").handled == 0
+    assert desk.requeue() == Success(1)
+    assert desk.work("worker").outcomes == ((ticket_id, "triaged"),)
+
+
+def test_a_redelivered_ticket_is_triaged_once(make_desk: MakeDesk) -> None:
+    """A second message about a triaged ticket is acked as a duplicate, the model unasked."""
+    llm = FakeLLM(responder=lambda _request: VALID)
+    desk = make_desk(llm)
+    ticket_id = _open(desk)
+    desk.work("worker")
+    desk.queue.publish(desk.topic, ticket_id.encode()).unwrap()
+    assert desk.work("worker").outcomes == ((ticket_id, "duplicate"),)
+    assert llm.received() == 1
+
+
+def test_a_message_about_no_ticket_is_dropped(make_desk: MakeDesk) -> None:
+    """A message naming no stored ticket is acked as unknown."""
+    desk = make_desk(responder=lambda _request: VALID)
+    desk.queue.publish(desk.topic, b"no-such-ticket").unwrap()
+    assert desk.work("worker").outcomes == (("no-such-ticket", "unknown"),)
+    assert desk.queue.receive(desk.topic, desk.group, "worker").unwrap() == []
+
+
+def test_the_same_question_is_answered_from_the_cache(make_desk: MakeDesk) -> None:
+    """Two tickets with the same text cost one model call: the second is a cache hit."""
+    llm = FakeLLM(responder=keyword_triage)
+    desk = make_desk(llm)
+    first, second = _open(desk), _open(desk)
+    assert desk.work("worker").outcomes == ((first, "triaged"), (second, "triaged"))
+    assert llm.received() == 1
+    assert desk.get(second).unwrap().category == "billing"
+
+
+@attrs.define
+class _DownQueue(MemoryQueue):
+    """A queue whose publish fails, as when Redis is unreachable."""
+
+    def publish(self, *args: object, **kwargs: object) -> Result[str, ServiceError]:
+        return Failure(Unavailable(service="queue", operation="publish", message="down"))
+
+
+def test_a_ticket_whose_publish_failed_is_kept_for_requeue(make_desk: MakeDesk) -> None:
+    """When only the publish fails, the ticket is stored, marked retry and requeued later."""
+    desk = make_desk(responder=lambda _request: VALID)
+    working_queue = desk.queue
+    down = attrs.evolve(desk, queue=_DownQueue())
+    ticket = down.open_ticket("ann", "Charged twice", "Two payments.").unwrap()
+    assert ticket.status == "retry"
+    assert ticket.last_error == "Unavailable: down"
+    assert down.requeue().failure().kind == "Unavailable"
+    assert desk.requeue() == Success(1)
+    assert desk.work("worker").outcomes == ((ticket.id, "triaged"),)
+    assert working_queue is desk.queue
+
+
+def test_a_ticket_published_before_the_group_existed_is_requeued_when_stale(
+    make_desk: MakeDesk, manual_clock: ManualClock
+) -> None:
+    """A message lost before any worker declared the group is published again once stale."""
+    desk = make_desk(responder=lambda _request: VALID)
+    fresh = attrs.evolve(desk, queue=MemoryQueue(clock=manual_clock))
+    ticket_id = _open(fresh)  # no group yet: the in-memory queue keeps nothing
+    fresh.declare("worker").unwrap()
+    assert fresh.work("worker").handled == 0
+    assert fresh.requeue(stale_after=600.0) == Success(0)
+    manual_clock.advance(600.0)
+    assert fresh.requeue(stale_after=600.0) == Success(1)
+    assert fresh.work("worker").outcomes == ((ticket_id, "triaged"),)
+
+
+def test_listing_refuses_a_bad_page(make_desk: MakeDesk) -> None:
+    """A limit outside 1 to 500 is InvalidRequest."""
+    desk = make_desk()
+    assert isinstance(desk.tickets(limit=0).failure(), InvalidRequest)
+
+
+def test_listing_is_in_opening_order(make_desk: MakeDesk, manual_clock: ManualClock) -> None:
+    """Tickets are listed in the order they were opened."""
+    desk = make_desk()
+    ids = []
+    for subject in ("first", "second", "third"):
+        ids.append(_open(desk, subject))
+        manual_clock.advance(1.0)
+    assert [t.id for t in desk.tickets().unwrap()] == ids
+    assert [t.subject for t in desk.tickets(limit=2, offset=1).unwrap()] == ["second", "third"]
