@@ -350,13 +350,16 @@ class TcpFaultProxy:
 class ThrowawayRedis:
     """A ``redis-server`` child process on a loopback port, for killing. For tests.
 
-    Nothing is persisted, so after ``restart()`` the server is empty. ``url`` points
-    at database 0.
+    By default nothing is persisted (``--save "" --appendonly no``), so after
+    ``restart()`` the server is empty. With ``durable=True`` it keeps an append-only
+    file synced on every write (``--appendfsync always``), as a server holding a queue
+    should: then what it acknowledged survives a SIGKILL. ``url`` points at database 0.
     """
 
     port: int
     executable: str
     start_timeout: float = 10.0
+    durable: bool = False
     _process: subprocess.Popen[bytes] | None = attrs.field(default=None, init=False, repr=False)
     _dir: str = attrs.field(factory=lambda: tempfile.mkdtemp(prefix="redis-"), init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
@@ -381,7 +384,9 @@ class ThrowawayRedis:
                 [
                     self.executable,
                     "--port", str(self.port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no", "--dir", self._dir,
+                    "--save", "", "--dir", self._dir,
+                    *(("--appendonly", "yes", "--appendfsync", "always") if self.durable
+                      else ("--appendonly", "no")),
                     "--daemonize", "no", "--loglevel", "warning", "--logfile", "",
                 ],
                 stdin=subprocess.DEVNULL,
@@ -430,7 +435,9 @@ def _pings(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def throwaway_redis(executable: str | None = None, attempts: int = 3) -> Iterator[ThrowawayRedis]:
+def throwaway_redis(
+    executable: str | None = None, attempts: int = 3, *, durable: bool = False
+) -> Iterator[ThrowawayRedis]:
     """A running :class:`ThrowawayRedis` on a free port, killed and removed on exit.
 
     ``FaultToolError`` when ``redis-server`` is not installed or will not start.
@@ -441,7 +448,7 @@ def throwaway_redis(executable: str | None = None, attempts: int = 3) -> Iterato
     server: ThrowawayRedis | None = None
     try:
         for attempt in range(attempts):
-            server = ThrowawayRedis(free_port(), path)
+            server = ThrowawayRedis(free_port(), path, durable=durable)
             try:
                 server.start()
                 break

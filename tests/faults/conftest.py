@@ -109,8 +109,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(name="redis_server")
 def _redis_server() -> Iterator[ThrowawayRedis]:
-    """A throwaway redis-server of this test's own, killed at the end."""
-    servers = throwaway_redis()
+    """A throwaway redis-server of this test's own (nothing persisted), killed at the end."""
+    yield from _start(durable=False)
+
+
+@pytest.fixture(name="durable_redis_server")
+def _durable_redis_server() -> Iterator[ThrowawayRedis]:
+    """A throwaway redis-server with an fsync-always append-only file, killed at the end."""
+    yield from _start(durable=True)
+
+
+def _start(*, durable: bool) -> Iterator[ThrowawayRedis]:
+    servers = throwaway_redis(durable=durable)
     try:
         server = servers.__enter__()
     except FaultToolError as exc:
