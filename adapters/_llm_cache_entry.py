@@ -3,19 +3,32 @@
 An entry written by ``complete`` holds the completion only; a streamed hit on it is
 replayed as one text delta, the tool-call deltas and the final delta. An entry written
 by ``stream`` holds the exact deltas, replayed one for one, and the completion
-assembled from them. Entries go through the codec's versioned envelope; bytes that do
-not decode are a miss, never an error.
+assembled from them.
+
+A chat entry is a compact, versioned JSON array inside the codec's JSON envelope,
+decoded by hand rather than through cattrs because it is read on every hit::
+
+    ["chat", 2, stored_at, text, finish_reason, [[id, name, arguments], ...],
+     [input, output, cached_input], model, [delta, ...]]
+    delta = [text, [[index, id, name, arguments], ...], finish_reason, usage, model]
+
+Every element is type-checked on the way in: bytes that are not exactly such an entry
+(another version, a truncated body, a wrong type anywhere, an unstorable finish
+reason) decode to ``None``, which the cache treats as a miss, never as an error.
+Deltas are only decoded (and checked) for a streamed hit, which replays them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final, cast
 
 import attrs
+import orjson
 
-from adapters.codec import Codec, default_codec
+from adapters.codec import FORMAT_VERSION, Codec, default_codec
 from domain.llm import (
+    FINISH_REASONS,
     CacheInfo,
     ChatDelta,
     Completion,
@@ -26,20 +39,114 @@ from domain.llm import (
 )
 
 __all__ = [
+    "ENTRY_VERSION",
     "STORABLE_FINISHES",
     "ChatEntry",
     "EmbeddingEntry",
     "assemble",
+    "decode_hit",
     "replay",
 ]
 
 #: Finish reasons worth storing: a truncated (``length``) or filtered answer is not.
 STORABLE_FINISHES: Final = frozenset[FinishReason](("stop", "tool_calls"))
 
+#: Version of the chat entry layout; entries of any other version are misses.
+ENTRY_VERSION: Final = 2
+_TAG: Final = "chat"
+# The codec's envelope for a JSON value (documented in adapters.codec): "ps", the
+# format version, "j". Checked here directly so a hit does not pay for a generic decode.
+_JSON_HEADER: Final = b"ps" + str(FORMAT_VERSION).encode() + b"j"
+_HEADER_LEN: Final = len(_JSON_HEADER)
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _usage(raw: Any) -> Usage | None:
+    """A ``Usage`` from ``[input, output, cached_input]``, or ``None`` if malformed."""
+    if type(raw) is not list or len(raw) != 3:
+        return None
+    given, produced, cached = raw
+    # Spelled out rather than all(...) over a generator: this runs on every hit.
+    if (
+        type(given) is int
+        and type(produced) is int
+        and type(cached) is int
+        and given >= 0
+        and produced >= 0
+        and cached >= 0
+    ):
+        return Usage(given, produced, cached)
+    return None
+
+
+def _calls(raw: Any) -> tuple[ToolCall, ...] | None:
+    if type(raw) is not list:
+        return None
+    if not raw:
+        return ()
+    calls = []
+    for call in raw:
+        if type(call) is not list or len(call) != 3 or not all(type(s) is str for s in call):
+            return None
+        calls.append(ToolCall(call[0], call[1], call[2]))
+    return tuple(calls)
+
+
+def _optional_str(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+def _delta(raw: Any) -> ChatDelta | None:
+    if type(raw) is not list or len(raw) != 5:
+        return None
+    text, parts, finish, usage, model = raw
+    if type(text) is not str or type(model) is not str or type(parts) is not list:
+        return None
+    if finish is not None and (type(finish) is not str or finish not in FINISH_REASONS):
+        return None
+    fragments = []
+    for part in parts:
+        if (
+            type(part) is not list
+            or len(part) != 4
+            or not _is_int(part[0])
+            or not _optional_str(part[1])
+            or not _optional_str(part[2])
+            or type(part[3]) is not str
+        ):
+            return None
+        fragments.append(ToolCallDelta(part[0], part[1], part[2], part[3]))
+    used = None
+    if usage is not None:
+        used = _usage(usage)
+        if used is None:
+            return None
+    return ChatDelta(text, tuple(fragments), cast("FinishReason | None", finish), used, model)
+
+
+def _encode_delta(delta: ChatDelta) -> list[Any]:
+    usage = delta.usage
+    return [
+        delta.text,
+        [[p.index, p.id, p.name, p.arguments] for p in delta.tool_calls],
+        delta.finish_reason,
+        None
+        if usage is None
+        else [usage.input_tokens, usage.output_tokens, usage.cached_input_tokens],
+        delta.model,
+    ]
+
 
 @attrs.frozen
 class ChatEntry:
-    """A stored chat answer and when it was stored (``Clock.now()`` seconds)."""
+    """A stored chat answer and when it was stored (``Clock.now()`` seconds).
+
+    ``completion`` never carries ``CacheInfo``; deltas are empty for an entry written
+    by ``complete`` (and for one decoded without them).
+    """
 
     completion: Completion
     stored_at: float
@@ -47,12 +154,88 @@ class ChatEntry:
 
     def encode(self, codec: Codec = default_codec) -> bytes | None:
         """The stored bytes, or ``None`` when the entry cannot be encoded."""
-        return codec.encode(self).value_or(None)
+        done = self.completion
+        usage = done.usage
+        layout = [
+            _TAG,
+            ENTRY_VERSION,
+            self.stored_at,
+            done.text,
+            done.finish_reason,
+            [[c.id, c.name, c.arguments] for c in done.tool_calls],
+            [usage.input_tokens, usage.output_tokens, usage.cached_input_tokens],
+            done.model,
+            [_encode_delta(d) for d in self.deltas],
+        ]
+        return codec.encode(layout).value_or(None)
 
     @staticmethod
-    def decode(data: bytes, codec: Codec = default_codec) -> ChatEntry | None:
-        """The entry ``data`` holds, or ``None`` for bytes that are not an entry."""
-        return codec.decode(data, ChatEntry).value_or(None)
+    def decode(data: bytes, *, with_deltas: bool = True) -> ChatEntry | None:
+        """The entry ``data`` holds, or ``None`` for bytes that are not exactly an entry.
+
+        ``with_deltas=False`` skips the recorded deltas (a ``complete`` hit needs
+        only the completion), so a long streamed entry costs no more to read.
+        """
+        head = _head(data)
+        if head is None:
+            return None
+        stored_at, text, finish, tool_calls, usage, model, deltas = head
+        replayed: list[ChatDelta] = []
+        if with_deltas:
+            for raw_delta in deltas:
+                delta = _delta(raw_delta)
+                if delta is None:
+                    return None
+                replayed.append(delta)
+            if replayed and replayed[-1].finish_reason is None:
+                return None  # a recording always ends with its final delta
+        return ChatEntry(
+            Completion(text, finish, tool_calls, usage, model), stored_at, tuple(replayed)
+        )
+
+
+def decode_hit(data: bytes, now: float) -> Completion | None:
+    """The completion ``data`` holds as a hit read at ``now``; ``None`` if not an entry.
+
+    Its ``CacheInfo`` carries the entry's age and the usage it saved. The same checks as
+    ``ChatEntry.decode`` without deltas, building only the one ``Completion`` returned.
+    """
+    head = _head(data)
+    if head is None:
+        return None
+    stored_at, text, finish, tool_calls, usage, model, _ = head
+    info = CacheInfo(True, max(0.0, now - stored_at), usage)
+    return Completion(text, finish, tool_calls, usage, model, info)
+
+
+_Head = tuple[float, str, FinishReason, tuple[ToolCall, ...], Usage, str, list[Any]]
+
+
+def _head(data: bytes) -> _Head | None:
+    """Everything but the deltas, checked; the deltas' raw list, not yet checked."""
+    if data[:_HEADER_LEN] != _JSON_HEADER:
+        return None
+    try:
+        raw = orjson.loads(memoryview(data)[_HEADER_LEN:])
+    except orjson.JSONDecodeError:
+        return None
+    if type(raw) is not list or len(raw) != 9 or raw[0] != _TAG or raw[1] != ENTRY_VERSION:
+        return None
+    _, _, stored_at, text, finish, calls, usage, model, deltas = raw
+    if (
+        type(stored_at) not in (float, int)
+        or type(text) is not str
+        or type(model) is not str
+        or type(finish) is not str
+        or finish not in STORABLE_FINISHES
+        or type(deltas) is not list
+    ):
+        return None
+    tool_calls = _calls(calls)
+    used = _usage(usage)
+    if tool_calls is None or used is None:
+        return None
+    return float(stored_at), text, finish, tool_calls, used, model, deltas
 
 
 @attrs.frozen

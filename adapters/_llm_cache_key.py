@@ -8,30 +8,83 @@ fields (``timeout``, ``metadata``) never do. Numbers are normalised (``0`` and `
 are one temperature), mappings are sorted, and the base URL loses any credentials and
 trailing slash, so one logical request always has one key. Bump ``KEY_VERSION`` when
 the encoding changes: old entries then simply miss.
+
+The key is computed from one positional tuple (``key_values``) dumped once by orjson;
+``canonical_request`` names the same values field by field, so what ``explain_key``
+shows is by construction what went into the key. ``RequestKeys`` remembers the keys of
+recently seen request objects whose every key field is immutable.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
+import attrs
 import orjson
 
-from domain.llm import ChatMessage, ChatRequest, LLMIdentity, ResponseFormat, ToolSpec
+from domain.llm import ChatRequest, LLMIdentity
 
 __all__ = [
+    "CHAT_FIELDS",
     "KEY_VERSION",
+    "MESSAGE_FIELDS",
+    "TRANSPORT_FIELDS",
+    "RequestKeys",
     "canonical_request",
     "chat_key",
     "embedding_key",
     "identity_fields",
+    "key_values",
 ]
 
-KEY_VERSION: Final = 1
+# 2: positional encoding (one orjson dump of a tuple) instead of named mappings.
+KEY_VERSION: Final = 2
 _CHAT_PREFIX: Final = f"llm:v{KEY_VERSION}:chat:"
 _EMBED_PREFIX: Final = f"llm:v{KEY_VERSION}:embed:"
+
+#: The names of ``key_values``' items, in order.
+CHAT_FIELDS: Final = (
+    "version",
+    "provider",
+    "base_url",
+    "default_model",
+    "model",
+    "messages",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "n",
+)
+#: The names of one encoded message's items, in order.
+MESSAGE_FIELDS: Final = ("role", "content", "name", "tool_calls", "tool_call_id")
+_TOOL_CALL_FIELDS: Final = ("id", "name", "arguments")
+_TOOL_FIELDS: Final = ("name", "description", "parameters")
+_FORMAT_FIELDS: Final = ("kind", "name", "schema", "strict")
+#: ``ChatRequest`` fields that never enter a key: they cannot change the answer.
+TRANSPORT_FIELDS: Final = frozenset(("timeout", "metadata"))
+
+# Sorting keys also sorts nested mappings, so schemas written in any key order share a
+# key. Non-str mapping keys are refused (TypeError) rather than coerced, so {1: x} and
+# {"1": x} can never meet.
+_DUMP_OPTIONS: Final = orjson.OPT_SORT_KEYS
+
+
+def _plain(value: object) -> object:
+    """The ``default`` hook of orjson: a read-only or custom mapping dumps as its dict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
 def _url(base_url: str) -> str:
@@ -45,13 +98,17 @@ def _url(base_url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, parts.query, ""))
 
 
+@functools.lru_cache(maxsize=64)
+def _identity_values(identity: LLMIdentity) -> tuple[int, str, str, str]:
+    # URL parsing costs more than the rest of a key: an adapter's identity rarely
+    # changes, so it is parsed once per distinct identity.
+    return (KEY_VERSION, identity.provider, _url(identity.base_url), identity.model)
+
+
 def identity_fields(identity: LLMIdentity) -> dict[str, str]:
     """The adapter identity as it enters keys (never with credentials)."""
-    return {
-        "provider": identity.provider,
-        "base_url": _url(identity.base_url),
-        "default_model": identity.model,
-    }
+    _, provider, base_url, model = _identity_values(identity)
+    return {"provider": provider, "base_url": base_url, "default_model": model}
 
 
 def _number(value: float | None) -> float | None:
@@ -59,81 +116,121 @@ def _number(value: float | None) -> float | None:
     return None if value is None else float(value) + 0.0
 
 
-def _json(value: Any) -> Any:
-    """Plain JSON data (dicts and lists) from mappings and tuples, for canonical dumping."""
-    if isinstance(value, Mapping):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    return value
+def key_values(identity: LLMIdentity, request: ChatRequest) -> tuple[Any, ...]:
+    """Every value that enters ``request``'s key, in ``CHAT_FIELDS`` order."""
+    fmt = request.response_format
+    return (
+        *_identity_values(identity),
+        request.model if request.model is not None else identity.model,
+        tuple(
+            (
+                m.role,
+                m.content,
+                m.name,
+                tuple((c.id, c.name, c.arguments) for c in m.tool_calls) if m.tool_calls else (),
+                m.tool_call_id,
+            )
+            for m in request.messages
+        ),
+        _number(request.temperature),
+        _number(request.top_p),
+        request.max_tokens,
+        tuple(request.stop),
+        request.seed,
+        tuple((t.name, t.description, t.parameters) for t in request.tools),
+        request.tool_choice,
+        None if fmt is None else (fmt.kind, fmt.name, fmt.schema, fmt.strict),
+        request.n,
+    )
 
 
-def _message(message: ChatMessage) -> dict[str, Any]:
-    return {
-        "role": message.role,
-        "content": message.content,
-        "name": message.name,
-        "tool_calls": [[c.id, c.name, c.arguments] for c in message.tool_calls],
-        "tool_call_id": message.tool_call_id,
-    }
+def _digest(values: object) -> str:
+    return hashlib.sha256(orjson.dumps(values, default=_plain, option=_DUMP_OPTIONS)).hexdigest()
 
 
-def _tool(tool: ToolSpec) -> dict[str, Any]:
-    return {
-        "name": tool.name,
-        "description": tool.description,
-        "parameters": _json(tool.parameters),
-    }
+def chat_key(identity: LLMIdentity, request: ChatRequest) -> str:
+    """The cache key of ``request`` sent to ``identity`` (``llm:v2:chat:<sha256>``).
 
-
-def _format(fmt: ResponseFormat | None) -> dict[str, Any] | None:
-    if fmt is None:
-        return None
-    return {
-        "kind": fmt.kind,
-        "name": fmt.name,
-        "schema": _json(fmt.schema) if fmt.schema is not None else None,
-        "strict": fmt.strict,
-    }
+    Raises ``TypeError`` when a tool or response schema holds something that is not
+    JSON data (such a request can be answered but not cached).
+    """
+    return _CHAT_PREFIX + _digest(key_values(identity, request))
 
 
 def canonical_request(identity: LLMIdentity, request: ChatRequest) -> dict[str, Any]:
-    """Every field that enters the chat key, by name, as plain JSON data."""
-    return {
-        "version": KEY_VERSION,
-        **identity_fields(identity),
-        "model": request.model if request.model is not None else identity.model,
-        "messages": [_message(m) for m in request.messages],
-        "temperature": _number(request.temperature),
-        "top_p": _number(request.top_p),
-        "max_tokens": request.max_tokens,
-        "stop": list(request.stop),
-        "seed": request.seed,
-        "tools": [_tool(t) for t in request.tools],
-        "tool_choice": request.tool_choice,
-        "response_format": _format(request.response_format),
-        "n": request.n,
-    }
+    """Every value that enters ``request``'s key, named, as plain JSON data.
 
-
-def _digest(fields: Mapping[str, Any]) -> str:
-    # OPT_SORT_KEYS sorts nested mappings too, so tool schemas written in any key
-    # order share a key; non-str keys are refused rather than silently coerced.
-    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def chat_key(canonical: Mapping[str, Any]) -> str:
-    """The cache key of a request's canonical fields (``llm:v1:chat:<sha256>``)."""
-    return _CHAT_PREFIX + _digest(canonical)
+    Raises ``TypeError`` like ``chat_key`` for schemas that are not JSON data.
+    """
+    named = dict(zip(CHAT_FIELDS, key_values(identity, request), strict=True))
+    named["messages"] = [
+        {
+            **dict(zip(MESSAGE_FIELDS, m, strict=True)),
+            "tool_calls": [dict(zip(_TOOL_CALL_FIELDS, c, strict=True)) for c in m[3]],
+        }
+        for m in named["messages"]
+    ]
+    named["tools"] = [dict(zip(_TOOL_FIELDS, t, strict=True)) for t in named["tools"]]
+    if named["response_format"] is not None:
+        named["response_format"] = dict(zip(_FORMAT_FIELDS, named["response_format"], strict=True))
+    # One round trip through orjson turns tuples and read-only mappings into plain data.
+    plain: dict[str, Any] = orjson.loads(orjson.dumps(named, default=_plain))
+    return plain
 
 
 def embedding_key(identity: LLMIdentity, model: str, dimensions: int | None, text: str) -> str:
     """The cache key of one text's vector for (identity, model, dimensions)."""
-    fields = {
-        "version": KEY_VERSION,
-        **identity_fields(identity),
-        "model": model,
-        "dimensions": dimensions,
-        "text": text,
-    }
-    return _EMBED_PREFIX + _digest(fields)
+    return _EMBED_PREFIX + _digest((*_identity_values(identity), model, dimensions, text))
+
+
+def _immutable(request: ChatRequest) -> bool:
+    """Whether no key field of ``request`` can change after it was built.
+
+    Frozen attrs classes do not freeze what their fields hold: a tool or response
+    schema is a mapping the caller may still mutate, and an untyped caller may pass
+    lists. Only requests made of tuples, strings and numbers are remembered.
+    """
+    fmt = request.response_format
+    return (
+        type(request.messages) is tuple
+        and type(request.stop) is tuple
+        and not request.tools
+        and (fmt is None or fmt.schema is None)
+        and all(type(m.tool_calls) is tuple for m in request.messages)
+    )
+
+
+@attrs.define
+class RequestKeys:
+    """The keys of recently seen request objects, remembered by object identity.
+
+    An application that sends one request object again (a fixed prompt, a retry)
+    pays for its key once. Entries hold a weak reference, so a request is never kept
+    alive here, and a new object that reuses a dead one's ``id`` is not mistaken for
+    it. Thread-safe: lookups are single dict reads; writes are locked.
+    """
+
+    size: int = 512
+    _seen: dict[int, tuple[weakref.ref[ChatRequest], LLMIdentity, str]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def known(self, identity: LLMIdentity, request: ChatRequest) -> str | None:
+        """The key remembered for this very ``request`` object and ``identity``, if any."""
+        seen = self._seen.get(id(request))
+        if seen is None or seen[0]() is not request or seen[1] != identity:
+            return None
+        return seen[2]
+
+    def remember(self, identity: LLMIdentity, request: ChatRequest, key: str) -> None:
+        """Remember ``key`` for ``request`` when none of its key fields can change."""
+        if not _immutable(request):
+            return
+        entry = (weakref.ref(request), identity, key)
+        with self._lock:
+            if len(self._seen) >= self.size:
+                # Dropping everything is rare and keeps the table bounded without
+                # bookkeeping on the hot path; a dropped key is simply recomputed.
+                self._seen.clear()
+            self._seen[id(request)] = entry

@@ -119,6 +119,10 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Whether a call may go ahead now; ``False`` while open."""
+        if self._is_closed():
+            # Lock-free fast path for the common case: reading one attribute is atomic,
+            # and a call racing a transition to open was already in flight anyway.
+            return True
         with self._lock:
             if self._state == "closed":
                 return True
@@ -138,6 +142,8 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         """A call went through; a half-open breaker closes."""
+        if self._failures == 0 and self._is_closed():
+            return  # nothing to reset: skip the lock on the hot path
         with self._lock:
             self._failures = 0
             # A success reported while open comes from a call started before the
@@ -190,6 +196,11 @@ class CircuitBreaker:
             operation=operation,
             message="circuit breaker is open; not calling the service",
         )
+
+    def _is_closed(self) -> bool:
+        # A method, not an inline test, so the type checker does not carry the
+        # narrowing of ``_state`` into the locked section that reads it again.
+        return self._state == "closed"
 
     def _open(self) -> tuple[str, str] | None:
         self._opened_at = self.clock.monotonic()

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import attrs
-from hypothesis import given
+import orjson
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from returns.result import Failure
 
+from adapters._llm_cache_key import CHAT_FIELDS, MESSAGE_FIELDS, TRANSPORT_FIELDS
 from adapters.llm_cache import CachingLLM
 from adapters.memory.cache import MemoryCache
 from adapters.memory.llm import FakeLLM
-from domain.llm import ChatMessage, ChatRequest, LLMIdentity, ResponseFormat, ToolSpec
+from domain.errors import InvalidRequest
+from domain.llm import (
+    CacheInfo,
+    ChatMessage,
+    ChatRequest,
+    LLMIdentity,
+    ResponseFormat,
+    ToolSpec,
+)
+from tests.strategies import DOMAIN_VALUES
 
 BASE = ChatRequest(
     messages=(ChatMessage.system("be brief"), ChatMessage.user("capital of France?")),
@@ -158,3 +172,84 @@ def test_response_schema_changes_the_key() -> None:
     one = attrs.evolve(BASE, response_format=ResponseFormat("json_schema", "a", {"type": "object"}))
     two = attrs.evolve(BASE, response_format=ResponseFormat("json_schema", "a", {"type": "array"}))
     assert caching.key_for(one) != caching.key_for(two)
+
+
+def test_every_request_field_is_keyed_or_transport_only() -> None:
+    """Each ChatRequest and ChatMessage field enters the key unless it is transport-only."""
+    request_fields = {f.name for f in attrs.fields(ChatRequest)}
+    keyed = set(CHAT_FIELDS) - {"version", "provider", "base_url", "default_model"}
+    assert keyed | TRANSPORT_FIELDS == request_fields
+    assert not keyed & TRANSPORT_FIELDS
+    assert set(MESSAGE_FIELDS) == {f.name for f in attrs.fields(ChatMessage)}
+
+
+@settings(max_examples=60)
+@given(
+    DOMAIN_VALUES[ChatRequest],
+    DOMAIN_VALUES[ChatRequest],
+    st.sets(st.sampled_from(sorted(f.name for f in attrs.fields(ChatRequest)))),
+)
+def test_keys_are_equal_exactly_when_the_explained_fields_are(
+    one: ChatRequest, other: ChatRequest, taken: set[str]
+) -> None:
+    """Two requests share a key if and only if explain_key shows the same fields."""
+    caching = _caching()
+    mixed = attrs.evolve(one, **{name: getattr(other, name) for name in taken})
+    same_key = caching.key_for(one) == caching.key_for(mixed)
+    shown = [
+        orjson.dumps(caching.explain_key(r), option=orjson.OPT_SORT_KEYS) for r in (one, mixed)
+    ]
+    assert same_key == (shown[0] == shown[1])
+
+
+def test_read_only_mappings_key_like_dicts_and_non_string_keys_are_refused() -> None:
+    """A schema in a read-only mapping keys like the dict; {1: x} is never keyed as {"1": x}."""
+    caching = _caching()
+    schema = {"type": "object", "properties": {"a": {}}}
+    plain = attrs.evolve(BASE, tools=(ToolSpec("f", "", schema),))
+    frozen = attrs.evolve(BASE, tools=(ToolSpec("f", "", MappingProxyType(schema)),))
+    assert caching.key_for(plain) == caching.key_for(frozen)
+    odd = attrs.evolve(BASE, tools=(ToolSpec("f", "", {1: "x"}),))  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        caching.key_for(odd)
+    # Answered (or refused by the adapter's own rules) without raising, and never stored.
+    for _ in range(2):
+        answered = caching.complete(odd)
+        assert isinstance(answered, Failure) or answered.unwrap().cache == CacheInfo(hit=False)
+    assert isinstance(caching.cache, MemoryCache)
+    assert len(caching.cache) == 0
+
+
+def test_a_reused_request_object_is_keyed_again_when_its_schema_changes() -> None:
+    """Mutating a tool schema between calls with one request object never serves a stale hit."""
+    caching = _caching()
+    llm = caching.llm
+    assert isinstance(llm, FakeLLM)
+    schema: dict[str, Any] = {"type": "object"}
+    request = attrs.evolve(BASE, tools=(ToolSpec("f", "", schema),))
+    caching.complete(request)
+    assert caching.complete(request).unwrap().cache.hit  # type: ignore[union-attr]
+    schema["required"] = ["a"]
+    assert not caching.complete(request).unwrap().cache.hit  # type: ignore[union-attr]
+    assert llm.received() == 2
+
+
+def test_a_reused_request_object_follows_the_adapter_identity() -> None:
+    """One request object sent after the wrapped adapter's model changed is a new key."""
+    caching = _caching(model="m-1")
+    llm = caching.llm
+    assert isinstance(llm, FakeLLM)
+    caching.complete(BASE)
+    assert caching.complete(BASE).unwrap().cache.hit  # type: ignore[union-attr]
+    llm.model = "m-2"
+    assert not caching.complete(BASE).unwrap().cache.hit  # type: ignore[union-attr]
+    assert llm.received() == 2
+
+
+def test_an_invalid_request_object_is_refused_every_time() -> None:
+    """A request that failed validation is checked again on every call, never remembered."""
+    caching = _caching()
+    bad = attrs.evolve(BASE, max_tokens=-1)
+    for _ in range(2):
+        assert isinstance(caching.complete(bad).failure(), InvalidRequest)
+        assert isinstance(next(iter(caching.stream(bad))).failure(), InvalidRequest)
