@@ -161,8 +161,9 @@ def _acquire(
         seen = cache.get(key)
         if isinstance(seen, Failure):
             return Failure(seen.failure())
-        if seen.unwrap() is not None:
-            return Success(seen.unwrap())  # type: ignore[arg-type]  # not None here
+        found = seen.unwrap()
+        if found is not None:
+            return Success(found)
 
 
 @attrs.define
