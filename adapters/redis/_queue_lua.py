@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ACK", "ADOPT", "EXTEND", "NACK", "PUBLISH", "RECEIVE"]
+__all__ = ["ACK", "ACK_MANY", "ADOPT", "EXTEND", "NACK", "PUBLISH", "PUBLISH_MANY", "RECEIVE"]
 
 _PRELUDE: Final = """
 local S, G, R = KEYS[1], KEYS[2], KEYS[3]
@@ -73,6 +73,31 @@ else
 end
 if ARGV[1] == '1' then redis.call('SET', KEYS[4], id, 'PX', ARGV[2]) end
 return id
+"""
+
+#: KEYS S G R; ARGV published-at encoded-headers-or-empty body ... -> {id ...}
+#: One script call for the whole batch: the per-call cost of Lua is paid once.
+PUBLISH_MANY: Final = """
+local S, G, R = KEYS[1], KEYS[2], KEYS[3]
+local n = redis.call('SCARD', G)
+local ids, refs = {}, {}
+for i = 3, #ARGV do
+  local id
+  if ARGV[2] == '' then
+    id = redis.call('XADD', S, '*', 'b', ARGV[i], 't', ARGV[1])
+  else
+    id = redis.call('XADD', S, '*', 'b', ARGV[i], 't', ARGV[1], 'h', ARGV[2])
+  end
+  ids[#ids + 1] = id
+  if n == 0 then
+    redis.call('XDEL', S, id)
+  else
+    refs[#refs + 1] = id
+    refs[#refs + 1] = n
+  end
+end
+if #refs > 0 then redis.call('HSET', R, unpack(refs)) end
+return ids
 """
 
 #: KEYS S G R L H D; ARGV group consumer count now expires max-deliveries receipt-prefix
@@ -168,6 +193,28 @@ redis.call('ZREM', L, ARGV[2])
 redis.call('HDEL', H, ARGV[2])
 done(ARGV[2])
 return 1
+"""
+)
+
+#: KEYS S G R L H; ARGV group (id receipt) ... -> how many were acked
+ACK_MANY: Final = (
+    _PRELUDE
+    + """
+local L, H = KEYS[4], KEYS[5]
+local done_ids = {}
+for i = 2, #ARGV, 2 do
+  local owner, receipt = holder(H, ARGV[i])
+  if owner and receipt ~= '' and receipt == ARGV[i + 1] then
+    redis.call('HDEL', H, ARGV[i])
+    done_ids[#done_ids + 1] = ARGV[i]
+  end
+end
+if #done_ids > 0 then
+  redis.call('XACK', S, ARGV[1], unpack(done_ids))
+  redis.call('ZREM', L, unpack(done_ids))
+  for _, id in ipairs(done_ids) do done(id) end
+end
+return #done_ids
 """
 )
 

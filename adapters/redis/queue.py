@@ -71,17 +71,17 @@ class _Keys:
     groups: str
     refs: str
     base: str
+    _by_group: dict[str, list[str]] = attrs.field(factory=dict)
 
     def group(self, name: str) -> list[str]:
-        prefix = f"{self.base}:g:{name}:"
-        return [
-            self.stream,
-            self.groups,
-            self.refs,
-            prefix + "lease",
-            prefix + "rec",
-            prefix + "dead",
-        ]
+        """The six keys the group scripts take (cached: built once per group)."""
+        keys = self._by_group.get(name)
+        if keys is None:
+            prefix = f"{self.base}:g:{name}:"
+            keys = [self.stream, self.groups, self.refs]
+            keys += [prefix + "lease", prefix + "rec", prefix + "dead"]
+            self._by_group[name] = keys
+        return keys
 
 
 def _fields(flat: Sequence[Any]) -> dict[bytes, bytes]:
@@ -111,7 +111,7 @@ class RedisQueue(QueuePort):
     _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        for name in ("PUBLISH", "RECEIVE", "ACK", "NACK", "EXTEND", "ADOPT"):
+        for name in lua.__all__:
             self._scripts[name] = self.client.register_script(getattr(lua, name))
         self._check_eviction_policy()
 
@@ -153,6 +153,16 @@ class RedisQueue(QueuePort):
             base = f"{self.namespace}:{{{topic}}}"
             keys = self._keys[topic] = _Keys(base + ":s", base + ":groups", base + ":refs", base)
         return keys
+
+    def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """EVALSHA the named script, loading it first if the server does not know it."""
+        script = self._scripts[name]
+        try:
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            # A restarted or different server: load the script and run it once more.
+            script.sha = self.client.script_load(script.script)
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
 
     def _fail(self, exc: BaseException, operation: str) -> Failure[ServiceError]:
         return Failure(map_error(exc, service=_SERVICE, operation=operation))
@@ -215,7 +225,7 @@ class RedisQueue(QueuePort):
         tries = 1 + (self.dedupe_retries if dedupe_key is not None else 0)
         for attempt in range(tries):
             try:
-                reply = self._scripts["PUBLISH"](script_keys, args.unwrap())
+                reply = self._run("PUBLISH", script_keys, args.unwrap())
             except REDIS_ERRORS as exc:
                 failure = self._fail(exc, "publish")
                 error = failure.failure()
@@ -232,10 +242,10 @@ class RedisQueue(QueuePort):
         *,
         headers: Mapping[str, str] | None = None,
     ) -> Result[list[str], ServiceError]:
-        """Append several messages in one pipelined round trip; returns their ids.
+        """Append several messages in one atomic script call; returns their ids.
 
-        Bad input fails the whole batch before anything is sent; a failure in flight
-        may leave part of the batch stored, and the batch is not repeated.
+        Bad input fails the whole batch before anything is sent. A batch that timed
+        out may have been stored (whole); it is not repeated.
         """
         checked = check_publish_batch(topic, bodies, self.options, service=_SERVICE)
         if isinstance(checked, Failure):
@@ -243,17 +253,18 @@ class RedisQueue(QueuePort):
         copied = check_headers(headers, operation="publish_many", service=_SERVICE)
         if isinstance(copied, Failure):
             return copied
+        args: list[Any] = [repr(self.clock.now()), b""]
+        if copied.unwrap():
+            encoded = encode(copied.unwrap())
+            if isinstance(encoded, Failure):
+                return encoded
+            args[1] = encoded.unwrap()
+        args += checked.unwrap()
+        if len(args) == 2:
+            return Success([])
         keys = self._topic_keys(topic)
-        script_keys = [keys.stream, keys.groups, keys.refs]
-        script = self._scripts["PUBLISH"]
         try:
-            with self.client.pipeline(transaction=False) as pipe:
-                for body in checked.unwrap():
-                    args = self._publish_args(body, copied.unwrap(), None)
-                    if isinstance(args, Failure):
-                        return args
-                    script(script_keys, args.unwrap(), client=pipe)
-                replies = pipe.execute()
+            replies = self._run("PUBLISH_MANY", [keys.stream, keys.groups, keys.refs], args)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "publish_many")
         return Success([reply.decode() for reply in replies])
@@ -287,7 +298,8 @@ class RedisQueue(QueuePort):
                 self._adopted.add((topic, group))
             while True:
                 now = self.clock.now()
-                reply = self._scripts["RECEIVE"](
+                reply = self._run(
+                    "RECEIVE",
                     group_keys,
                     [
                         group,
@@ -367,8 +379,8 @@ class RedisQueue(QueuePort):
         min_idle = int(self.options.lease_timeout * 1000)
         while True:
             try:
-                reply = self._scripts["ADOPT"](
-                    group_keys[:5], [group, min_idle, cursor, repr(self.clock.now())]
+                reply = self._run(
+                    "ADOPT", group_keys[:5], [group, min_idle, cursor, repr(self.clock.now())]
                 )
             except redis.exceptions.ResponseError as exc:
                 if "NOGROUP" in str(exc):
@@ -408,7 +420,7 @@ class RedisQueue(QueuePort):
             return checked
         keys, message_id = self._settle_args(delivery)
         try:
-            code = self._scripts["ACK"](keys[:5], [delivery.group, message_id, delivery.receipt])
+            code = self._run("ACK", keys[:5], [delivery.group, message_id, delivery.receipt])
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack")
         return Success(None) if code == 1 else self._refused(code, delivery, "ack")
@@ -419,16 +431,26 @@ class RedisQueue(QueuePort):
             checked = check_delivery(delivery, operation="ack_many", service=_SERVICE)
             if isinstance(checked, Failure):
                 return checked
-        script = self._scripts["ACK"]
+        # One script call per (topic, group): the per-call cost of Lua is paid once.
+        batches: dict[tuple[str, str], list[str]] = {}
+        for delivery in deliveries:
+            key = (delivery.message.topic, delivery.group)
+            batches.setdefault(key, [delivery.group]).extend(
+                (delivery.message.id, delivery.receipt)
+            )
         try:
+            if len(batches) == 1:
+                [((topic, group), args)] = batches.items()
+                keys = self._topic_keys(topic).group(group)[:5]
+                return Success(int(self._run("ACK_MANY", keys, args)))
+            script = self._scripts["ACK_MANY"]
             with self.client.pipeline(transaction=False) as pipe:
-                for delivery in deliveries:
-                    keys, message_id = self._settle_args(delivery)
-                    script(keys[:5], [delivery.group, message_id, delivery.receipt], client=pipe)
-                codes = pipe.execute()
+                for (topic, group), args in batches.items():
+                    script(self._topic_keys(topic).group(group)[:5], args, client=pipe)
+                counts = pipe.execute()
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack_many")
-        return Success(sum(1 for code in codes if code == 1))
+        return Success(sum(int(count) for count in counts))
 
     def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
         """Return the message, due again after ``delay``; dead-letter it after the last try.
@@ -444,7 +466,8 @@ class RedisQueue(QueuePort):
         keys, message_id = self._settle_args(delivery)
         now = self.clock.now()
         try:
-            code = self._scripts["NACK"](
+            code = self._run(
+                "NACK",
                 keys,
                 [
                     delivery.group,
@@ -473,7 +496,7 @@ class RedisQueue(QueuePort):
         keys, message_id = self._settle_args(delivery)
         due = self.clock.now() + longer.unwrap()
         try:
-            code = self._scripts["EXTEND"](keys[:5], [message_id, delivery.receipt, repr(due)])
+            code = self._run("EXTEND", keys[:5], [message_id, delivery.receipt, repr(due)])
         except REDIS_ERRORS as exc:
             return self._fail(exc, "extend")
         if code != 1:
@@ -493,7 +516,7 @@ class RedisQueue(QueuePort):
         try:
             # A receive of zero messages that does not create the group: only the sweep.
             args: list[Any] = [group, "-", 0, repr(now), repr(now), self.options.max_deliveries]
-            self._scripts["RECEIVE"](group_keys, [*args, "x.", _SCAN, "0", "0"])
+            self._run("RECEIVE", group_keys, [*args, "x.", _SCAN, "0", "0"])
             entries: Any = self.client.xrange(group_keys[5], "-", "+")
         except REDIS_ERRORS as exc:
             return self._fail(exc, "dead_letters")
