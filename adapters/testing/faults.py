@@ -34,6 +34,7 @@ from typing import Final, Literal
 import attrs
 
 __all__ = [
+    "Direction",
     "FaultToolError",
     "ProxyMode",
     "ProxyStats",
