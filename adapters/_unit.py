@@ -1,0 +1,164 @@
+"""The life cycle every unit of work shares: nesting, dooming, and use after exit.
+
+Both the in-memory fake and the SQLAlchemy adapter inherit it, so the rules of
+``with uow:`` are written once: a nested block joins the outer one, only the outermost
+block ends the transaction, an exception leaving an inner block dooms the outer commit,
+and any use after the block raises ``RuntimeError`` (a programming error).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from adapters.entities import EntitySpec
+from domain.errors import InvalidRequest, ServiceError
+from ports.uow import Repository, UnitOfWork
+
+__all__ = ["UnitLifecycle", "identity_of", "query_problem"]
+
+E = TypeVar("E")
+
+
+@attrs.define
+class UnitLifecycle(UnitOfWork):
+    """Base of portside's units of work; subclasses implement the storage hooks."""
+
+    _service: str = attrs.field(default="uow", kw_only=True)
+    _depth: int = attrs.field(default=0, init=False)
+    _doomed: bool = attrs.field(default=False, init=False)
+    _generation: int = attrs.field(default=0, init=False)
+
+    def __enter__(self) -> Self:
+        """Begin the unit of work, or join the block already open."""
+        if self._depth == 0:
+            self._generation += 1
+            self._doomed = False
+            self._begin()
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leave the block; the outermost exit rolls back whatever was not committed."""
+        if self._depth == 0:
+            raise RuntimeError("__exit__ without a matching __enter__")
+        self._depth -= 1
+        if self._depth > 0:
+            if exc_type is not None and not self._doomed:
+                # The inner block failed half-way: its writes cannot be trusted, so the
+                # whole unit is rolled back now and the outer commit will refuse.
+                self._doomed = True
+                self._discard()
+            return
+        try:
+            self._discard()
+        finally:
+            self._end()
+
+    def commit(self) -> Result[None, ServiceError]:
+        """Make every staged change durable at once, or none of them.
+
+        Inside a nested block this joins the outer unit and commits nothing yet.
+        ``Failure(InvalidRequest)`` after an inner block failed; otherwise as
+        ``_commit`` says. Raises ``RuntimeError`` outside ``with uow:``.
+        """
+        self.ensure_open()
+        if self._doomed:
+            return Failure(
+                InvalidRequest(
+                    service=self._service,
+                    operation="commit",
+                    message="an inner block failed; this unit of work was rolled back",
+                )
+            )
+        if self._depth > 1:
+            return Success(None)
+        return self._commit()
+
+    def rollback(self) -> None:
+        """Discard everything staged since the last commit."""
+        self.ensure_open()
+        self._discard()
+
+    def repository(self, entity_type: type[E]) -> Repository[E]:
+        """The repository of ``entity_type`` in this block.
+
+        Raises ``TypeError`` for a class that is not a registered entity and
+        ``RuntimeError`` outside ``with uow:``.
+        """
+        self.ensure_open()
+        return self._repository(entity_type)
+
+    def ensure_open(self, generation: int | None = None) -> None:
+        """Raise ``RuntimeError`` unless inside the block (``generation``, when given)."""
+        if self._depth == 0 or (generation is not None and generation != self._generation):
+            raise RuntimeError("unit of work used outside its `with` block")
+
+    @property
+    def generation(self) -> int:
+        """Counts outermost blocks; repositories remember the one they belong to."""
+        return self._generation
+
+    @property
+    def service(self) -> str:
+        """The service name errors carry."""
+        return self._service
+
+    @abstractmethod
+    def _begin(self) -> None:
+        """Start a fresh transaction (outermost ``__enter__``)."""
+
+    @abstractmethod
+    def _commit(self) -> Result[None, ServiceError]:
+        """Write every staged change atomically; on failure roll back and return why."""
+
+    @abstractmethod
+    def _discard(self) -> None:
+        """Forget staged changes and loaded entities; end the database transaction."""
+
+    @abstractmethod
+    def _end(self) -> None:
+        """Release resources after the outermost block."""
+
+    @abstractmethod
+    def _repository(self, entity_type: type[E]) -> Repository[E]:
+        """A repository bound to the current block."""
+
+
+def identity_of(
+    spec: EntitySpec[Any], entity: object, *, service: str, operation: str
+) -> tuple[type, Any] | ServiceError:
+    """``(entity type, key)`` of ``entity``, or ``InvalidRequest`` for a bad key.
+
+    Raises ``TypeError`` when ``entity`` is not an instance of the spec's class (the
+    type checker should already have said so).
+    """
+    if not isinstance(entity, spec.entity_type):
+        raise TypeError(f"expected a {spec.entity_type.__name__}, got {type(entity).__name__}")
+    key = getattr(entity, spec.key, None)
+    problem = f"the key {spec.key!r} is not set" if key is None else spec.key_problem(key)
+    if problem is not None:
+        return InvalidRequest(service=service, operation=operation, message=problem)
+    return (spec.entity_type, key)
+
+
+def query_problem(
+    spec: EntitySpec[Any], where: Mapping[str, Any], limit: int | None, offset: int
+) -> str | None:
+    """What is wrong with a ``list`` query (unknown field, negative page), or ``None``."""
+    for name in where:
+        if name not in spec.fields:
+            return f"{spec.entity_type.__name__} has no field {name!r} to filter on"
+    if limit is not None and limit < 0:
+        return "limit must not be negative"
+    return "offset must not be negative" if offset < 0 else None

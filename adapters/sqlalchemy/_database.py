@@ -1,0 +1,104 @@
+"""Engines and session factories: where a unit of work gets its connections."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+import attrs
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.entities import Entities
+from adapters.sqlalchemy._uow import SqlAlchemyUnitOfWork
+
+__all__ = ["DEFAULT_URL", "Database", "make_engine"]
+
+#: The embedded default: an SQLite file in the working directory.
+DEFAULT_URL: Final = "sqlite:///portside.sqlite3"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers work while a writer commits; SQLite leaves foreign keys off
+    # unless every connection asks for them.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str | None = None, **options: Any) -> Engine:
+    """An engine for ``url`` (else ``DATABASE_URL``, else ``DEFAULT_URL``).
+
+    Connections are checked before use (``pool_pre_ping``); SQLite runs in WAL mode
+    with foreign keys on; MySQL/MariaDB run at READ COMMITTED like PostgreSQL, so every
+    backend shows a unit of work the same committed data. ``options`` go to
+    ``create_engine`` and win over these defaults. No connection is made here.
+    """
+    url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    kw: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith(("mysql", "mariadb")):
+        kw["isolation_level"] = "READ COMMITTED"
+    kw.update(options)
+    engine = create_engine(url, **kw)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+@attrs.define
+class Database:
+    """Where units of work come from: an engine or a session factory, and the entities.
+
+    Build it from a URL (``from_url``), from an engine the application already has
+    (``from_engine``, e.g. Flask-SQLAlchemy's ``db.engine``), or from a session factory
+    (``from_session_factory``). Sessions are used with ``autoflush`` and
+    ``expire_on_commit`` off: a unit writes only at commit, and objects stay readable
+    after it.
+    """
+
+    entities: Entities
+    session_factory: sessionmaker[Session] = attrs.field(repr=False)
+    engine: Engine | None = None
+    _owns_engine: bool = attrs.field(default=False, repr=False, alias="owns_engine")
+
+    @classmethod
+    def from_url(cls, entities: Entities, url: str | None = None, **options: Any) -> Database:
+        """A database over a new engine (see ``make_engine``); ``close()`` disposes it."""
+        engine = make_engine(url, **options)
+        return cls(entities, _factory(engine), engine, owns_engine=True)
+
+    @classmethod
+    def from_engine(cls, entities: Entities, engine: Engine) -> Database:
+        """A database over the application's own engine, which it never disposes."""
+        return cls(entities, _factory(engine), engine)
+
+    @classmethod
+    def from_session_factory(
+        cls, entities: Entities, session_factory: sessionmaker[Session]
+    ) -> Database:
+        """A database over the application's session factory."""
+        bind = session_factory.kw.get("bind")
+        return cls(entities, session_factory, bind if isinstance(bind, Engine) else None)
+
+    def unit_of_work(self) -> SqlAlchemyUnitOfWork:
+        """A new unit of work; nothing connects until ``with uow:``."""
+        return SqlAlchemyUnitOfWork(self.session_factory, self.entities)
+
+    def create_all(self) -> None:
+        """Create the registered entities' tables that do not exist yet (needs ``engine``)."""
+        if self.engine is None:
+            raise RuntimeError("this Database was given no engine")
+        self.entities.create_all(self.engine)
+
+    def close(self) -> None:
+        """Dispose the engine if this database created it."""
+        if self._owns_engine and self.engine is not None:
+            self.engine.dispose()
+
+
+def _factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, autoflush=False, expire_on_commit=False)

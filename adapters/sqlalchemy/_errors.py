@@ -1,0 +1,134 @@
+"""The map from SQLAlchemy and DB-API errors to the taxonomy.
+
+Messages name the constraint or the kind of failure, never the row's values (a
+duplicate-key message from MySQL quotes the key, which may be personal data).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import sqlalchemy.exc as sa_exc
+import sqlalchemy.orm.exc as orm_exc
+
+from domain.errors import Conflict, InvalidRequest, ServiceError, TimedOut, Unavailable
+
+__all__ = ["SQL_ERRORS", "map_error"]
+
+#: What a unit of work can raise for reasons outside the program: catch exactly these.
+SQL_ERRORS: Final = (
+    sa_exc.DBAPIError,
+    orm_exc.StaleDataError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    sa_exc.PendingRollbackError,
+)
+
+# SQLSTATE classes and MySQL/MariaDB error numbers that mean "another transaction got in
+# the way": serialization failure, deadlock, lock wait timeout, lock not available.
+_PG_CONFLICT: Final = frozenset({"40001", "40P01", "55P03"})
+_MYSQL_CONFLICT: Final = frozenset({1205, 1213})
+_PG_UNIQUE: Final = "23505"
+_MYSQL_UNIQUE: Final = frozenset({1062, 1586})
+
+_SQLITE_CONSTRAINT = re.compile(r"(UNIQUE|NOT NULL|CHECK|FOREIGN KEY) constraint failed(?:: (.+))?")
+_MYSQL_KEY = re.compile(r"for key '([^']+)'")
+_MYSQL_COLUMN = re.compile(r"Column '([^']+)'")
+_MYSQL_CONSTRAINT = re.compile(r"CONSTRAINT `([^`]+)`")
+
+
+def _pg_state(orig: BaseException | None) -> tuple[str | None, str | None]:
+    """SQLSTATE and constraint name of a psycopg error (``None`` for other drivers)."""
+    state = getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    name = getattr(diag, "constraint_name", None) or getattr(diag, "column_name", None)
+    return (state if isinstance(state, str) else None, name if isinstance(name, str) else None)
+
+
+def _mysql_code(orig: BaseException | None) -> int | None:
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _integrity(exc: sa_exc.IntegrityError, service: str, operation: str) -> ServiceError:
+    """Uniqueness violations are ``Conflict``; other constraints are ``InvalidRequest``."""
+    orig = exc.orig
+    text = str(orig)
+    state, name = _pg_state(orig)
+    code = _mysql_code(orig)
+    unique = state == _PG_UNIQUE or code in _MYSQL_UNIQUE
+    if state is None and code is None:
+        match = _SQLITE_CONSTRAINT.search(text)
+        if match is not None:
+            unique = match.group(1) == "UNIQUE"
+            name = f"{match.group(1)} {match.group(2) or ''}".strip()
+    elif code is not None:
+        found = (
+            _MYSQL_KEY.search(text) or _MYSQL_COLUMN.search(text) or _MYSQL_CONSTRAINT.search(text)
+        )
+        name = found.group(1) if found else None
+    constraint = name or "unnamed"
+    if unique:
+        return Conflict(
+            service=service,
+            operation=operation,
+            message=f"a row with this key already exists (constraint {constraint})",
+        )
+    return InvalidRequest(
+        service=service, operation=operation, message=f"constraint {constraint} violated"
+    )
+
+
+def map_error(exc: BaseException, *, service: str, operation: str) -> ServiceError:
+    """The taxonomy error for a SQLAlchemy or DB-API exception, with ``exc`` as cause."""
+    error: ServiceError
+    if isinstance(exc, orm_exc.StaleDataError):
+        error = Conflict(
+            service=service,
+            operation=operation,
+            message="the row was changed or removed by another unit of work",
+        )
+    elif isinstance(exc, sa_exc.PendingRollbackError):
+        error = Unavailable(
+            service=service,
+            operation=operation,
+            message="the transaction was broken by an earlier error; roll back first",
+        )
+    elif isinstance(exc, sa_exc.TimeoutError):
+        error = TimedOut(
+            service=service, operation=operation, message="no database connection was free"
+        )
+    elif isinstance(exc, sa_exc.DisconnectionError) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    ):
+        error = Unavailable(
+            service=service, operation=operation, message="the database connection was lost"
+        )
+    elif isinstance(exc, sa_exc.IntegrityError):
+        error = _integrity(exc, service, operation)
+    elif isinstance(exc, sa_exc.DBAPIError):
+        error = _dbapi(exc, service, operation)
+    else:
+        error = Unavailable(
+            service=service, operation=operation, message=f"database error: {type(exc).__name__}"
+        )
+    return error.caused_by(exc)
+
+
+def _dbapi(exc: sa_exc.DBAPIError, service: str, operation: str) -> ServiceError:
+    orig = exc.orig
+    state, _ = _pg_state(orig)
+    code = _mysql_code(orig)
+    kind = type(orig).__name__
+    if state in _PG_CONFLICT or code in _MYSQL_CONFLICT or "database is locked" in str(orig):
+        return Conflict(
+            service=service,
+            operation=operation,
+            message=f"a concurrent transaction got in the way ({kind})",
+        )
+    if isinstance(exc, sa_exc.DataError | sa_exc.ProgrammingError):
+        return InvalidRequest(
+            service=service, operation=operation, message=f"the database rejected it ({kind})"
+        )
+    return Unavailable(service=service, operation=operation, message=f"database error ({kind})")

@@ -1,0 +1,271 @@
+"""The SQLAlchemy unit of work and its repositories.
+
+A unit of work is one ``Session`` that never flushes before ``commit()``: reads see
+committed rows plus the unit's own staged changes (merged here, in Python), and no row
+or table lock is taken until the commit writes everything in one transaction. So two
+units of work never wait for each other in the middle of a block, on any backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+import sqlalchemy.exc as sa_exc
+from returns.result import Failure, Result, Success
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters._unit import UnitLifecycle, identity_of, query_problem
+from adapters.entities import Entities, EntitySpec
+from adapters.sqlalchemy._errors import SQL_ERRORS, map_error
+from domain.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from ports.uow import Repository
+
+__all__ = ["SqlAlchemyRepository", "SqlAlchemyUnitOfWork"]
+
+E = TypeVar("E")
+_Identity = tuple[type, Any]
+
+
+@attrs.define
+class SqlAlchemyUnitOfWork(UnitLifecycle):
+    """A unit of work over one SQLAlchemy ``Session`` per outermost block.
+
+    ``commit()`` returns ``Failure(Conflict)`` on a version clash, a uniqueness
+    violation or a serialization failure, ``Failure(InvalidRequest)`` naming any other
+    violated constraint, and ``Failure(Unavailable)`` when the connection was lost; in
+    every failure nothing is written and the unit is rolled back.
+    """
+
+    session_factory: sessionmaker[Session] = attrs.field(repr=False)
+    entities: Entities = attrs.field(repr=False)
+    _session: Session | None = attrs.field(default=None, init=False, repr=False)
+    new: dict[_Identity, Any] = attrs.field(factory=dict, init=False, repr=False)
+    removed: set[_Identity] = attrs.field(factory=set, init=False, repr=False)
+
+    @property
+    def session(self) -> Session:
+        """The session of the open block (``RuntimeError`` outside one)."""
+        if self._session is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._session
+
+    def _begin(self) -> None:
+        session = self.session_factory()
+        # Also for factories handed in by the application: writes wait for commit().
+        session.autoflush = False
+        session.expire_on_commit = False
+        self._session = session
+
+    def _commit(self) -> Result[None, ServiceError]:
+        try:
+            self.session.commit()
+        except SQL_ERRORS as exc:
+            self._discard()
+            return Failure(map_error(exc, service=self.service, operation="commit"))
+        self.new.clear()
+        self.removed.clear()
+        return Success(None)
+
+    def _discard(self) -> None:
+        self.new.clear()
+        self.removed.clear()
+        session = self._session
+        if session is None:
+            return
+        # Detach first so objects the caller still holds keep their values instead of
+        # being expired (an expired detached object cannot be read at all).
+        session.expunge_all()
+        try:
+            session.rollback()
+        except SQL_ERRORS:
+            # The connection is gone, and with it the transaction: nothing to undo.
+            session.invalidate()
+
+    def _end(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                session.close()
+            except SQL_ERRORS:
+                session.invalidate()
+
+    def _repository(self, entity_type: type[E]) -> Repository[E]:
+        return SqlAlchemyRepository(self, self.entities.spec(entity_type), self.generation)
+
+
+@attrs.define
+class SqlAlchemyRepository(Repository[E], Generic[E]):
+    """Entities of one type inside one ``SqlAlchemyUnitOfWork`` block."""
+
+    _uow: SqlAlchemyUnitOfWork
+    _spec: EntitySpec[E]
+    _generation: int
+
+    def _error(self, kind: type[ServiceError], operation: str, message: str) -> ServiceError:
+        return kind(service=self._uow.service, operation=operation, message=message)
+
+    def _identity_of(self, entity: E, operation: str) -> _Identity | ServiceError:
+        return identity_of(self._spec, entity, service=self._uow.service, operation=operation)
+
+    def _loaded(self, key: Any) -> Any:
+        return self._uow.session.identity_map.get(self._spec.identity(key))
+
+    def add(self, entity: E) -> Result[None, ServiceError]:
+        """Stage ``entity`` for insertion at the next commit.
+
+        ``Failure(InvalidRequest)`` when its key is unset or of the wrong type or it
+        belongs to another session, ``Failure(Conflict)`` when this unit already holds
+        or removed that key. A key already in the database is ``Conflict`` at commit.
+        """
+        uow = self._uow
+        uow.ensure_open(self._generation)
+        identity = self._identity_of(entity, "add")
+        if isinstance(identity, ServiceError):
+            return Failure(identity)
+        if identity in uow.removed:
+            return Failure(
+                self._error(Conflict, "add", "this key was removed in this unit; commit first")
+            )
+        held = uow.new.get(identity)
+        if held is None:
+            held = self._loaded(identity[1])
+        if held is entity:
+            return Success(None)
+        if held is not None:
+            return Failure(
+                self._error(Conflict, "add", "another entity with this key is in this unit")
+            )
+        try:
+            uow.session.add(entity)
+        except sa_exc.InvalidRequestError as exc:
+            return Failure(
+                self._error(
+                    InvalidRequest, "add", "the entity belongs to another unit of work"
+                ).caused_by(exc)
+            )
+        uow.new[identity] = entity
+        return Success(None)
+
+    def get(self, key: Any) -> Result[E, ServiceError]:
+        """The entity with identity ``key``; the same object on every call in this block.
+
+        ``Failure(NotFound)`` when absent, ``Failure(InvalidRequest)`` for a key of the
+        wrong type, ``Failure(Unavailable)`` when the database cannot be reached.
+        """
+        uow = self._uow
+        uow.ensure_open(self._generation)
+        spec = self._spec
+        problem = spec.key_problem(key)
+        if problem is not None:
+            return Failure(self._error(InvalidRequest, "get", problem))
+        identity = (spec.entity_type, key)
+        if identity in uow.removed:
+            return Failure(self._error(NotFound, "get", f"no {spec.entity_type.__name__}"))
+        found = uow.new.get(identity)
+        if found is None:
+            try:
+                found = uow.session.get(spec.entity_type, key)
+            except SQL_ERRORS as exc:
+                return Failure(map_error(exc, service=uow.service, operation="get"))
+        if found is None:
+            return Failure(self._error(NotFound, "get", f"no {spec.entity_type.__name__}"))
+        return Success(found)
+
+    def list(
+        self,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Result[list[E], ServiceError]:
+        """Entities whose fields equal ``where``, ordered by key, paginated.
+
+        The filter runs in the database for committed rows (bound parameters, never
+        SQL text) and in Python for entities this unit holds, judged by their current
+        values. ``Failure(InvalidRequest)`` for an unknown field or a negative
+        limit/offset, ``Failure(Unavailable)`` when the database cannot be reached.
+        """
+        uow = self._uow
+        uow.ensure_open(self._generation)
+        spec = self._spec
+        conditions = dict(where or {})
+        problem = query_problem(spec, conditions, limit, offset)
+        if problem is not None:
+            return Failure(self._error(InvalidRequest, "list", problem))
+        live, held = self._local()
+        found: dict[Any, Any] = {
+            key: entity
+            for key, entity in live.items()
+            if all(getattr(entity, f, None) == v for f, v in conditions.items())
+        }
+        cls: Any = spec.entity_type
+        key_column = getattr(cls, spec.key)
+        query = (
+            select(key_column)
+            .where(*(getattr(cls, f) == v for f, v in conditions.items()))
+            .order_by(key_column)
+        )
+        if limit is not None:
+            # Rows this unit holds are judged locally, so fetch enough to replace them.
+            query = query.limit(offset + limit + len(held))
+        try:
+            stored = [k for k in uow.session.scalars(query) if k not in held]
+            keys = sorted([*found, *stored])
+            page = keys[offset:] if limit is None else keys[offset : offset + limit]
+            missing = [k for k in page if k not in found]
+            if missing:
+                for entity in uow.session.scalars(select(cls).where(key_column.in_(missing))):
+                    found[getattr(entity, spec.key)] = entity
+        except SQL_ERRORS as exc:
+            return Failure(map_error(exc, service=uow.service, operation="list"))
+        # A row removed by another commit between the two queries is simply gone.
+        return Success([found[k] for k in page if k in found])
+
+    def _local(self) -> tuple[dict[Any, Any], set[Any]]:
+        """This unit's live objects of the entity by key, and every key it holds."""
+        uow = self._uow
+        spec = self._spec
+        cls = spec.entity_type
+        live: dict[Any, Any] = {}
+        held: set[Any] = set()
+        for state in uow.session.identity_map.all_states():
+            entity = state.obj()
+            if type(entity) is cls and state.key is not None:
+                key = state.key[1][0]
+                held.add(key)
+                if (cls, key) not in uow.removed:
+                    live[key] = entity
+        for (kind, key), entity in uow.new.items():
+            if kind is cls:
+                held.add(key)
+                live[key] = entity
+        return live, held
+
+    def remove(self, entity: E) -> Result[None, ServiceError]:
+        """Stage the removal of ``entity``, which must have been loaded or added here.
+
+        ``Failure(InvalidRequest)`` for an entity this unit does not hold.
+        """
+        uow = self._uow
+        uow.ensure_open(self._generation)
+        identity = self._identity_of(entity, "remove")
+        if isinstance(identity, ServiceError):
+            return Failure(identity)
+        if identity in uow.removed:
+            return Success(None)
+        if uow.new.get(identity) is entity:
+            del uow.new[identity]
+            uow.session.expunge(entity)
+            return Success(None)
+        if self._loaded(identity[1]) is not entity:
+            return Failure(
+                self._error(
+                    InvalidRequest, "remove", "the entity was not loaded or added in this unit"
+                )
+            )
+        uow.session.delete(entity)
+        uow.removed.add(identity)
+        return Success(None)

@@ -1,0 +1,511 @@
+"""The unit-of-work contract kit: any ``UnitOfWork`` against the in-memory fake.
+
+``check_unit_of_work(make_backend)`` runs a hypothesis state machine in which the fake
+(``MemoryDatabase``) is the model: every generated operation is applied to the unit of
+work under test and to the fake, and their outcomes, values, versions and object
+identities must agree. Two long-lived units of work (slots ``a`` and ``b``) interleave
+freely on the same few entities, and compound rules replay the classic races (two units
+editing one entity, a commit whose last change conflicts). Everything DESIGN §3 lists is
+checked: rollback on exit and on exception, no aliasing, identity map, read-your-writes,
+isolation, optimistic concurrency, commit twice / after rollback / after exit, nesting.
+The ninth behaviour (commit cost) is a matter of measurement, not of outcomes.
+
+Each run maps a fresh entity class to a uniquely named table, so runs against shared
+databases never collide. Needs the ``testing`` extra.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    rule,
+    run_state_machine_as_test,
+)
+from returns.result import Result, Success
+from sqlalchemy import Column, Integer, String, Table, delete
+
+from adapters.entities import Entities, EntitySpec
+from adapters.memory.uow import MemoryDatabase
+from adapters.sqlalchemy import Database
+from domain.errors import ServiceError
+from ports.uow import UnitOfWork
+
+__all__ = [
+    "KitEntity",
+    "MemoryBackend",
+    "UowBackend",
+    "UowContract",
+    "check_unit_of_work",
+    "kit_entities",
+    "memory_backend",
+    "sqlalchemy_backend",
+]
+
+KEYS = st.integers(min_value=0, max_value=3)
+NEW_KEYS = st.integers(min_value=4, max_value=6)
+NAMES = st.sampled_from(["ash", "elm", "oak"])
+SLOTS = st.sampled_from(["a", "b"])
+
+
+class KitEntity(Protocol):
+    """The shape of the entity the kit stores: a key, a name and a version."""
+
+    id: int
+    name: str
+    version: int | None
+
+
+class UowBackend(Protocol):
+    """What the kit needs from the system under test."""
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work."""
+        ...
+
+    def reset(self) -> None:
+        """Delete every stored kit entity (called before each generated example)."""
+        ...
+
+    def close(self) -> None:
+        """Release everything, dropping what the kit created."""
+        ...
+
+
+def kit_entities(table_name: str | None = None) -> tuple[Entities, type[Any]]:
+    """A fresh registry with a fresh versioned entity class mapped to its own table."""
+
+    @attrs.define(slots=False, eq=False)
+    class Item:
+        id: int
+        name: str
+        version: int | None = None
+
+    name = table_name or f"ps_kit_{uuid.uuid4().hex[:12]}"
+    entities = Entities()
+    table = Table(
+        name,
+        entities.metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("name", String(16), nullable=False),
+        Column("version", Integer, nullable=False),
+        # MariaDB compares strings case-insensitively by default; the kit means bytes.
+        mysql_collate="utf8mb4_bin",
+    )
+    entities.map(Item, table, version="version")
+    return entities, Item
+
+
+@attrs.define
+class MemoryBackend(UowBackend):
+    """A ``MemoryDatabase`` (or a subclass under test) as a system under test."""
+
+    database: MemoryDatabase
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work over the database."""
+        return self.database.unit_of_work()
+
+    def reset(self) -> None:
+        """Forget every committed entity."""
+        self.database.clear()
+
+    def close(self) -> None:
+        """Forget every committed entity."""
+        self.database.clear()
+
+
+def memory_backend(entities: Entities) -> UowBackend:
+    """The in-memory fake as a system under test (the kit's own self-check)."""
+    return MemoryBackend(MemoryDatabase(entities))
+
+
+@attrs.define
+class _SqlBackend(UowBackend):
+    database: Database
+
+    def unit_of_work(self) -> UnitOfWork:
+        return self.database.unit_of_work()
+
+    def reset(self) -> None:
+        assert self.database.engine is not None
+        with self.database.engine.begin() as connection:
+            for spec in self.database.entities:
+                connection.execute(delete(spec.table))
+
+    def close(self) -> None:
+        try:
+            if self.database.engine is not None:
+                self.database.entities.drop_all(self.database.engine)
+        finally:
+            self.database.close()
+
+
+def sqlalchemy_backend(url: str, **engine_options: Any) -> Callable[[Entities], UowBackend]:
+    """A factory of SQLAlchemy backends on ``url`` that create and drop the kit's table."""
+
+    def make(entities: Entities) -> UowBackend:
+        database = Database.from_url(entities, url, **engine_options)
+        database.create_all()
+        return _SqlBackend(database)
+
+    return make
+
+
+def _outcome(result: Result[Any, ServiceError]) -> str:
+    """A comparable summary: ``ok`` or the error's kind."""
+    if isinstance(result, Success):
+        return "ok"
+    error: ServiceError = result.failure()
+    return error.kind
+
+
+@attrs.define
+class _Pair:
+    """The same thing on the system under test (``real``) and on the model."""
+
+    real: Any
+    model: Any
+
+
+@attrs.define
+class _Slot:
+    """One long-lived unit of work, open or closed, and the entities it holds."""
+
+    uow: _Pair | None = None
+    loaded: dict[int, _Pair] = attrs.field(factory=dict)
+    exited: _Pair | None = None
+
+
+class UowContract(RuleBasedStateMachine):
+    """The unit-of-work contract; ``check_unit_of_work`` binds a backend to it."""
+
+    backend: UowBackend
+    entities: Entities
+    item: type[Any]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backend.reset()
+        self.model = MemoryDatabase(self.entities)
+        self.spec: EntitySpec[Any] = self.entities.spec(self.item)
+        self.slots = {"a": _Slot(), "b": _Slot()}
+        self.stale: list[_Pair] = []
+
+    def teardown(self) -> None:
+        """Leave every block still open, so no transaction outlives the example."""
+        for state in self.slots.values():
+            if state.uow is not None:
+                pair, state.uow = state.uow, None
+                self._close(pair)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _values(self, entity: Any) -> dict[str, Any]:
+        return self.spec.values(entity)
+
+    def _same(self, label: str, real: Result[Any, ServiceError], model: Result[Any, Any]) -> bool:
+        """Assert both results have the same outcome; whether they succeeded."""
+        assert _outcome(real) == _outcome(model), (
+            f"{label}: adapter gave {real!r}, the fake gave {model!r}"
+        )
+        return isinstance(real, Success)
+
+    def _open(self) -> _Pair:
+        pair = _Pair(self.backend.unit_of_work(), self.model.unit_of_work())
+        pair.real.__enter__()
+        pair.model.__enter__()
+        return pair
+
+    def _close(self, pair: _Pair, error: BaseException | None = None) -> None:
+        kind = None if error is None else type(error)
+        pair.real.__exit__(kind, error, None)
+        pair.model.__exit__(kind, error, None)
+
+    def _repos(self, pair: _Pair) -> _Pair:
+        return _Pair(pair.real.repository(self.item), pair.model.repository(self.item))
+
+    def _get(self, pair: _Pair, key: int, label: str) -> _Pair | None:
+        repos = self._repos(pair)
+        real, model = repos.real.get(key), repos.model.get(key)
+        if not self._same(label, real, model):
+            return None
+        found = _Pair(real.unwrap(), model.unwrap())
+        assert self._values(found.real) == self._values(found.model), label
+        return found
+
+    def _commit(self, pair: _Pair, label: str) -> bool:
+        return self._same(label, pair.real.commit(), pair.model.commit())
+
+    def _rename(self, found: _Pair, name: str) -> None:
+        found.real.name = name
+        found.model.name = name
+
+    def _check_stored(self, keys: list[int]) -> None:
+        """A fresh unit of work sees the same committed entities on both sides."""
+        pair = self._open()
+        try:
+            for key in keys:
+                self._get(pair, key, f"stored {key}")
+        finally:
+            self._close(pair)
+
+    # -- set-up ---------------------------------------------------------------------
+
+    @initialize(keys=st.sets(KEYS, max_size=3))
+    def seed(self, keys: set[int]) -> None:
+        """Commit a few entities so that loads and races have something to find."""
+        pair = self._open()
+        try:
+            repos = self._repos(pair)
+            for key in sorted(keys):
+                self._same(
+                    "seed add",
+                    repos.real.add(self.item(key, "ash")),
+                    repos.model.add(self.item(key, "ash")),
+                )
+            assert self._commit(pair, "seed commit")
+        finally:
+            self._close(pair)
+
+    # -- the two long-lived units ------------------------------------------------------
+
+    @rule(slot=SLOTS)
+    def begin(self, slot: str) -> None:
+        """Open a unit of work in ``slot`` (if it is closed)."""
+        state = self.slots[slot]
+        if state.uow is None:
+            state.uow = self._open()
+
+    @rule(slot=SLOTS, fail=st.booleans())
+    def end(self, slot: str, fail: bool) -> None:
+        """Leave the block, normally or by an exception; uncommitted work is discarded."""
+        state = self.slots[slot]
+        if state.uow is None:
+            return
+        self._close(state.uow, RuntimeError("block failed") if fail else None)
+        self.stale.extend(state.loaded.values())
+        state.exited, state.uow, state.loaded = state.uow, None, {}
+
+    @rule(slot=SLOTS, key=KEYS | NEW_KEYS, name=NAMES)
+    def add(self, slot: str, key: int, name: str) -> None:
+        """Stage a new entity; both sides accept or refuse it alike."""
+        state = self.slots[slot]
+        if state.uow is None:
+            return
+        entity = _Pair(self.item(key, name), self.item(key, name))
+        repos = self._repos(state.uow)
+        if self._same(f"add {key}", repos.real.add(entity.real), repos.model.add(entity.model)):
+            state.loaded[key] = entity
+
+    @rule(slot=SLOTS, key=KEYS | NEW_KEYS)
+    def get(self, slot: str, key: int) -> None:
+        """Load an entity: same outcome, same values, and the identity map holds."""
+        state = self.slots[slot]
+        if state.uow is None:
+            return
+        found = self._get(state.uow, key, f"get {key}")
+        if found is None:
+            return
+        known = state.loaded.get(key)
+        if known is not None:
+            assert (found.real is known.real) == (found.model is known.model), (
+                f"get {key} twice: identity map differs"
+            )
+        state.loaded[key] = found
+
+    @rule(slot=SLOTS, key=KEYS | NEW_KEYS, name=NAMES)
+    def rename(self, slot: str, key: int, name: str) -> None:
+        """Mutate an entity the unit holds (nothing durable until commit)."""
+        found = self.slots[slot].loaded.get(key)
+        if found is not None:
+            self._rename(found, name)
+
+    @rule(slot=SLOTS, key=KEYS | NEW_KEYS)
+    def remove(self, slot: str, key: int) -> None:
+        """Stage the removal of an entity the unit holds."""
+        state = self.slots[slot]
+        found = state.loaded.get(key)
+        if state.uow is None or found is None:
+            return
+        repos = self._repos(state.uow)
+        if self._same(
+            f"remove {key}", repos.real.remove(found.real), repos.model.remove(found.model)
+        ):
+            del state.loaded[key]
+
+    @rule(
+        slot=SLOTS,
+        name=st.none() | NAMES,
+        limit=st.none() | st.integers(0, 3),
+        offset=st.integers(0, 2),
+    )
+    def listing(self, slot: str, name: str | None, limit: int | None, offset: int) -> None:
+        """List with a filter and a page: same entities, in key order, same identities."""
+        state = self.slots[slot]
+        if state.uow is None:
+            return
+        where = None if name is None else {"name": name}
+        repos = self._repos(state.uow)
+        real = repos.real.list(where=where, limit=limit, offset=offset)
+        model = repos.model.list(where=where, limit=limit, offset=offset)
+        if not self._same("list", real, model):
+            return
+        reals, models = real.unwrap(), model.unwrap()
+        assert [self._values(e) for e in reals] == [self._values(e) for e in models], "list"
+        for r, m in zip(reals, models, strict=True):
+            known = state.loaded.get(r.id)
+            if known is not None:
+                assert (r is known.real) == (m is known.model), "list: identity map differs"
+            state.loaded[r.id] = _Pair(r, m)
+
+    @rule(slot=SLOTS)
+    def commit(self, slot: str) -> None:
+        """Commit (possibly again): same outcome; a failed commit rolls the unit back."""
+        state = self.slots[slot]
+        if state.uow is None:
+            return
+        if self._commit(state.uow, "commit"):
+            for found in state.loaded.values():
+                assert self._values(found.real) == self._values(found.model), "after commit"
+        else:
+            state.loaded = {}
+
+    @rule(slot=SLOTS)
+    def rollback(self, slot: str) -> None:
+        """Discard everything staged since the last commit."""
+        state = self.slots[slot]
+        if state.uow is None:
+            return
+        state.uow.real.rollback()
+        state.uow.model.rollback()
+        state.loaded = {}
+
+    @rule(slot=SLOTS, fail=st.booleans())
+    def nested(self, slot: str, fail: bool) -> None:
+        """A nested block joins the unit; when it fails, the outer commit is refused."""
+        state = self.slots[slot]
+        if state.uow is None:
+            return
+        joined = [uow.__enter__() is uow for uow in (state.uow.real, state.uow.model)]
+        try:
+            assert all(joined), "a nested block must join the same unit"
+            self._commit(state.uow, "inner commit")
+        finally:
+            self._close(state.uow, RuntimeError("inner block failed") if fail else None)
+        if fail:
+            state.loaded = {}
+            assert not self._commit(state.uow, "commit after a failed inner block")
+
+    @rule(slot=SLOTS)
+    def use_after_exit(self, slot: str) -> None:
+        """A unit of work used after its block raises ``RuntimeError`` on both sides."""
+        exited = self.slots[slot].exited
+        if exited is None or self.slots[slot].uow is not None:
+            return
+        for uow in (exited.real, exited.model):
+            try:
+                uow.commit()
+            except RuntimeError:
+                continue
+            raise AssertionError(f"{type(uow).__name__}.commit() after exit did not raise")
+
+    @rule(name=NAMES)
+    def mutate_stale(self, name: str) -> None:
+        """Mutating objects of finished units changes nothing stored."""
+        for found in self.stale[-8:]:
+            self._rename(found, name)
+
+    @rule()
+    def stored(self) -> None:
+        """A fresh unit lists the same committed entities on both sides."""
+        pair = self._open()
+        try:
+            repos = self._repos(pair)
+            real, model = repos.real.list(), repos.model.list()
+            assert self._same("stored list", real, model)
+            assert [self._values(e) for e in real.unwrap()] == [
+                self._values(e) for e in model.unwrap()
+            ], "the committed entities differ"
+        finally:
+            self._close(pair)
+
+    # -- compound races ------------------------------------------------------------------
+
+    @rule(key=KEYS, first=NAMES, second=NAMES, extra=NEW_KEYS, add_first=st.booleans())
+    def race(self, key: int, first: str, second: str, extra: int, add_first: bool) -> None:
+        """Two units load one entity; the later commit conflicts and writes nothing."""
+        one, two = self._open(), self._open()
+        try:
+            repos = self._repos(one)
+            if add_first:
+                self._same(
+                    f"race add {extra}",
+                    repos.real.add(self.item(extra, first)),
+                    repos.model.add(self.item(extra, first)),
+                )
+            mine, theirs = self._get(one, key, "race get"), self._get(two, key, "race get")
+            if not add_first:
+                self._same(
+                    f"race add {extra}",
+                    repos.real.add(self.item(extra, first)),
+                    repos.model.add(self.item(extra, first)),
+                )
+            if theirs is not None and mine is not None:
+                assert mine.real is not theirs.real, "two units share one object"
+                self._rename(theirs, second)
+                self._commit(two, "race: first commit")
+                self._rename(mine, first + "!")
+            self._commit(one, "race: second commit")
+        finally:
+            self._close(two)
+            self._close(one)
+        self._check_stored([key, extra])
+
+
+def check_unit_of_work(
+    make_backend: Callable[[Entities], UowBackend],
+    *,
+    max_examples: int = 60,
+    stateful_step_count: int = 30,
+    hypothesis_settings: settings | None = None,
+) -> None:
+    """Run the contract against the backend ``make_backend`` builds; raise if it fails.
+
+    ``make_backend`` receives a fresh ``Entities`` (see ``kit_entities``) and returns
+    the system under test; it is closed at the end, dropping what it created.
+    """
+    entities, item = kit_entities()
+    backend = make_backend(entities)
+    try:
+        machine = type(
+            f"UowContract{next(_runs)}",
+            (UowContract,),
+            {"backend": backend, "entities": entities, "item": item},
+        )
+        run_state_machine_as_test(
+            machine,
+            settings=hypothesis_settings
+            or settings(
+                max_examples=max_examples,
+                stateful_step_count=stateful_step_count,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
+    finally:
+        try:
+            backend.close()
+        finally:
+            entities.dispose()
+
+
+_runs = itertools.count(1)

@@ -1,0 +1,99 @@
+"""Negative controls: deliberately broken fakes that the unit-of-work kit must reject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+from adapters.entities import Entities
+from adapters.memory.uow import Change, MemoryDatabase, MemoryUnitOfWork, Row
+from adapters.testing.uow_kit import MemoryBackend, UowBackend, check_unit_of_work
+from domain.errors import ServiceError
+
+HUNT = settings(
+    max_examples=300,
+    stateful_step_count=40,
+    deadline=None,
+    database=None,
+    report_multiple_bugs=False,
+    # Finding the bug is the point; shrinking it would only cost time.
+    phases=[Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+class NoOpRollbackUnit(MemoryUnitOfWork):
+    """Rollback undoes nothing: staged work reaches the store as if written through."""
+
+    def _discard(self) -> None:
+        self._commit()
+
+
+class NoOpRollbackDatabase(MemoryDatabase):
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        return NoOpRollbackUnit(self)
+
+
+class AliasingUnit(MemoryUnitOfWork):
+    """Hands out the store's own live object for a key instead of a fresh copy."""
+
+    def load(self, spec: Any, key: Any, row: Row) -> Any:
+        assert isinstance(self.database, AliasingDatabase)
+        live = self.database.live
+        entity = live.get((spec.entity_type, key))
+        if entity is None:
+            entity = live[(spec.entity_type, key)] = spec.build(row)
+        identity = (spec.entity_type, key)
+        self._objects[identity] = entity
+        self._snapshots[identity] = row
+        return entity
+
+
+@attrs.define
+class AliasingDatabase(MemoryDatabase):
+    live: dict[Any, Any] = attrs.field(factory=dict, init=False)
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        return AliasingUnit(self)
+
+
+class UnversionedDatabase(MemoryDatabase):
+    """Never compares versions: the last writer silently wins."""
+
+    def check(self, change: Change) -> ServiceError | None:
+        if change.kind != "insert":
+            return None
+        return super().check(change)
+
+
+class HalfWritingDatabase(MemoryDatabase):
+    """Applies each change as soon as it is checked, so a late failure leaves the rest."""
+
+    def write(self, changes: list[Change]) -> ServiceError | None:
+        for change in changes:
+            problem = self.check(change)
+            if problem is not None:
+                return problem
+            self.apply(change)
+        return None
+
+
+def _backend(kind: type[MemoryDatabase]) -> Any:
+    def make(entities: Entities) -> UowBackend:
+        return MemoryBackend(kind(entities))
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [NoOpRollbackDatabase, AliasingDatabase, UnversionedDatabase, HalfWritingDatabase],
+    ids=["no-op-rollback", "live-objects", "no-version-check", "half-write"],
+)
+def test_kit_rejects_a_broken_fake(broken: type[MemoryDatabase]) -> None:
+    """Each deliberately broken fake fails the unit-of-work contract."""
+    with pytest.raises(AssertionError):
+        check_unit_of_work(_backend(broken), hypothesis_settings=HUNT)
