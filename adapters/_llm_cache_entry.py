@@ -216,7 +216,7 @@ def _head(data: bytes) -> _Head | None:
     if data[:_HEADER_LEN] != _JSON_HEADER:
         return None
     try:
-        raw = orjson.loads(memoryview(data)[_HEADER_LEN:])
+        raw = orjson.loads(data[_HEADER_LEN:])
     except orjson.JSONDecodeError:
         return None
     if type(raw) is not list or len(raw) != 9 or raw[0] != _TAG or raw[1] != ENTRY_VERSION:
