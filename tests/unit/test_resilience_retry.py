@@ -141,3 +141,12 @@ def test_invalid_settings_are_refused() -> None:
         RetryPolicy(jitter=2)
     with pytest.raises(ValueError, match="max_attempts"):
         set_retry_cap(0)
+
+
+def test_resilience_still_exports_the_retry_policy_from_its_own_module() -> None:
+    """The retry names kept in adapters.resilience are the very objects of adapters.retry."""
+    import adapters.resilience
+    import adapters.retry
+
+    for name in adapters.retry.__all__:
+        assert getattr(adapters.resilience, name, None) is getattr(adapters.retry, name)
