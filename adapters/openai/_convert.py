@@ -1,8 +1,9 @@
 """Port values to OpenAI request bodies, and OpenAI answers back to port values.
 
-Answers are checked field by field: anything missing, of the wrong type or unknown
-(a finish reason the port does not know) raises ``Malformed``, which the adapter turns
-into ``ProtocolError``. Nothing here does I/O.
+Answers (whole bodies and stream events alike) are parsed with orjson and checked field
+by field: anything missing, of the wrong type or unknown (a finish reason the port does
+not know) raises ``Malformed``, which the adapter turns into ``ProtocolError``. Nothing
+here does I/O.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal, cast
 
 import orjson
-from openai.types.chat import ChatCompletionChunk
 
 from domain.llm import (
     FINISH_REASONS,
@@ -27,6 +27,7 @@ from domain.llm import (
 )
 
 __all__ = [
+    "ErrorEvent",
     "Malformed",
     "NotJSON",
     "StreamState",
@@ -279,8 +280,16 @@ def vectors_from_body(
 # --- streams -------------------------------------------------------------------------
 
 
+class ErrorEvent(Exception):
+    """The server sent an ``error`` object as a stream event; ``body`` is that object."""
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        super().__init__("error event in the stream")
+        self.body = body
+
+
 class StreamState:
-    """Reads chunks of one stream; remembers the finish reason, usage and model."""
+    """Reads the events of one stream; remembers the finish reason, usage and model."""
 
     __slots__ = ("finish_reason", "model", "usage")
 
@@ -289,46 +298,57 @@ class StreamState:
         self.usage: Usage | None = None
         self.model = model
 
-    def read(self, chunk: object) -> tuple[str, tuple[ToolCallDelta, ...]]:
-        """The text and tool-call fragments ``chunk`` carries (both may be empty)."""
-        if not isinstance(chunk, ChatCompletionChunk):
-            raise Malformed("a stream event is not a chat.completion.chunk")
-        raw_usage: object = chunk.usage
+    def read(self, data: bytes) -> tuple[str, tuple[ToolCallDelta, ...]]:
+        """The text and tool-call fragments one ``chat.completion.chunk`` carries.
+
+        Both may be empty (the role chunk, the finish chunk, the usage-only chunk).
+        Raises ``Malformed`` for anything that is not a chunk and ``ErrorEvent`` for
+        an error object.
+        """
+        chunk = _json_object(data)
+        error = chunk.get("error")
+        if error:
+            raise ErrorEvent(error if isinstance(error, Mapping) else {"message": str(error)})
+        raw_usage = chunk.get("usage")
         if raw_usage is not None:
-            details = getattr(raw_usage, "prompt_tokens_details", None)
-            self.usage = Usage(
-                _int(getattr(raw_usage, "prompt_tokens", None), "usage.prompt_tokens"),
-                _int(getattr(raw_usage, "completion_tokens", None), "usage.completion_tokens"),
-                _int(getattr(details, "cached_tokens", None), "usage.cached_tokens"),
-            )
-        model: object = chunk.model
+            self.usage = usage_from(raw_usage)
+        model = chunk.get("model")
         if isinstance(model, str) and model:
             self.model = model
-        choices: object = chunk.choices
+        choices = chunk.get("choices")
         if not isinstance(choices, list):
             raise Malformed("a stream chunk has no choices list")
         if not choices:  # the usage-only closing chunk
             return "", ()
         choice = choices[0]
-        delta = getattr(choice, "delta", None)
-        finish = getattr(choice, "finish_reason", None)
+        if not isinstance(choice, Mapping):
+            raise Malformed("a stream choice is not an object")
+        finish = choice.get("finish_reason")
         if finish is not None:
             self.finish_reason = _finish(finish)
-        if delta is None:
-            if finish is None:
-                raise Malformed("a stream choice has no delta")
-            return "", ()
-        text = _text(getattr(delta, "content", None), "delta content")
-        raw_calls = getattr(delta, "tool_calls", None) or ()
-        calls = []
-        for call in raw_calls:
-            index = getattr(call, "index", None)
-            if not isinstance(index, int):
-                raise Malformed("a tool call fragment has no index")
-            function = getattr(call, "function", None)
-            call_id, name = getattr(call, "id", None), getattr(function, "name", None)
-            if not isinstance(call_id, str | None) or not isinstance(name, str | None):
-                raise Malformed("a tool call fragment has a non-string id or name")
-            arguments = _text(getattr(function, "arguments", None), "arguments")
-            calls.append(ToolCallDelta(index, call_id, name, arguments))
-        return text, tuple(calls)
+        delta = choice.get("delta")
+        if not isinstance(delta, Mapping):
+            if delta is None and finish is not None:
+                return "", ()
+            raise Malformed("a stream choice has no delta")
+        text = _text(delta.get("content"), "delta content")
+        raw_calls = delta.get("tool_calls")
+        if not raw_calls:
+            return text, ()
+        if not isinstance(raw_calls, list):
+            raise Malformed("delta tool_calls is not a list")
+        return text, tuple(_call_fragment(call) for call in raw_calls)
+
+
+def _call_fragment(call: object) -> ToolCallDelta:
+    if not isinstance(call, Mapping):
+        raise Malformed("a tool call fragment is not an object")
+    index = call.get("index")
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise Malformed("a tool call fragment has no index")
+    function = call.get("function")
+    function = function if isinstance(function, Mapping) else {}
+    call_id, name = call.get("id"), function.get("name")
+    if not isinstance(call_id, str | None) or not isinstance(name, str | None):
+        raise Malformed("a tool call fragment has a non-string id or name")
+    return ToolCallDelta(index, call_id, name, _text(function.get("arguments"), "arguments"))

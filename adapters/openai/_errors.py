@@ -34,7 +34,14 @@ from domain.errors import (
     Unavailable,
 )
 
-__all__ = ["SDK_ERRORS", "RedactedCause", "map_error", "parse_retry_after", "redact"]
+__all__ = [
+    "SDK_ERRORS",
+    "RedactedCause",
+    "map_error",
+    "map_error_event",
+    "parse_retry_after",
+    "redact",
+]
 
 #: What a call through the SDK can raise for reasons outside the program: catch exactly
 #: these. The SDK raises a bare ``JSONDecodeError`` on a malformed body or SSE chunk,
@@ -163,21 +170,31 @@ def _classify(
     if isinstance(exc, openai.APIResponseValidationError):
         return ProtocolError(**where, message="the answer does not have the expected shape")
     if isinstance(exc, openai.APIError):
-        # An error event inside a stream: the body says what kind it is.
-        code = _body_code(exc.body)
-        said = _server_message(exc, secret)
-        if code in _CONTENT_FILTER_CODES:
-            return ContentFiltered(**where, message=f"refused by the content filter: {said}")
-        if code in _QUOTA_CODES:
-            return QuotaExceeded(**where, message=f"quota exhausted: {said}")
-        if code in ("rate_limit_exceeded", "rate_limit"):
-            return RateLimited(**where, message=f"rate limited: {said}")
-        if code in ("server_error", "overloaded", "service_unavailable"):
-            return Unavailable(**where, message=f"server error in stream: {said}")
-        return ProtocolError(**where, message=f"error event: {said}")
+        # An error event inside a stream, as the SDK reports it.
+        return _event_error(exc.body, _server_message(exc, secret), where)
     if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
         return ProtocolError(**where, message="the server sent malformed JSON")
     return ProtocolError(**where, message=f"the SDK failed: {type(exc).__name__}")
+
+
+def _event_error(body: object, said: str, where: dict[str, Any]) -> ServiceError:
+    code = _body_code(body)
+    if code in _CONTENT_FILTER_CODES:
+        return ContentFiltered(**where, message=f"refused by the content filter: {said}")
+    if code in _QUOTA_CODES:
+        return QuotaExceeded(**where, message=f"quota exhausted: {said}")
+    if code in ("rate_limit_exceeded", "rate_limit"):
+        return RateLimited(**where, message=f"rate limited: {said}")
+    if code in ("server_error", "overloaded", "service_unavailable"):
+        return Unavailable(**where, message=f"server error in stream: {said}")
+    return ProtocolError(**where, message=f"error event: {said}")
+
+
+def map_error_event(body: Mapping[str, Any], *, operation: str, secret: str | None) -> ServiceError:
+    """The taxonomy error for an ``error`` object the server sent inside a stream."""
+    message = body.get("message")
+    said = redact(message if isinstance(message, str) else "no message", secret)[:200]
+    return _event_error(body, said, {"service": SERVICE, "operation": operation})
 
 
 def map_error(

@@ -23,6 +23,7 @@ from adapters._llm_rules import (
 from adapters.memory.clock import SystemClock
 from adapters.observability import retry_logger
 from adapters.openai._convert import (
+    ErrorEvent,
     Malformed,
     MaxTokensField,
     NotJSON,
@@ -31,7 +32,8 @@ from adapters.openai._convert import (
     completion_from_body,
     vectors_from_body,
 )
-from adapters.openai._errors import SDK_ERRORS, SERVICE, map_error, redact
+from adapters.openai._errors import SDK_ERRORS, SERVICE, map_error, map_error_event, redact
+from adapters.openai._sse import sse_data
 from adapters.resilience import RetryPolicy
 from domain.errors import (
     ContentFiltered,
@@ -259,25 +261,26 @@ class OpenAILLM(LLMPort):
         self, params: dict[str, Any], timeout: Any
     ) -> Generator[Result[ChatDelta, ServiceError], None, None]:
         state = StreamState(params["model"])
+        # The raw SSE body, parsed here: the SDK's chunk models would accept a
+        # wrong-shaped event silently, and orjson over plain dicts is faster.
+        streaming = self._client.chat.completions.with_streaming_response
         try:
-            chunks = self._client.chat.completions.create(**params, timeout=timeout)
-        except SDK_ERRORS as exc:
-            yield Failure(self._error(exc, "stream"))
-            return
-        try:
-            for chunk in chunks:
-                text, calls = state.read(chunk)
-                if text or calls:
-                    yield Success(ChatDelta(text, calls, model=state.model))
+            with streaming.create(**params, timeout=timeout) as response:
+                for data in sse_data(response.iter_bytes()):
+                    if data == b"[DONE]":
+                        break
+                    text, calls = state.read(data)
+                    if text or calls:
+                        yield Success(ChatDelta(text, calls, model=state.model))
         except SDK_ERRORS as exc:
             yield Failure(self._error(exc, "stream"))
             return
         except Malformed as exc:
             yield Failure(self._malformed(exc, "stream"))
             return
-        finally:
-            # An abandoned or failed stream must give its connection back.
-            chunks.close()
+        except ErrorEvent as event:
+            yield Failure(map_error_event(event.body, operation="stream", secret=self.api_key))
+            return
         if state.finish_reason is None:
             yield Failure(
                 ProtocolError(
