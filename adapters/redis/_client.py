@@ -88,7 +88,9 @@ def map_error(exc: BaseException, *, service: str, operation: str) -> ServiceErr
         error = InvalidRequest(service=service, operation=operation, message=str(exc)[:200])
     elif isinstance(exc, rex.ResponseError):
         text = str(exc)
-        if text.startswith(("WRONGTYPE", "ERR value is not an integer", "ERR increment")):
+        # redis-py strips the "ERR " prefix of error replies; accept both forms.
+        bare = text.removeprefix("ERR ")
+        if bare.startswith(("WRONGTYPE", "value is not an integer", "increment or decrement")):
             error = InvalidRequest(service=service, operation=operation, message=text[:200])
         else:
             error = ProtocolError(service=service, operation=operation, message=text[:200])
