@@ -1,8 +1,11 @@
-"""Rows ``llm_cache_hit_redis`` (vs a raw redis-py GET of the same bytes) and
-``llm_cache_hit_memory`` (in-memory hits per second, goal 100 000/s)."""
+"""Rows ``llm_cache_hit_redis`` (vs a raw redis-py GET of the same bytes),
+``llm_cache_hit_memory`` (in-memory hits per second, goal 100 000/s) and
+``llm_cache_hit_memory_new`` (the same, each call with a new request object
+equal to the stored one, so validation and the key are paid on every call)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ from adapters.testing.services import DEFAULT_REDIS_URL, _reachable
 from benchmarks._harness import Case, SkipBenchmark
 from domain.llm import ChatMessage, ChatRequest, Usage
 
-NAMES = ("llm_cache_hit_redis", "llm_cache_hit_memory")
+NAMES = ("llm_cache_hit_redis", "llm_cache_hit_memory", "llm_cache_hit_memory_new")
 
 ASK = ChatRequest(
     (ChatMessage.system("Answer briefly."), ChatMessage.user("What is the capital of France?")),
@@ -35,9 +38,24 @@ def _primed(cache: object) -> CachingLLM:
     return caching
 
 
+def _new_requests() -> Iterator[ChatRequest]:
+    """Equal copies of ``ASK``, built ahead (building one is not what is measured)."""
+    copies = [
+        ChatRequest(
+            tuple(ChatMessage(m.role, m.content) for m in ASK.messages),
+            temperature=ASK.temperature,
+        )
+        for _ in range(4096)
+    ]
+    assert all(copy == ASK and copy is not ASK for copy in copies)
+    return itertools.cycle(copies)
+
+
 @contextmanager
 def cases(quick: bool) -> Iterator[list[Case]]:
     memory = _primed(MemoryCache())
+    fresh = _new_requests()
+    assert memory.complete(next(fresh)).unwrap().cache.hit  # type: ignore[union-attr]
     rows = [
         Case(
             "llm_cache_hit_memory",
@@ -45,11 +63,19 @@ def cases(quick: bool) -> Iterator[list[Case]]:
             None,
             goal=100_000,
             unit="hits/s",
-        )
+        ),
+        Case(
+            "llm_cache_hit_memory_new",
+            lambda: memory.complete(next(fresh)),
+            None,
+            goal=100_000,
+            unit="hits/s",
+            note="a new equal request object per call",
+        ),
     ]
     url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
     if _reachable(url) is not None:
-        # The memory row still runs; the Redis row is reported as skipped.
+        # The memory rows still run; the Redis row is reported as skipped.
         yield rows
         raise SkipBenchmark(f"llm_cache_hit_redis: Redis not reachable at {url}")
     cache = RedisCache.from_url(url, namespace=f"bench-llm-{uuid.uuid4().hex[:8]}")
