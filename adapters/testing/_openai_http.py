@@ -1,0 +1,230 @@
+"""The HTTP side of the local OpenAI-compatible test server: routes, bodies and SSE frames.
+
+``OpenAITestServer`` (in ``openai_server``) owns the scripting and the lifecycle; this
+module only reads requests and writes answers, asking its owner for the next behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import orjson
+
+from adapters.testing._openai_answers import (
+    Behaviour,
+    Delay,
+    HttpError,
+    RawBody,
+    Reply,
+    StreamFault,
+    chat_body,
+    closing_chunks,
+    content_chunks,
+    default_reply,
+    embeddings_body,
+    error_body,
+    sse_events,
+)
+
+if TYPE_CHECKING:
+    from adapters.testing.openai_server import OpenAITestServer
+
+__all__ = ["HTTPServer", "Handler", "RecordedRequest"]
+
+
+@attrs.frozen
+class RecordedRequest:
+    """One request as received: ``body`` is the parsed JSON, ``headers`` lower-cased."""
+
+    path: str
+    body: Mapping[str, Any] = attrs.field(hash=False)
+    headers: Mapping[str, str] = attrs.field(hash=False, repr=False)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the client asked for an SSE stream."""
+        return bool(self.body.get("stream"))
+
+
+class HTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that knows its owner and lets hung-up clients go quietly."""
+
+    daemon_threads = True
+    block_on_close = False
+    owner: OpenAITestServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that hung up (timeouts do that on purpose); report the rest."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Answers one connection's requests with the owner's scripted behaviours."""
+
+    # HTTP/1.1 keeps connections alive, as real servers do and as the SDK expects.
+    protocol_version = "HTTP/1.1"
+    # Headers, body and each SSE event are separate small writes: without TCP_NODELAY,
+    # Nagle's algorithm and delayed ACKs add ~40 ms to every answer.
+    disable_nagle_algorithm = True
+    server: HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: test output is not the place for an access log."""
+
+    def do_POST(self) -> None:
+        """Answer a chat or embeddings request with the next scripted behaviour."""
+        owner = self.server.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            self._json(400, error_body(HttpError(400, "request body is not a JSON object")))
+            return
+        path = self.path.split("?", 1)[0]
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        owner._record(RecordedRequest(path, body, headers))
+        if owner.api_key is not None and self.headers.get("Authorization") != (
+            f"Bearer {owner.api_key}"
+        ):
+            self._json(401, error_body(HttpError(401, "bad key", code="invalid_api_key")))
+            return
+        if not path.endswith(("/chat/completions", "/embeddings")):
+            self._json(404, error_body(HttpError(404, f"no route {path}")))
+            return
+        behaviour: Behaviour | None = owner._next()
+        if isinstance(behaviour, Delay):
+            owner._wait(behaviour.seconds)
+            behaviour = behaviour.then
+        if isinstance(behaviour, HttpError):
+            self._json(behaviour.status, error_body(behaviour), behaviour.headers)
+        elif isinstance(behaviour, RawBody):
+            self._send(behaviour.status, behaviour.content_type, behaviour.body)
+        elif path.endswith("/embeddings"):
+            self._embeddings(body, behaviour)
+        else:
+            self._chat(body, behaviour)
+
+    # --- answers -------------------------------------------------------------------
+
+    def _embeddings(self, body: Mapping[str, Any], behaviour: Behaviour | None) -> None:
+        if behaviour is not None:
+            message = f"{type(behaviour).__name__} was scripted but an embeddings call came"
+            self._json(500, error_body(HttpError(500, message, type="server_error")))
+            return
+        texts = body.get("input")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            self._json(400, error_body(HttpError(400, "input must be strings")))
+            return
+        dimensions = body.get("dimensions")
+        size = dimensions if isinstance(dimensions, int) and dimensions > 0 else 8
+        model = body.get("model")
+        self._json(200, embeddings_body(texts, model if isinstance(model, str) else "", size))
+
+    def _chat(self, body: Mapping[str, Any], behaviour: Reply | StreamFault | None) -> None:
+        fault = behaviour if isinstance(behaviour, StreamFault) else None
+        reply = behaviour if isinstance(behaviour, Reply) else None
+        if fault is not None:
+            reply = fault.reply
+        reply = reply or default_reply(body)
+        if not body.get("stream"):
+            if fault is None:
+                self._json(200, chat_body(reply, body))
+            else:
+                self._broken_body(fault, orjson.dumps(chat_body(reply, body)))
+            return
+        self._start_stream()
+        if fault is None:
+            for event in sse_events(reply, body):
+                self._event(orjson.dumps(event))
+            self._done()
+            return
+        for event in content_chunks(reply, body)[: fault.after + 1]:  # role chunk + after
+            self._event(orjson.dumps(event))
+        if fault.kind == "stall":
+            self.server.owner._wait(self.server.owner.stall_seconds)
+            self._drop()
+        elif fault.kind == "drop":
+            self._drop()
+        elif fault.kind == "malformed":
+            self._event(b'{"id": "chatcmpl-local", "choices": [')
+            self._end_stream()
+        else:  # truncated: a clean end with no finish reason, as a cut proxy leaves it
+            closing = closing_chunks(reply, body, include_usage=True)[1:]
+            for event in closing:
+                self._event(orjson.dumps(event))
+            self._done()
+
+    def _broken_body(self, fault: StreamFault, whole: bytes) -> None:
+        if fault.kind == "stall":
+            self.server.owner._wait(self.server.owner.stall_seconds)
+            self._drop()
+        elif fault.kind == "drop":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(whole)))
+            self.end_headers()
+            self.wfile.write(whole[: len(whole) // 2])
+            self._drop()
+        else:
+            self._send(200, "application/json", whole[: len(whole) // 2])
+
+    # --- wire ----------------------------------------------------------------------
+
+    def _send(
+        self,
+        status: int,
+        content_type: str,
+        payload: bytes,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _json(
+        self, status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        self._send(status, "application/json", orjson.dumps(payload), headers)
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _event(self, data: bytes) -> None:
+        frame = b"data: " + data + b"\n\n"
+        # One write per event, as a server flushing each token does.
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _done(self) -> None:
+        # [DONE] and the end of the chunked body in one write: a client that stops
+        # reading at [DONE] then finds the body complete and keeps the connection.
+        frame = b"data: [DONE]\n\n"
+        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(frame), frame))
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may already have gone
+            self.connection.shutdown(socket.SHUT_RDWR)
