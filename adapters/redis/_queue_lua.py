@@ -143,11 +143,15 @@ for _, it in ipairs(items) do
 end
 local out = {false, false}
 local k = 0
+-- Lease records are written in two bulk calls at the end, not two calls per message.
+local scores, records = {}, {}
 local function lease(id)
   k = k + 1
   local receipt = prefix .. k
-  redis.call('ZADD', L, expires, id)
-  redis.call('HSET', H, id, consumer .. '\\t' .. receipt)
+  scores[#scores + 1] = expires
+  scores[#scores + 1] = id
+  records[#records + 1] = id
+  records[#records + 1] = consumer .. '\\t' .. receipt
   return receipt
 end
 for _, list in ipairs({own, other}) do
@@ -168,6 +172,10 @@ if k < count then
   if r then
     for _, e in ipairs(r[1][2]) do out[#out + 1] = {e[1], e[2], 1, lease(e[1])} end
   end
+end
+if k > 0 then
+  redis.call('ZADD', L, unpack(scores))
+  redis.call('HSET', H, unpack(records))
 end
 if k == 0 and ARGV[10] == '1' then
   -- What a waiting caller blocks on: ids after the newest entry, and the next due time.
@@ -201,18 +209,38 @@ ACK_MANY: Final = (
     _PRELUDE
     + """
 local L, H = KEYS[4], KEYS[5]
-local done_ids = {}
-for i = 2, #ARGV, 2 do
-  local owner, receipt = holder(H, ARGV[i])
-  if owner and receipt ~= '' and receipt == ARGV[i + 1] then
-    redis.call('HDEL', H, ARGV[i])
-    done_ids[#done_ids + 1] = ARGV[i]
+local ids = {}
+for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
+local recs = redis.call('HMGET', H, unpack(ids))
+local done_ids, seen = {}, {}
+for j, rec in ipairs(recs) do
+  local id = ids[j]
+  if rec and not seen[id] then
+    local tab = string.find(rec, '\\t', 1, true)
+    local receipt = string.sub(rec, tab + 1)
+    if receipt ~= '' and receipt == ARGV[2 * j + 1] then
+      seen[id] = true
+      done_ids[#done_ids + 1] = id
+    end
   end
 end
-if #done_ids > 0 then
-  redis.call('XACK', S, ARGV[1], unpack(done_ids))
-  redis.call('ZREM', L, unpack(done_ids))
-  for _, id in ipairs(done_ids) do done(id) end
+if #done_ids == 0 then return 0 end
+redis.call('HDEL', H, unpack(done_ids))
+redis.call('XACK', S, ARGV[1], unpack(done_ids))
+redis.call('ZREM', L, unpack(done_ids))
+-- Entries no other group needs are deleted in bulk; the rest count down.
+local left = redis.call('HMGET', R, unpack(done_ids))
+local gone = {}
+for j, n in ipairs(left) do
+  if (tonumber(n) or 1) <= 1 then
+    gone[#gone + 1] = done_ids[j]
+  else
+    redis.call('HINCRBY', R, done_ids[j], -1)
+  end
+end
+if #gone > 0 then
+  redis.call('HDEL', R, unpack(gone))
+  redis.call('XDEL', S, unpack(gone))
 end
 return #done_ids
 """

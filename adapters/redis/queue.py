@@ -84,6 +84,13 @@ class _Keys:
         return keys
 
 
+def _names_of(delivery: object) -> tuple[str, str, str] | None:
+    """The topic, group and consumer of a delivery (``None`` for anything else)."""
+    if isinstance(delivery, Delivery):
+        return (delivery.message.topic, delivery.group, delivery.consumer)
+    return None
+
+
 def _fields(flat: Sequence[Any]) -> dict[bytes, bytes]:
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
@@ -427,10 +434,15 @@ class RedisQueue(QueuePort):
 
     def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
         """Ack each delivery ``ack`` would accept, in one round trip; returns how many."""
+        checked_names: set[tuple[str, str, str]] = set()
         for delivery in deliveries:
+            names = _names_of(delivery)
+            if names in checked_names:
+                continue  # a batch usually repeats one topic, group and consumer
             checked = check_delivery(delivery, operation="ack_many", service=_SERVICE)
             if isinstance(checked, Failure):
                 return checked
+            checked_names.add((delivery.message.topic, delivery.group, delivery.consumer))
         # One script call per (topic, group): the per-call cost of Lua is paid once.
         batches: dict[tuple[str, str], list[str]] = {}
         for delivery in deliveries:
