@@ -1,0 +1,184 @@
+"""Constraint violations, concurrency and lost connections on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from returns.result import Success
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, create_engine, text
+
+from adapters.entities import Entities
+from adapters.sqlalchemy import Database
+
+
+@attrs.define(slots=False, eq=False)
+class Shelf:
+    id: int
+    label: str
+    version: int | None = None
+
+
+@attrs.define(slots=False, eq=False)
+class Box:
+    id: int
+    shelf_id: int | None
+
+
+@attrs.frozen
+class Store:
+    database: Database
+    shelves: str
+    boxes: str
+
+
+@pytest.fixture(
+    name="store",
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.services),
+        pytest.param("mariadb", marks=pytest.mark.services),
+    ],
+)
+def _store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = (
+        f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue(f"{request.param}_url")
+    )
+    suffix = uuid.uuid4().hex[:10]
+    entities = Entities()
+    shelves = Table(
+        f"ps_shelves_{suffix}",
+        entities.metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("label", String(40), nullable=False, unique=True),
+        Column("version", Integer, nullable=False),
+    )
+    boxes = Table(
+        f"ps_boxes_{suffix}",
+        entities.metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("shelf_id", Integer, ForeignKey(shelves.c.id), nullable=True),
+    )
+    entities.map(Shelf, shelves, version="version")
+    entities.map(Box, boxes)
+    database = Database.from_url(entities, url)
+    database.create_all()
+    try:
+        yield Store(database, shelves.name, boxes.name)
+    finally:
+        assert database.engine is not None
+        entities.drop_all(database.engine)
+        database.close()
+        entities.dispose()
+
+
+def _commit(store: Store, *entities: Any) -> Any:
+    with store.database.unit_of_work() as uow:
+        for entity in entities:
+            assert uow.repository(type(entity)).add(entity) == Success(None)
+        return uow.commit()
+
+
+def test_a_duplicate_unique_value_is_a_conflict_naming_the_constraint(store: Store) -> None:
+    """A second row with the same unique label is Conflict; the constraint is named."""
+    assert _commit(store, Shelf(1, "top")) == Success(None)
+    error = _commit(store, Shelf(2, "top")).failure()
+    assert error.kind == "Conflict"
+    assert "label" in error.message
+    assert "top" not in error.message.replace("constraint", "")
+
+
+def test_a_missing_required_value_is_an_invalid_request(store: Store) -> None:
+    """A NULL in a NOT NULL column is InvalidRequest naming the column; nothing is written."""
+    error = _commit(store, Shelf(1, None), Box(1, None)).failure()  # type: ignore[arg-type]
+    assert error.kind == "InvalidRequest"
+    assert "label" in error.message
+    with store.database.unit_of_work() as uow:
+        assert uow.repository(Box).list() == Success([])
+
+
+def test_a_dangling_foreign_key_is_an_invalid_request(store: Store) -> None:
+    """A box on a shelf that does not exist violates the foreign key: InvalidRequest."""
+    error = _commit(store, Box(1, 99)).failure()
+    assert error.kind == "InvalidRequest"
+    assert "constraint" in error.message
+
+
+def test_a_stale_version_is_a_conflict(store: Store) -> None:
+    """Two units load version 1 of a shelf; the second commit is Conflict and writes nothing."""
+    _commit(store, Shelf(1, "top"))
+    with store.database.unit_of_work() as one, store.database.unit_of_work() as two:
+        mine = one.repository(Shelf).get(1).unwrap()
+        theirs = two.repository(Shelf).get(1).unwrap()
+        theirs.label = "theirs"
+        assert two.commit() == Success(None)
+        mine.label = "mine"
+        one.repository(Box).add(Box(1, 1))
+        assert one.commit().failure().kind == "Conflict"
+    with store.database.unit_of_work() as uow:
+        shelf = uow.repository(Shelf).get(1).unwrap()
+        assert (shelf.label, shelf.version) == ("theirs", 2)
+        assert uow.repository(Box).list() == Success([])
+
+
+def test_list_filters_orders_and_pages_with_bound_parameters(store: Store) -> None:
+    """list() filters by equality, orders by key and pages; a hostile value is just a value."""
+    _commit(store, *(Shelf(k, f"s{k % 2}-{k}") for k in (5, 3, 1, 4, 2)))
+    _commit(store, Shelf(9, "x' OR '1'='1"))
+    with store.database.unit_of_work() as uow:
+        shelves = uow.repository(Shelf)
+        assert [s.id for s in shelves.list(limit=2, offset=1).unwrap()] == [2, 3]
+        assert [s.id for s in shelves.list(where={"label": "s1-3"}).unwrap()] == [3]
+        assert shelves.list(where={"label": "' OR '1'='1"}) == Success([])
+        assert [s.id for s in shelves.list(where={"label": "x' OR '1'='1"}).unwrap()] == [9]
+
+
+@pytest.mark.services
+def test_a_lost_connection_is_unavailable(postgres_url: str) -> None:
+    """A PostgreSQL backend killed mid-unit makes commit Unavailable; the next unit works."""
+    suffix = uuid.uuid4().hex[:10]
+    entities = Entities()
+    table = Table(
+        f"ps_lost_{suffix}",
+        entities.metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("label", String(40), nullable=False),
+        Column("version", Integer, nullable=False),
+    )
+
+    @attrs.define(slots=False, eq=False)
+    class Tag:
+        id: int
+        label: str
+        version: int | None = None
+
+    entities.map(Tag, table, version="version")
+    database = Database.from_url(entities, postgres_url)
+    database.create_all()
+    killer = create_engine(postgres_url)
+    try:
+        with database.unit_of_work() as uow:
+            uow.repository(Tag).add(Tag(1, "a"))
+            uow.commit()
+        with database.unit_of_work() as uow:
+            tag = uow.repository(Tag).get(1).unwrap()
+            pid = uow.session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with killer.begin() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            tag.label = "b"
+            error = uow.commit().failure()
+            assert (error.kind, error.retryable) == ("Unavailable", True)
+        with database.unit_of_work() as uow:
+            assert uow.repository(Tag).get(1).unwrap().label == "a"
+    finally:
+        assert database.engine is not None
+        entities.drop_all(database.engine)
+        database.close()
+        killer.dispose()
+        entities.dispose()
