@@ -1,6 +1,9 @@
 """The Lua scripts of the Redis queue: each queue operation is one atomic script.
 
-Keys of one topic share the hash tag ``{topic}``, so every script touches one slot.
+Keys are ``<namespace>:<len(topic)>:{<topic>}:...``; group keys add
+``:g:<len(group)>:<group>:<kind>``. The lengths make every key decode to exactly one
+(topic, group) pair whatever the names contain, and the braces (a hash tag) keep all
+keys of a topic in one cluster slot, so every script touches one slot.
 Per topic: ``S`` the stream, ``G`` the set of group names, ``R`` a hash counting, per
 message id, the groups that still need it. Per group: ``L`` a sorted set of pending
 message ids scored by the time (on the adapter's clock) they become due again, ``H`` a

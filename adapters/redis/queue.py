@@ -77,7 +77,9 @@ class _Keys:
         """The six keys the group scripts take (cached: built once per group)."""
         keys = self._by_group.get(name)
         if keys is None:
-            prefix = f"{self.base}:g:{name}:"
+            # Length-prefixed like the topic: no group name can end where another's
+            # keys begin, whatever characters it holds.
+            prefix = f"{self.base}:g:{len(name)}:{name}:"
             keys = [self.stream, self.groups, self.refs]
             keys += [prefix + "lease", prefix + "rec", prefix + "dead"]
             self._by_group[name] = keys
@@ -157,7 +159,9 @@ class RedisQueue(QueuePort):
     def _topic_keys(self, topic: str) -> _Keys:
         keys = self._keys.get(topic)
         if keys is None:
-            base = f"{self.namespace}:{{{topic}}}"
+            # The length prefix makes every key decode to one (topic, group) pair even
+            # when names contain braces or colons; the braces keep a topic in one slot.
+            base = f"{self.namespace}:{len(topic)}:{{{topic}}}"
             keys = self._keys[topic] = _Keys(base + ":s", base + ":groups", base + ":refs", base)
         return keys
 
@@ -170,6 +174,10 @@ class RedisQueue(QueuePort):
             # A restarted or different server: load the script and run it once more.
             script.sha = self.client.script_load(script.script)
             return self.client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def stream_key(self, topic: str) -> str:
+        """The Redis key of the stream holding ``topic`` (for XINFO and monitoring)."""
+        return self._topic_keys(topic).stream
 
     def _fail(self, exc: BaseException, operation: str) -> Failure[ServiceError]:
         return Failure(map_error(exc, service=_SERVICE, operation=operation))

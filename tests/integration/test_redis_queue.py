@@ -61,7 +61,7 @@ def test_acked_messages_are_deleted_once_every_group_acked(
     got_b = queue.receive("t", "b", "c", max_messages=2).unwrap()
     assert queue.ack_many(got_b) == Success(2)
     assert queue.stored("t") == Success(0)
-    assert client.hlen(f"{namespace}:{{t}}:refs") == 0
+    assert client.hlen(queue.stream_key("t")[: -len(":s")] + ":refs") == 0
 
 
 @pytest.mark.services
@@ -100,7 +100,7 @@ def test_pending_entries_without_a_lease_are_adopted(
     queue = _queue(client, namespace, manual_clock, lease_timeout=0.05)
     queue.receive("t", "g", "c").unwrap()
     queue.publish("t", b"orphan").unwrap()
-    stream = f"{namespace}:{{t}}:s"
+    stream = queue.stream_key("t")
     client.xreadgroup("g", "outsider", {stream: ">"}, count=1)
     # XAUTOCLAIM measures idleness on the server's own clock: let a lease pass there.
     time.sleep(0.1)
@@ -154,7 +154,7 @@ def test_dedupe_key_is_stored_once(
     first = queue.publish("t", b"a", dedupe_key="order-1").unwrap()
     assert queue.publish("t", b"b", dedupe_key="order-1") == Success(first)
     assert queue.stored("t") == Success(1)
-    ttl = client.pttl(f"{namespace}:{{t}}:dd:order-1")
+    ttl = client.pttl(queue.stream_key("t")[: -len(":s")] + ":dd:order-1")
     assert 0 < ttl <= queue.options.dedupe_window * 1000
 
 
@@ -189,4 +189,19 @@ def test_publish_after_an_ambiguous_failure(
         assert isinstance(result.failure(), Unavailable)
     else:
         assert isinstance(result, Success)
-    assert client.xlen(f"{namespace}:{{t}}:s") == 1
+    assert client.xlen(RedisQueue(client, namespace=namespace).stream_key("t")) == 1
+
+
+@pytest.mark.services
+def test_crafted_names_never_share_keys(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """Topic 'a' group 'b}:g:c' and topic 'a}:g:b' group 'c' keep separate dead letters."""
+    queue = _queue(client, namespace, manual_clock, max_deliveries=1)
+    assert queue.receive("a}:g:b", "c", "x") == Success([])
+    assert queue.receive("a", "b}:g:c", "y") == Success([])
+    queue.publish("a", b"private to topic a").unwrap()
+    [delivery] = queue.receive("a", "b}:g:c", "y").unwrap()
+    assert queue.nack(delivery) == Success(None)
+    assert len(queue.dead_letters("a", "b}:g:c").unwrap()) == 1
+    assert queue.dead_letters("a}:g:b", "c") == Success([])
