@@ -161,9 +161,13 @@ def _build_queue(settings: Settings, clock: Clock) -> tuple[QueuePort, str]:
 def _build_llm(settings: Settings, clock: Clock) -> tuple[LLMPort, str]:
     if settings.real_llm:
         from adapters.openai import OpenAILLM
+        from adapters.resilience import RetryPolicy
 
         conn = settings.connections
         llm = OpenAILLM(
+            retry=RetryPolicy(
+                attempts=settings.tuning.llm_max_retries + 1, base=0.5, cap=8.0, jitter=1.0
+            ),
             api_key=str(conn.openai_api_key) if conn.openai_api_key is not None else None,
             base_url=conn.openai_base_url,
             model=settings.tuning.llm_model,

@@ -1,0 +1,58 @@
+"""The composition root wired to real Redis, PostgreSQL and an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.bootstrap import build_services, check_services
+from adapters.openai import OpenAILLM
+from adapters.redis.cache import RedisCache
+from adapters.redis.queue import RedisQueue
+from adapters.settings import load_settings
+from adapters.testing.openai_server import OpenAITestServer
+from domain.llm import ChatMessage, ChatRequest
+
+
+@pytest.fixture(name="server")
+def _server() -> Iterator[OpenAITestServer]:
+    with OpenAITestServer() as server:
+        yield server
+
+
+@pytest.mark.services
+def test_configured_services_use_the_real_adapters(
+    redis_url: str, postgres_url: str, server: OpenAITestServer
+) -> None:
+    """With every variable set, each port runs on its real adapter and check says ok."""
+    settings = load_settings(
+        {
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": postgres_url,
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": "sk-local-test",
+            "PORTSIDE_NAMESPACE": f"boot-{os.getpid()}",
+            "PORTSIDE_LLM_MAX_RETRIES": "0",
+        }
+    )
+    services = build_services(settings)
+    try:
+        assert isinstance(services.cache, RedisCache)
+        assert isinstance(services.queue, RedisQueue)
+        assert isinstance(services.raw_llm, OpenAILLM)
+        assert services.raw_llm.retry.attempts == 1
+        request = ChatRequest((ChatMessage.user("hello"),), temperature=0.0)
+        server.reply("hi there")
+        first = services.llm.complete(request).unwrap()
+        second = services.llm.complete(request).unwrap()
+        assert (first.text, second.text) == ("hi there", "hi there")
+        assert second.cache is not None
+        assert second.cache.hit
+        assert server.received() == 1
+        rows = check_services(services)
+        assert [r.status for r in rows] == ["ok"] * 4, rows
+        services.cache.clear()
+    finally:
+        services.close()
