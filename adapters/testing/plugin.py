@@ -6,6 +6,9 @@ cheap to define; nothing connects anywhere until a test asks for a server fixtur
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import pytest
 
 from adapters.memory.clock import ManualClock
@@ -16,9 +19,13 @@ from adapters.testing.services import (
     require_server,
 )
 
+if TYPE_CHECKING:
+    from adapters.testing.openai_server import OpenAITestServer
+
 __all__ = [
     "manual_clock",
     "mariadb_url",
+    "openai_server",
     "postgres_url",
     "pytest_addoption",
     "pytest_configure",
@@ -66,3 +73,16 @@ def postgres_url() -> str:
 def mariadb_url() -> str:
     """URL of a reachable MariaDB/MySQL server."""
     return require_server("MariaDB", "PORTSIDE_TEST_MARIADB_URL", DEFAULT_MARIADB_URL)
+
+
+@pytest.fixture(name="openai_server")
+def openai_server() -> Iterator[OpenAITestServer]:
+    """A local OpenAI-compatible HTTP server on loopback, scripted per test.
+
+    Point an adapter at ``server.base_url``; script answers with ``server.reply(...)``
+    and faults with ``server.fail(...)``. Needs the ``openai`` extra.
+    """
+    from adapters.testing.openai_server import OpenAITestServer
+
+    with OpenAITestServer() as server:
+        yield server
