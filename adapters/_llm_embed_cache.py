@@ -14,6 +14,7 @@ from returns.result import Failure, Result, Success
 
 from adapters._llm_cache_entry import EmbeddingEntry
 from adapters._llm_cache_key import embedding_key
+from adapters._llm_cache_policy import CachePolicy
 from adapters.codec import Codec
 from adapters.observability import Metrics
 from domain.errors import ProtocolError, ServiceError
@@ -43,7 +44,7 @@ def embed_through_cache(
     *,
     model: str | None,
     dimensions: int | None,
-    policy: Any,
+    policy: CachePolicy,
     fail_open: FailOpen,
     cache: CachePort,
     clock: Clock,
