@@ -97,7 +97,6 @@ class MemoryQueue(QueuePort):
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
     _changed: threading.Condition = attrs.field(init=False, repr=False)
     _receipts: itertools.count[int] = attrs.field(factory=itertools.count, init=False, repr=False)
-    _closed: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -424,7 +423,4 @@ class MemoryQueue(QueuePort):
             return 0 if state is None else len(state.messages)
 
     def close(self) -> None:
-        """Nothing to release; wakes any waiting ``receive``."""
-        with self._lock:
-            self._closed = True
-            self._changed.notify_all()
+        """Nothing to release: the queue lives in this process's memory."""
