@@ -81,3 +81,29 @@ def test_a_lost_connection_is_unavailable() -> None:
     exc = sa_exc.OperationalError("SELECT 1", {}, OSError("gone"), connection_invalidated=True)
     error = map_error(exc, service="uow", operation="get")
     assert (error.kind, error.retryable) == ("Unavailable", True)
+
+
+def test_a_missing_sqlalchemy_fails_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing the adapter without SQLAlchemy names the extra to install."""
+    import importlib
+    import sys
+
+    from adapters._extras import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)
+    monkeypatch.delitem(sys.modules, "adapters.sqlalchemy")
+    with pytest.raises(MissingExtraError, match=r"pip install 'portside\[all\]'"):
+        importlib.import_module("adapters.sqlalchemy")
+
+
+def test_database_repr_hides_the_password() -> None:
+    """A Database built from a URL with a password never shows it."""
+    from adapters.entities import Entities
+    from adapters.sqlalchemy import Database
+
+    database = Database.from_url(Entities(), "postgresql+psycopg://app:s3cret@127.0.0.1:1/x")
+    try:
+        assert "s3cret" not in repr(database)
+        assert "app" in repr(database)
+    finally:
+        database.close()
