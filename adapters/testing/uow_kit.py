@@ -477,13 +477,15 @@ def check_unit_of_work(
     max_examples: int = 60,
     stateful_step_count: int = 30,
     hypothesis_settings: settings | None = None,
+    table_name: str | None = None,
 ) -> None:
     """Run the contract against the backend ``make_backend`` builds; raise if it fails.
 
     ``make_backend`` receives a fresh ``Entities`` (see ``kit_entities``) and returns
     the system under test; it is closed at the end, dropping what it created.
+    ``table_name`` defaults to a fresh ``ps_kit_<random>``.
     """
-    entities, item = kit_entities()
+    entities, item = kit_entities(table_name)
     backend = make_backend(entities)
     try:
         machine = type(
