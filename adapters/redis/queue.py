@@ -67,13 +67,20 @@ def eviction_warning(policy: str) -> str | None:
 
 @attrs.define
 class _Keys:
-    stream: str
-    groups: str
-    refs: str
-    base: str
-    _by_group: dict[str, list[str]] = attrs.field(factory=dict)
+    """A topic's keys, encoded once: redis-py re-encodes every str argument per call."""
 
-    def group(self, name: str) -> list[str]:
+    stream: bytes
+    groups: bytes
+    refs: bytes
+    base: str
+    _by_group: dict[str, list[bytes]] = attrs.field(factory=dict)
+
+    @property
+    def topic(self) -> list[bytes]:
+        """The three keys the publish scripts take."""
+        return [self.stream, self.groups, self.refs]
+
+    def group(self, name: str) -> list[bytes]:
         """The six keys the group scripts take (cached: built once per group)."""
         keys = self._by_group.get(name)
         if keys is None:
@@ -81,7 +88,7 @@ class _Keys:
             # keys begin, whatever characters it holds.
             prefix = f"{self.base}:g:{len(name)}:{name}:"
             keys = [self.stream, self.groups, self.refs]
-            keys += [prefix + "lease", prefix + "rec", prefix + "dead"]
+            keys += [(prefix + kind).encode() for kind in ("lease", "rec", "dead")]
             self._by_group[name] = keys
         return keys
 
@@ -162,7 +169,9 @@ class RedisQueue(QueuePort):
             # The length prefix makes every key decode to one (topic, group) pair even
             # when names contain braces or colons; the braces keep a topic in one slot.
             base = f"{self.namespace}:{len(topic)}:{{{topic}}}"
-            keys = self._keys[topic] = _Keys(base + ":s", base + ":groups", base + ":refs", base)
+            keys = self._keys[topic] = _Keys(
+                (base + ":s").encode(), (base + ":groups").encode(), (base + ":refs").encode(), base
+            )
         return keys
 
     def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
@@ -177,7 +186,7 @@ class RedisQueue(QueuePort):
 
     def stream_key(self, topic: str) -> str:
         """The Redis key of the stream holding ``topic`` (for XINFO and monitoring)."""
-        return self._topic_keys(topic).stream
+        return self._topic_keys(topic).stream.decode()
 
     def _fail(self, exc: BaseException, operation: str) -> Failure[ServiceError]:
         return Failure(map_error(exc, service=_SERVICE, operation=operation))
@@ -234,9 +243,9 @@ class RedisQueue(QueuePort):
         if isinstance(args, Failure):
             return args
         keys = self._topic_keys(topic)
-        script_keys = [keys.stream, keys.groups, keys.refs]
+        script_keys = keys.topic
         if dedupe_key is not None:
-            script_keys.append(f"{keys.base}:dd:{dedupe_key}")
+            script_keys.append(f"{keys.base}:dd:{dedupe_key}".encode())
         tries = 1 + (self.dedupe_retries if dedupe_key is not None else 0)
         for attempt in range(tries):
             try:
@@ -279,7 +288,7 @@ class RedisQueue(QueuePort):
             return Success([])
         keys = self._topic_keys(topic)
         try:
-            replies = self._run("PUBLISH_MANY", [keys.stream, keys.groups, keys.refs], args)
+            replies = self._run("PUBLISH_MANY", keys.topic, args)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "publish_many")
         return Success([reply.decode() for reply in replies])
@@ -340,7 +349,7 @@ class RedisQueue(QueuePort):
         return self._deliveries(topic, group, consumer, reply[2:], now)
 
     def _block(
-        self, stream: str, last: bytes, next_due: bytes | None, left: float, now: float
+        self, stream: bytes, last: bytes, next_due: bytes | None, left: float, now: float
     ) -> None:
         """Sleep until a message newer than ``last`` arrives, a lease falls due, or ``left``."""
         pause = min(left, _BLOCK_CHUNK)
@@ -386,7 +395,7 @@ class RedisQueue(QueuePort):
             )
         )
 
-    def _adopt_orphans(self, group: str, group_keys: list[str]) -> None:
+    def _adopt_orphans(self, group: str, group_keys: list[bytes]) -> None:
         """Page XAUTOCLAIM to the end once per group: adopt pending entries with no lease."""
         if not self.client.exists(group_keys[0]):
             return
@@ -409,7 +418,7 @@ class RedisQueue(QueuePort):
 
     # -- settling deliveries ----------------------------------------------------
 
-    def _settle_args(self, delivery: Delivery) -> tuple[list[str], str]:
+    def _settle_args(self, delivery: Delivery) -> tuple[list[bytes], str]:
         return self._topic_keys(delivery.message.topic).group(delivery.group), delivery.message.id
 
     def _refused(self, code: int, delivery: Delivery, operation: str) -> Failure[ServiceError]:
