@@ -60,6 +60,18 @@ class AliasingDatabase(MemoryDatabase):
         return AliasingUnit(self)
 
 
+class ForgetfulUnit(MemoryUnitOfWork):
+    """Builds a new object on every read: no identity map."""
+
+    def local(self, identity: Any) -> Any:
+        return None
+
+
+class ForgetfulDatabase(MemoryDatabase):
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        return ForgetfulUnit(self)
+
+
 class UnversionedDatabase(MemoryDatabase):
     """Never compares versions: the last writer silently wins."""
 
@@ -90,8 +102,14 @@ def _backend(kind: type[MemoryDatabase]) -> Any:
 
 @pytest.mark.parametrize(
     "broken",
-    [NoOpRollbackDatabase, AliasingDatabase, UnversionedDatabase, HalfWritingDatabase],
-    ids=["no-op-rollback", "live-objects", "no-version-check", "half-write"],
+    [
+        NoOpRollbackDatabase,
+        AliasingDatabase,
+        UnversionedDatabase,
+        HalfWritingDatabase,
+        ForgetfulDatabase,
+    ],
+    ids=["no-op-rollback", "live-objects", "no-version-check", "half-write", "no-identity-map"],
 )
 def test_kit_rejects_a_broken_fake(broken: type[MemoryDatabase]) -> None:
     """Each deliberately broken fake fails the unit-of-work contract."""

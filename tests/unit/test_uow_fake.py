@@ -232,3 +232,29 @@ def test_a_fresh_registry_works_without_the_kit() -> None:
     assert db.commits == 1
     assert isinstance(db.entities, Entities)
     entities.dispose()
+
+
+def test_concurrent_increments_are_never_lost(shop: tuple[MemoryDatabase, Any]) -> None:
+    """Threads incrementing one entity with retry on Conflict lose no update (one lock)."""
+    import threading
+
+    db, item = shop
+    _store(db, item(1, "0"))
+
+    def bump(times: int) -> None:
+        done = 0
+        while done < times:
+            with db.unit_of_work() as uow:
+                entity = uow.repository(item).get(1).unwrap()
+                entity.name = str(int(entity.name) + 1)
+                if isinstance(uow.commit(), Success):
+                    done += 1
+
+    threads = [threading.Thread(target=bump, args=(50,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with db.unit_of_work() as uow:
+        final = uow.repository(item).get(1).unwrap()
+    assert (final.name, final.version) == ("200", 201)
