@@ -30,6 +30,7 @@ __all__ = [
     "check_name",
     "check_publish_batch",
     "check_receive",
+    "refused",
 ]
 
 #: Topic, group, consumer and dedupe-key names are 1 to this many printable characters.
@@ -204,3 +205,22 @@ def check_publish_batch(
             return _invalid("publish_many", f"body {index}: {checked.failure().message}", service)
         out.append(checked.unwrap())
     return Success(out)
+
+
+def refused(
+    delivery: Delivery, *, stale: bool, operation: str, service: str
+) -> Failure[InvalidRequest]:
+    """The ``InvalidRequest`` for settling a delivery that is no longer live.
+
+    ``stale``: the message is still pending but this delivery was nacked or superseded
+    by a later delivery; otherwise the message is not pending in the group at all.
+    """
+    message_id, group = delivery.message.id, delivery.group
+    if stale:
+        text = f"delivery of message {message_id} is stale: it was nacked or delivered again"
+    else:
+        text = (
+            f"message {message_id} is not pending in group {group!r}: "
+            "already acked, dead-lettered, or never delivered to it"
+        )
+    return _invalid(operation, text, service)

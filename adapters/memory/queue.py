@@ -29,6 +29,7 @@ from adapters._queue_rules import (
     check_name,
     check_publish_batch,
     check_receive,
+    refused,
 )
 from adapters.memory.clock import SystemClock
 from domain.errors import InvalidRequest, ServiceError
@@ -321,16 +322,9 @@ class MemoryQueue(QueuePort):
         group = state.groups.get(found.group) if state is not None else None
         lease = group.pending.get(message_id) if group is not None else None
         if state is None or group is None or lease is None:
-            return _invalid(
-                operation,
-                f"message {message_id} is not pending in group {found.group!r}: "
-                "already acked, dead-lettered, or never delivered to it",
-            )
+            return refused(found, stale=False, operation=operation, service=_SERVICE)
         if lease.receipt is None or lease.receipt != found.receipt:
-            return _invalid(
-                operation,
-                f"delivery of message {message_id} is stale: it was nacked or delivered again",
-            )
+            return refused(found, stale=True, operation=operation, service=_SERVICE)
         return Success((state, group, message_id, lease))
 
     def ack(self, delivery: Delivery) -> Result[None, ServiceError]:

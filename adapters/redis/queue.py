@@ -29,13 +29,21 @@ from adapters._queue_rules import (
     check_name,
     check_publish_batch,
     check_receive,
+    refused,
 )
-from adapters.codec import decode, encode
+from adapters.codec import encode
 from adapters.memory.clock import SystemClock
 from adapters.redis import _queue_lua as lua
 from adapters.redis._client import REDIS_ERRORS, RedisOptions, connect, map_error
-from domain.errors import InvalidRequest, ServiceError, TimedOut, Unavailable
-from domain.queue import DeadLetter, Delivery, QueueMessage
+from adapters.redis._queue_layout import (
+    TopicKeys,
+    decode_dead_letter,
+    decode_deliveries,
+    eviction_warning,
+    names_of,
+)
+from domain.errors import ServiceError, TimedOut, Unavailable
+from domain.queue import DeadLetter, Delivery
 from ports.clock import Clock
 from ports.queue import QueuePort
 
@@ -48,60 +56,6 @@ _SCAN: Final = 512
 #: Blocking reads are cut into chunks well inside the socket timeout.
 _BLOCK_CHUNK: Final = 1.0
 _QUEUE_CONNECTION: Final = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
-
-
-def eviction_warning(policy: str) -> str | None:
-    """The warning to log for a ``maxmemory-policy``, or ``None`` when it is safe."""
-    if policy == "noeviction":
-        return None
-    if policy.startswith("volatile"):
-        return (
-            f"Redis maxmemory-policy is {policy}: dedupe keys (which expire) can be "
-            "evicted, letting duplicates through; set maxmemory-policy noeviction"
-        )
-    return (
-        f"Redis maxmemory-policy is {policy}: Redis may evict queue streams and lease "
-        "records, losing messages; set maxmemory-policy noeviction"
-    )
-
-
-@attrs.define
-class _Keys:
-    """A topic's keys, encoded once: redis-py re-encodes every str argument per call."""
-
-    stream: bytes
-    groups: bytes
-    refs: bytes
-    base: str
-    _by_group: dict[str, list[bytes]] = attrs.field(factory=dict)
-
-    @property
-    def topic(self) -> list[bytes]:
-        """The three keys the publish scripts take."""
-        return [self.stream, self.groups, self.refs]
-
-    def group(self, name: str) -> list[bytes]:
-        """The six keys the group scripts take (cached: built once per group)."""
-        keys = self._by_group.get(name)
-        if keys is None:
-            # Length-prefixed like the topic: no group name can end where another's
-            # keys begin, whatever characters it holds.
-            prefix = f"{self.base}:g:{len(name)}:{name}:"
-            keys = [self.stream, self.groups, self.refs]
-            keys += [(prefix + kind).encode() for kind in ("lease", "rec", "dead")]
-            self._by_group[name] = keys
-        return keys
-
-
-def _names_of(delivery: object) -> tuple[str, str, str] | None:
-    """The topic, group and consumer of a delivery (``None`` for anything else)."""
-    if isinstance(delivery, Delivery):
-        return (delivery.message.topic, delivery.group, delivery.consumer)
-    return None
-
-
-def _fields(flat: Sequence[Any]) -> dict[bytes, bytes]:
-    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 @attrs.define
@@ -122,7 +76,7 @@ class RedisQueue(QueuePort):
     #: connection failure or timeout (safe: the key makes it idempotent).
     dedupe_retries: int = 1
     owns_client: bool = False
-    _keys: dict[str, _Keys] = attrs.field(factory=dict, init=False, repr=False)
+    _keys: dict[str, TopicKeys] = attrs.field(factory=dict, init=False, repr=False)
     _adopted: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
     _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
 
@@ -163,13 +117,13 @@ class RedisQueue(QueuePort):
         if warning is not None:
             _LOG.warning(warning)
 
-    def _topic_keys(self, topic: str) -> _Keys:
+    def _topic_keys(self, topic: str) -> TopicKeys:
         keys = self._keys.get(topic)
         if keys is None:
             # The length prefix makes every key decode to one (topic, group) pair even
             # when names contain braces or colons; the braces keep a topic in one slot.
             base = f"{self.namespace}:{len(topic)}:{{{topic}}}"
-            keys = self._keys[topic] = _Keys(
+            keys = self._keys[topic] = TopicKeys(
                 (base + ":s").encode(), (base + ":groups").encode(), (base + ":refs").encode(), base
             )
         return keys
@@ -346,7 +300,9 @@ class RedisQueue(QueuePort):
                 self._block(keys.stream, reply[0], reply[1], remaining, now)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "receive")
-        return self._deliveries(topic, group, consumer, reply[2:], now)
+        return decode_deliveries(
+            topic, group, consumer, reply[2:], now + self.options.lease_timeout
+        )
 
     def _block(
         self, stream: bytes, last: bytes, next_due: bytes | None, left: float, now: float
@@ -358,42 +314,6 @@ class RedisQueue(QueuePort):
         if pause <= 0.001:
             return
         self.client.xread({stream: last}, count=1, block=max(1, int(pause * 1000)))
-
-    def _deliveries(
-        self, topic: str, group: str, consumer: str, rows: Sequence[Any], now: float
-    ) -> Result[list[Delivery], ServiceError]:
-        expires = now + self.options.lease_timeout
-        out: list[Delivery] = []
-        for message_id, flat, attempt, receipt in rows:
-            message = self._message(topic, message_id, _fields(flat))
-            if isinstance(message, Failure):
-                return message
-            out.append(
-                Delivery(message.unwrap(), group, consumer, attempt, receipt.decode(), expires)
-            )
-        return Success(out)
-
-    def _message(
-        self, topic: str, message_id: bytes, fields: dict[bytes, bytes]
-    ) -> Result[QueueMessage, ServiceError]:
-        headers: dict[str, str] = {}
-        raw_headers = fields.get(b"h")
-        if raw_headers is not None:
-            decoded = decode(raw_headers, dict[str, str])
-            if isinstance(decoded, Failure):
-                return decoded
-            headers = decoded.unwrap()
-        dedupe = fields.get(b"d")
-        return Success(
-            QueueMessage(
-                message_id.decode(),
-                topic,
-                fields.get(b"b", b""),
-                headers,
-                float(fields.get(b"t", b"0")),
-                dedupe.decode() if dedupe is not None else None,
-            )
-        )
 
     def _adopt_orphans(self, group: str, group_keys: list[bytes]) -> None:
         """Page XAUTOCLAIM to the end once per group: adopt pending entries with no lease."""
@@ -422,17 +342,8 @@ class RedisQueue(QueuePort):
         return self._topic_keys(delivery.message.topic).group(delivery.group), delivery.message.id
 
     def _refused(self, code: int, delivery: Delivery, operation: str) -> Failure[ServiceError]:
-        if code == 0:
-            message = (
-                f"message {delivery.message.id} is not pending in group {delivery.group!r}: "
-                "already acked, dead-lettered, or never delivered to it"
-            )
-        else:
-            message = (
-                f"delivery of message {delivery.message.id} is stale: "
-                "it was nacked or delivered again"
-            )
-        return Failure(InvalidRequest(service=_SERVICE, operation=operation, message=message))
+        # The scripts answer 0 for "not pending in the group" and -1 for "stale".
+        return refused(delivery, stale=code != 0, operation=operation, service=_SERVICE)
 
     def ack(self, delivery: Delivery) -> Result[None, ServiceError]:
         """Mark the message done for its group; deletes it once every group is done.
@@ -453,7 +364,7 @@ class RedisQueue(QueuePort):
         """Ack each delivery ``ack`` would accept, in one round trip; returns how many."""
         checked_names: set[tuple[str, str, str]] = set()
         for delivery in deliveries:
-            names = _names_of(delivery)
+            names = names_of(delivery)
             if names in checked_names:
                 continue  # a batch usually repeats one topic, group and consumer
             checked = check_delivery(delivery, operation="ack_many", service=_SERVICE)
@@ -551,18 +462,10 @@ class RedisQueue(QueuePort):
             return self._fail(exc, "dead_letters")
         letters: list[DeadLetter] = []
         for _, raw in entries:
-            message = self._message(topic, raw[b"id"], raw)
-            if isinstance(message, Failure):
-                return message
-            letters.append(
-                DeadLetter(
-                    message.unwrap(),
-                    group,
-                    raw[b"reason"].decode(),
-                    int(raw[b"attempts"]),
-                    float(raw[b"dead_at"]),
-                )
-            )
+            letter = decode_dead_letter(topic, group, raw)
+            if isinstance(letter, Failure):
+                return letter
+            letters.append(letter.unwrap())
         return Success(letters)
 
     def stored(self, topic: str) -> Result[int, ServiceError]:

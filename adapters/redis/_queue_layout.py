@@ -1,0 +1,142 @@
+"""How the Redis queue lays out keys and stream fields, and how it reads them back.
+
+Keys are ``<namespace>:<len(topic)>:{<topic>}:<kind>`` and, per group,
+``...:g:<len(group)>:<group>:<kind>``: the lengths make every key decode to one (topic,
+group) pair whatever the names contain; the braces keep a topic in one cluster slot.
+A message is a stream entry with fields ``b`` (body), ``t`` (publish time on the
+adapter's clock), and when present ``h`` (headers, through the codec) and ``d`` (the
+dedupe key). A dead letter is an entry of the group's dead-letter stream with the same
+fields plus ``id``, ``reason``, ``attempts`` and ``dead_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from adapters.codec import decode
+from domain.errors import ServiceError
+from domain.queue import DeadLetter, Delivery, QueueMessage
+
+__all__ = [
+    "TopicKeys",
+    "decode_dead_letter",
+    "decode_deliveries",
+    "decode_message",
+    "eviction_warning",
+    "fields_of",
+    "names_of",
+]
+
+
+def eviction_warning(policy: str) -> str | None:
+    """The warning to log for a ``maxmemory-policy``, or ``None`` when it is safe."""
+    if policy == "noeviction":
+        return None
+    if policy.startswith("volatile"):
+        return (
+            f"Redis maxmemory-policy is {policy}: dedupe keys (which expire) can be "
+            "evicted, letting duplicates through; set maxmemory-policy noeviction"
+        )
+    return (
+        f"Redis maxmemory-policy is {policy}: Redis may evict queue streams and lease "
+        "records, losing messages; set maxmemory-policy noeviction"
+    )
+
+
+@attrs.define
+class TopicKeys:
+    """A topic's keys, encoded once: redis-py re-encodes every str argument per call."""
+
+    stream: bytes
+    groups: bytes
+    refs: bytes
+    base: str
+    _by_group: dict[str, list[bytes]] = attrs.field(factory=dict)
+
+    @property
+    def topic(self) -> list[bytes]:
+        """The three keys the publish scripts take."""
+        return [self.stream, self.groups, self.refs]
+
+    def group(self, name: str) -> list[bytes]:
+        """The six keys the group scripts take (cached: built once per group)."""
+        keys = self._by_group.get(name)
+        if keys is None:
+            # Length-prefixed like the topic: no group name can end where another's
+            # keys begin, whatever characters it holds.
+            prefix = f"{self.base}:g:{len(name)}:{name}:"
+            keys = [self.stream, self.groups, self.refs]
+            keys += [(prefix + kind).encode() for kind in ("lease", "rec", "dead")]
+            self._by_group[name] = keys
+        return keys
+
+
+def names_of(delivery: object) -> tuple[str, str, str] | None:
+    """The topic, group and consumer of a delivery (``None`` for anything else)."""
+    if isinstance(delivery, Delivery):
+        return (delivery.message.topic, delivery.group, delivery.consumer)
+    return None
+
+
+def fields_of(flat: Sequence[Any]) -> dict[bytes, bytes]:
+    """A stream entry's flat field list as a dict."""
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def decode_message(
+    topic: str, message_id: bytes, fields: dict[bytes, bytes]
+) -> Result[QueueMessage, ServiceError]:
+    """The message a stream entry's fields hold (``SerializationError`` for bad headers)."""
+    headers: dict[str, str] = {}
+    raw_headers = fields.get(b"h")
+    if raw_headers is not None:
+        decoded = decode(raw_headers, dict[str, str])
+        if isinstance(decoded, Failure):
+            return decoded
+        headers = decoded.unwrap()
+    dedupe = fields.get(b"d")
+    return Success(
+        QueueMessage(
+            message_id.decode(),
+            topic,
+            fields.get(b"b", b""),
+            headers,
+            float(fields.get(b"t", b"0")),
+            dedupe.decode() if dedupe is not None else None,
+        )
+    )
+
+
+def decode_dead_letter(
+    topic: str, group: str, raw: dict[bytes, bytes]
+) -> Result[DeadLetter, ServiceError]:
+    """The dead letter an entry of a group's dead-letter stream holds."""
+    message = decode_message(topic, raw[b"id"], raw)
+    if isinstance(message, Failure):
+        return message
+    return Success(
+        DeadLetter(
+            message.unwrap(),
+            group,
+            raw[b"reason"].decode(),
+            int(raw[b"attempts"]),
+            float(raw[b"dead_at"]),
+        )
+    )
+
+
+def decode_deliveries(
+    topic: str, group: str, consumer: str, rows: Sequence[Any], expires: float
+) -> Result[list[Delivery], ServiceError]:
+    """The deliveries of the receive script's rows ``(id, fields, attempt, receipt)``."""
+    out: list[Delivery] = []
+    for message_id, flat, attempt, receipt in rows:
+        message = decode_message(topic, message_id, fields_of(flat))
+        if isinstance(message, Failure):
+            return message
+        out.append(Delivery(message.unwrap(), group, consumer, attempt, receipt.decode(), expires))
+    return Success(out)
