@@ -138,9 +138,17 @@ def run_worker(
     with ``handle_signals``), or after ``limit`` handled messages. Give each process a
     stable ``consumer`` name: a restarted consumer gets its own unacked messages first.
     ``heartbeat`` must be well under the queue's lease timeout. Errors from the queue
-    are logged and counted, never raised; an exception that is not an ``Exception``
-    (``KeyboardInterrupt``) gives the message back and propagates.
+    are logged and counted, never raised: a retryable ``receive`` failure is retried
+    with backoff, one that cannot succeed (``InvalidRequest``, ``Unauthorized``) ends the
+    loop. An exception that is not an ``Exception`` (``KeyboardInterrupt``) gives the
+    message back and propagates. Messages given back count as a delivery: one given
+    back on its last allowed delivery is dead-lettered.
+
+    Raises ``ValueError`` for a ``batch`` under 1, a negative ``wait`` or a
+    non-positive ``heartbeat`` or ``lease_extension``.
     """
+    if batch < 1 or wait < 0 or heartbeat <= 0 or lease_extension <= 0:
+        raise ValueError("batch must be >= 1, wait >= 0, heartbeat and lease_extension > 0")
     stop = stop or threading.Event()
     backoff = backoff or Backoff()
     tally = _Tally()
@@ -151,8 +159,13 @@ def run_worker(
             received = queue.receive(topic, group, consumer, max_messages=room, wait=wait)
             if isinstance(received, Failure):
                 tally.receive_failures += 1
+                error = received.failure()
+                if not error.retryable:
+                    # Bad names or refused credentials: asking again cannot succeed.
+                    _LOG.error("receive failed for good, stopping: %s", error)
+                    break
                 idle_errors += 1
-                _LOG.warning("receive failed: %s", received.failure())
+                _LOG.warning("receive failed: %s", error)
                 stop.wait(backoff.delay(idle_errors))
                 continue
             idle_errors = 0

@@ -17,7 +17,8 @@ class QueuePort(Protocol):
     """At-least-once delivery of messages on topics to consumer groups.
 
     - Each group receives every message published after the group first received on
-      the topic; within a group a message is leased to one consumer at a time.
+      the topic (a message published while a topic has no group is not kept); within
+      a group a message is leased to one consumer at a time.
     - A delivery not acked before its lease expires is delivered again, with
       ``attempt`` one higher. After ``max_deliveries`` attempts the message moves to
       the group's dead letters with the reason, exactly once.

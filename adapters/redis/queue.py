@@ -68,7 +68,8 @@ class RedisQueue(QueuePort):
     cannot be reached or does not answer. ``receive(wait=)`` waits in real time.
     """
 
-    client: redis.Redis
+    # The client's repr names the server; kept out of ours all the same.
+    client: redis.Redis = attrs.field(repr=False)
     clock: Clock = attrs.field(factory=SystemClock)
     options: QueueOptions = attrs.field(factory=QueueOptions)
     namespace: str = "portside:queue"

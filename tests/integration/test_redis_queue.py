@@ -205,3 +205,14 @@ def test_crafted_names_never_share_keys(
     assert queue.nack(delivery) == Success(None)
     assert len(queue.dead_letters("a", "b}:g:c").unwrap()) == 1
     assert queue.dead_letters("a}:g:b", "c") == Success([])
+
+
+@pytest.mark.services
+def test_repr_shows_no_password(redis_url: str) -> None:
+    """A queue built from a URL with a password never shows it in its repr."""
+    url = redis_url.replace("redis://", "redis://user:s3cret-pw@", 1)
+    queue = RedisQueue.from_url(url, namespace="pstest:repr")
+    try:
+        assert "s3cret-pw" not in repr(queue)
+    finally:
+        queue.close()

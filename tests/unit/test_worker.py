@@ -137,3 +137,15 @@ def test_heartbeat_extends_the_lease_of_a_long_handler(manual_clock: ManualClock
     )
     assert beats == [True, True]
     assert report.acked == 1
+
+
+def test_a_receive_error_that_cannot_succeed_ends_the_loop(queue: MemoryQueue) -> None:
+    """An InvalidRequest from receive (a bad topic name) stops the worker instead of spinning."""
+    report = run_worker(queue, "", "g", lambda _: None, wait=0, limit=5)
+    assert (report.receive_failures, report.handled) == (1, 0)
+
+
+def test_impossible_worker_settings_raise(queue: MemoryQueue) -> None:
+    """A batch of zero is a programming error, raised before anything is received."""
+    with pytest.raises(ValueError, match="batch"):
+        run_worker(queue, "t", "g", lambda _: None, batch=0)
