@@ -11,6 +11,7 @@ so its cost grows with the unit, not with the store. Versions follow SQLAlchemy'
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any, Generic, Literal, TypeVar
 
@@ -28,6 +29,7 @@ E = TypeVar("E")
 Row = dict[str, Any]
 _Identity = tuple[type, Any]
 _MISSING: Any = object()
+_FOREIGN = "the entity belongs to another unit of work; get it again in this one"
 
 
 @attrs.frozen
@@ -52,6 +54,11 @@ class MemoryDatabase:
     commits: int = attrs.field(default=0, init=False)
     _tables: dict[type, dict[Any, Row]] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+    # Objects that were loaded or committed by some unit, as SQLAlchemy marks them with an
+    # identity key: adding one to another unit is refused, like a detached instance.
+    _persisted: weakref.WeakValueDictionary[int, Any] = attrs.field(
+        factory=weakref.WeakValueDictionary, init=False, repr=False
+    )
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         """A new unit of work over this database."""
@@ -61,6 +68,14 @@ class MemoryDatabase:
         """Forget every committed row."""
         with self._lock:
             self._tables.clear()
+
+    def mark_persisted(self, entity: Any) -> None:
+        """Remember that ``entity`` stands for a stored row."""
+        self._persisted[id(entity)] = entity
+
+    def was_persisted(self, entity: Any) -> bool:
+        """Whether ``entity`` was loaded or committed by a unit of work."""
+        return self._persisted.get(id(entity)) is entity
 
     def read(self, spec: EntitySpec[Any], key: Any) -> Row | None:
         """A copy of the committed row of ``key``, or ``None``."""
@@ -233,6 +248,8 @@ class MemoryUnitOfWork(UnitLifecycle):
             del self._objects[identity]
             del self._snapshots[identity]
             return
+        if change.kind == "insert":
+            self.database.mark_persisted(self._objects[identity])
         snapshot = self._snapshots[identity] or {}
         snapshot = {**snapshot, **{k: copy_value(v) for k, v in change.values.items()}}
         if spec.version is not None:
@@ -256,6 +273,7 @@ class MemoryUnitOfWork(UnitLifecycle):
     def load(self, spec: EntitySpec[E], key: Any, row: Row) -> E:
         """Adopt a committed row into the unit: build a fresh object and snapshot it."""
         entity = spec.build(row)
+        self.database.mark_persisted(entity)
         identity = (spec.entity_type, key)
         self._objects[identity] = entity
         self._snapshots[identity] = row
@@ -321,6 +339,8 @@ class MemoryRepository(Repository[E], Generic[E]):
             return Failure(
                 self._error(Conflict, "add", "another entity with this key is in this unit")
             )
+        if self._uow.database.was_persisted(entity):
+            return Failure(self._error(InvalidRequest, "add", _FOREIGN))
         self._uow.stage_add(identity, entity)
         return Success(None)
 

@@ -16,6 +16,7 @@ import sqlalchemy.exc as sa_exc
 from returns.result import Failure, Result, Success
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import instance_state
 
 from adapters._unit import UnitLifecycle, identity_of, query_problem
 from adapters.entities import Entities, EntitySpec
@@ -27,6 +28,7 @@ __all__ = ["SqlAlchemyRepository", "SqlAlchemyUnitOfWork"]
 
 E = TypeVar("E")
 _Identity = tuple[type, Any]
+_FOREIGN = "the entity belongs to another unit of work; get it again in this one"
 
 
 @attrs.define
@@ -138,14 +140,14 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
             return Failure(
                 self._error(Conflict, "add", "another entity with this key is in this unit")
             )
+        # An identity key means a row stands behind the object: it was loaded or committed
+        # by another unit (SQLAlchemy would silently re-attach it and UPDATE).
+        if instance_state(entity).key is not None:
+            return Failure(self._error(InvalidRequest, "add", _FOREIGN))
         try:
             uow.session.add(entity)
-        except sa_exc.InvalidRequestError as exc:
-            return Failure(
-                self._error(
-                    InvalidRequest, "add", "the entity belongs to another unit of work"
-                ).caused_by(exc)
-            )
+        except sa_exc.InvalidRequestError as exc:  # attached to another open session
+            return Failure(self._error(InvalidRequest, "add", _FOREIGN).caused_by(exc))
         uow.new[identity] = entity
         return Success(None)
 

@@ -418,6 +418,17 @@ class UowContract(RuleBasedStateMachine):
                 continue
             raise AssertionError(f"{type(uow).__name__}.commit() after exit did not raise")
 
+    @rule(slot=SLOTS, index=st.integers(0, 7))
+    def add_stale(self, slot: str, index: int) -> None:
+        """Adding an object of a finished unit to another unit is refused on both sides."""
+        state = self.slots[slot]
+        if state.uow is None or not self.stale:
+            return
+        found = self.stale[-1 - index % len(self.stale)]
+        repos = self._repos(state.uow)
+        if self._same("add stale", repos.real.add(found.real), repos.model.add(found.model)):
+            state.loaded[found.real.id] = found
+
     @rule(name=NAMES)
     def mutate_stale(self, name: str) -> None:
         """Mutating objects of finished units changes nothing stored."""

@@ -204,3 +204,22 @@ def test_flask_sqlalchemy_engine(tmp_path: Path) -> None:
         with database.unit_of_work() as uow:
             assert uow.repository(Pen).list().unwrap()[0].title == "fountain"
     entities.dispose()
+
+
+def test_objects_of_another_unit_cannot_be_added(library: tuple[Database, Table]) -> None:
+    """A loaded or committed object is InvalidRequest in another unit, open or finished."""
+    database, table = library
+    committed = Book(1, "Dune")
+    with database.unit_of_work() as uow:
+        uow.repository(Book).add(committed)
+        uow.commit()
+    with database.unit_of_work() as first, database.unit_of_work() as second:
+        held = first.repository(Book).get(1).unwrap()
+        for stale in (committed, held):
+            error = second.repository(Book).add(stale).failure()
+            assert (error.kind, "get it again" in error.message) == ("InvalidRequest", True)
+        held.title = "changed while held elsewhere"
+        assert second.commit() == Success(None)
+    with database.unit_of_work() as uow:
+        assert uow.repository(Book).get(1).unwrap().title == "Dune"
+    assert _count(database, table) == 1

@@ -258,3 +258,19 @@ def test_concurrent_increments_are_never_lost(shop: tuple[MemoryDatabase, Any]) 
     with db.unit_of_work() as uow:
         final = uow.repository(item).get(1).unwrap()
     assert (final.name, final.version) == ("200", 201)
+
+
+def test_objects_of_another_unit_cannot_be_added(shop: tuple[MemoryDatabase, Any]) -> None:
+    """A loaded or committed object belongs to its unit; adding it elsewhere is InvalidRequest."""
+    db, item = shop
+    committed = item(1, "ash")
+    _store(db, committed)
+    with db.unit_of_work() as uow:
+        loaded = uow.repository(item).get(1).unwrap()
+    with db.unit_of_work() as uow:
+        for stale in (committed, loaded):
+            error = uow.repository(item).add(stale).failure()
+            assert (error.kind, "get it again" in error.message) == ("InvalidRequest", True)
+        never_stored = item(2, "elm")
+    with db.unit_of_work() as uow:
+        assert uow.repository(item).add(never_stored) == Success(None)
