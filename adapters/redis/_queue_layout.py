@@ -132,9 +132,10 @@ def decode_dead_letter(
 def decode_deliveries(
     topic: str, group: str, consumer: str, rows: Sequence[Any], expires: float
 ) -> Result[list[Delivery], ServiceError]:
-    """The deliveries of the receive script's rows ``(id, fields, attempt, receipt)``."""
+    """The deliveries of the receive script's flat reply ``id, fields, attempt, receipt, ...``."""
     out: list[Delivery] = []
-    for message_id, flat, attempt, receipt in rows:
+    for i in range(0, len(rows), 4):
+        message_id, flat, attempt, receipt = rows[i : i + 4]
         message = decode_message(topic, message_id, fields_of(flat))
         if isinstance(message, Failure):
             return message

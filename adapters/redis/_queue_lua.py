@@ -104,7 +104,7 @@ return ids
 """
 
 #: KEYS S G R L H D; ARGV group consumer count now expires max-deliveries receipt-prefix
-#: scan-limit create want-wakeup -> {last-id, next-due, {id, fields, attempt, receipt}...}
+#: scan-limit create want-wakeup -> {last-id, next-due, id, fields, attempt, receipt, ...}
 RECEIVE: Final = (
     _PRELUDE
     + """
@@ -162,7 +162,11 @@ for _, list in ipairs({own, other}) do
     if k >= count then break end
     local c = redis.call('XCLAIM', S, group, consumer, 0, it.id, 'RETRYCOUNT', it.n + 1)
     if #c > 0 and c[1] then
-      out[#out + 1] = {it.id, c[1][2], it.n + 1, lease(it.id)}
+      local receipt = lease(it.id)
+      out[#out + 1] = it.id
+      out[#out + 1] = c[1][2]
+      out[#out + 1] = it.n + 1
+      out[#out + 1] = receipt
     else
       redis.call('ZREM', L, it.id)
       redis.call('HDEL', H, it.id)
@@ -173,7 +177,14 @@ if k < count then
   local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - k,
     'STREAMS', S, '>')
   if r then
-    for _, e in ipairs(r[1][2]) do out[#out + 1] = {e[1], e[2], 1, lease(e[1])} end
+    for _, e in ipairs(r[1][2]) do
+      -- A flat reply: nested tables cost Lua and the client a conversion per entry.
+      local receipt = lease(e[1])
+      out[#out + 1] = e[1]
+      out[#out + 1] = e[2]
+      out[#out + 1] = 1
+      out[#out + 1] = receipt
+    end
   end
 end
 if k > 0 then
