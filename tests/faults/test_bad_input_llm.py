@@ -182,7 +182,7 @@ def test_zz_record_the_llm_campaign(tally: dict[str, int], campaign: Campaign) -
     campaign.name = "bad input: LLM (FakeLLM and OpenAI adapter, differential)"
     campaign.count(sum(tally.values()))
     campaign.failures.update({k: v for k, v in tally.items() if k != "ok"})
-    campaign.fault("hypothesis: invalid messages, NaN in schemas, surrogates, huge texts")
+    campaign.fault("hypothesis: invalid messages and tools, NaN in schemas, huge texts")
     assert tally.get("ok", 0) > 0
     assert tally.get("InvalidRequest", 0) > 0
 
