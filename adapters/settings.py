@@ -18,6 +18,9 @@ import attrs
 import typed_settings as ts
 from typed_settings.exceptions import InvalidSettingsError, InvalidValueError
 
+from adapters._redact import MASK as _SECRET
+from adapters._redact import redact_url as _redact_url
+
 __all__ = [
     "Backend",
     "Connections",
@@ -30,21 +33,12 @@ __all__ = [
 ]
 
 Backend = Literal["auto", "real", "memory"]
-_SECRET = "***"  # noqa: S105 - the mask shown in place of secrets, not a password
 _PREFIX = "PORTSIDE_"
 
 
 def redact_url(url: str | None) -> str | None:
-    """``url`` with the password (and any ``password=`` query value) replaced by ``***``."""
-    if not url:
-        return url
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        creds, _, host = rest.partition("@")
-        user, has_password, _ = creds.partition(":")
-        rest = f"{user}:{_SECRET}@{host}" if has_password else f"{user}@{host}"
-    redacted = f"{scheme}{sep}{rest}" if sep else url
-    return re.sub(r"(?i)(password|passwd|pwd|api_key|token)=[^&]*", rf"\1={_SECRET}", redacted)
+    """``url`` with its password and credential query arguments replaced by ``***``."""
+    return _redact_url(url) if url else url
 
 
 def _redacted_repr(url: str | None) -> str:

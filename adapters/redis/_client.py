@@ -11,6 +11,7 @@ import redis.exceptions as rex
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from adapters._redact import redact_url
 from domain.errors import (
     InvalidRequest,
     ProtocolError,
@@ -55,13 +56,8 @@ def connect(url: str, options: RedisOptions | None = None) -> redis.Redis:
 
 
 def redacted_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+    """``url`` with any password (in the authority or the query) replaced by ``***``."""
+    return redact_url(url)
 
 
 def map_error(exc: BaseException, *, service: str, operation: str) -> ServiceError:

@@ -38,21 +38,7 @@ def test_a_percent_encoded_password_is_redacted(redact: Redactor, password: str,
     assert shown.endswith("@cache.internal:6380/2")
 
 
-@pytest.mark.parametrize(
-    "redact",
-    [
-        REDACTORS[0],
-        pytest.param(
-            redact_url,
-            id="settings",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="settings.redact_url splits credentials at the first '@', so the "
-                "part of a raw password after an '@' is shown",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("redact", REDACTORS)
 @given(head=passwords, tail=passwords)
 def test_a_raw_password_with_an_at_sign_is_redacted(redact: Redactor, head: str, tail: str) -> None:
     """A password typed unencoded with an '@' in it is hidden whole (redis-py accepts it)."""
@@ -62,21 +48,7 @@ def test_a_raw_password_with_an_at_sign_is_redacted(redact: Redactor, head: str,
     assert head not in shown
 
 
-@pytest.mark.parametrize(
-    "redact",
-    [
-        pytest.param(
-            redacted_url,
-            id="redis",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="redis._client.redacted_url hides only user:password@, not a "
-                "?password= query argument, which redis-py also accepts",
-            ),
-        ),
-        REDACTORS[1],
-    ],
-)
+@pytest.mark.parametrize("redact", REDACTORS)
 @given(password=passwords)
 def test_a_password_in_the_query_string_is_redacted(redact: Redactor, password: str) -> None:
     """``redis://host/0?password=...`` (a form redis-py accepts) does not show the password."""
