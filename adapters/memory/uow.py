@@ -60,6 +60,12 @@ class MemoryDatabase:
         factory=weakref.WeakValueDictionary, init=False, repr=False
     )
 
+    # New objects staged by an open unit, as a SQLAlchemy session owns its pending
+    # instances: another unit may not stage the same object.
+    _staged: dict[int, tuple[weakref.ref[Any], MemoryUnitOfWork]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+
     def unit_of_work(self) -> MemoryUnitOfWork:
         """A new unit of work over this database."""
         return MemoryUnitOfWork(self)
@@ -76,6 +82,25 @@ class MemoryDatabase:
     def was_persisted(self, entity: Any) -> bool:
         """Whether ``entity`` was loaded or committed by a unit of work."""
         return self._persisted.get(id(entity)) is entity
+
+    def claim(self, entity: Any, unit: MemoryUnitOfWork) -> bool:
+        """Record ``unit`` as the owner of new ``entity``; ``False`` if another unit has it."""
+        entry = self._staged.get(id(entity))
+        if (
+            entry is not None
+            and entry[0]() is entity
+            and entry[1] is not unit
+            and entry[1].holds(entity)
+        ):
+            return False
+        self._staged[id(entity)] = (weakref.ref(entity), unit)
+        return True
+
+    def release(self, entity: Any, unit: MemoryUnitOfWork) -> None:
+        """Forget that ``unit`` owns ``entity``."""
+        entry = self._staged.get(id(entity))
+        if entry is not None and entry[1] is unit:
+            del self._staged[id(entity)]
 
     def read(self, spec: EntitySpec[Any], key: Any) -> Row | None:
         """A copy of the committed row of ``key``, or ``None``."""
@@ -187,6 +212,8 @@ class MemoryUnitOfWork(UnitLifecycle):
         self._forget()
 
     def _forget(self) -> None:
+        for entity in self._objects.values():
+            self.database.release(entity, self)
         self._objects.clear()
         self._snapshots.clear()
         self._removed.clear()
@@ -266,6 +293,10 @@ class MemoryUnitOfWork(UnitLifecycle):
             return None
         return self._objects.get(identity)
 
+    def holds(self, entity: Any) -> bool:
+        """Whether ``entity`` is one of this unit's objects."""
+        return any(held is entity for held in self._objects.values())
+
     def is_removed(self, identity: _Identity) -> bool:
         """Whether the unit removed the entity with ``identity``."""
         return identity in self._removed
@@ -287,6 +318,7 @@ class MemoryUnitOfWork(UnitLifecycle):
     def stage_remove(self, identity: _Identity) -> None:
         """Record the removal of the unit's object for ``identity``."""
         if self._snapshots[identity] is None:
+            self.database.release(self._objects[identity], self)
             del self._objects[identity]
             del self._snapshots[identity]
         else:
@@ -339,7 +371,8 @@ class MemoryRepository(Repository[E], Generic[E]):
             return Failure(
                 self._error(Conflict, "add", "another entity with this key is in this unit")
             )
-        if self._uow.database.was_persisted(entity):
+        database = self._uow.database
+        if database.was_persisted(entity) or not database.claim(entity, self._uow):
             return Failure(self._error(InvalidRequest, "add", _FOREIGN))
         self._uow.stage_add(identity, entity)
         return Success(None)

@@ -278,12 +278,12 @@ class UowContract(RuleBasedStateMachine):
 
     # -- the two long-lived units ------------------------------------------------------
 
-    @rule(slot=SLOTS)
-    def begin(self, slot: str) -> None:
-        """Open a unit of work in ``slot`` (if it is closed)."""
+    def _enter(self, slot: str) -> tuple[_Slot, _Pair]:
+        """The slot and its unit, opened first when the slot is closed."""
         state = self.slots[slot]
         if state.uow is None:
             state.uow = self._open()
+        return state, state.uow
 
     @rule(slot=SLOTS, fail=st.booleans())
     def end(self, slot: str, fail: bool) -> None:
@@ -298,21 +298,17 @@ class UowContract(RuleBasedStateMachine):
     @rule(slot=SLOTS, key=KEYS | NEW_KEYS, name=NAMES)
     def add(self, slot: str, key: int, name: str) -> None:
         """Stage a new entity; both sides accept or refuse it alike."""
-        state = self.slots[slot]
-        if state.uow is None:
-            return
+        state, unit = self._enter(slot)
         entity = _Pair(self.item(key, name), self.item(key, name))
-        repos = self._repos(state.uow)
+        repos = self._repos(unit)
         if self._same(f"add {key}", repos.real.add(entity.real), repos.model.add(entity.model)):
             state.loaded[key] = entity
 
     @rule(slot=SLOTS, key=KEYS | NEW_KEYS)
     def get(self, slot: str, key: int) -> None:
         """Load an entity: same outcome, same values, and the identity map holds."""
-        state = self.slots[slot]
-        if state.uow is None:
-            return
-        found = self._get(state.uow, key, f"get {key}")
+        state, unit = self._enter(slot)
+        found = self._get(unit, key, f"get {key}")
         if found is None:
             return
         known = state.loaded.get(key)
@@ -322,20 +318,21 @@ class UowContract(RuleBasedStateMachine):
             )
         state.loaded[key] = found
 
-    @rule(slot=SLOTS, key=KEYS | NEW_KEYS, name=NAMES)
-    def rename(self, slot: str, key: int, name: str) -> None:
+    @rule(slot=SLOTS, index=st.integers(0, 7), name=NAMES)
+    def rename(self, slot: str, index: int, name: str) -> None:
         """Mutate an entity the unit holds (nothing durable until commit)."""
-        found = self.slots[slot].loaded.get(key)
-        if found is not None:
-            self._rename(found, name)
+        held = self.slots[slot].loaded
+        if held:
+            self._rename(held[sorted(held)[index % len(held)]], name)
 
-    @rule(slot=SLOTS, key=KEYS | NEW_KEYS)
-    def remove(self, slot: str, key: int) -> None:
+    @rule(slot=SLOTS, index=st.integers(0, 7))
+    def remove(self, slot: str, index: int) -> None:
         """Stage the removal of an entity the unit holds."""
         state = self.slots[slot]
-        found = state.loaded.get(key)
-        if state.uow is None or found is None:
+        if state.uow is None or not state.loaded:
             return
+        key = sorted(state.loaded)[index % len(state.loaded)]
+        found = state.loaded[key]
         repos = self._repos(state.uow)
         if self._same(
             f"remove {key}", repos.real.remove(found.real), repos.model.remove(found.model)
@@ -350,11 +347,9 @@ class UowContract(RuleBasedStateMachine):
     )
     def listing(self, slot: str, name: str | None, limit: int | None, offset: int) -> None:
         """List with a filter and a page: same entities, in key order, same identities."""
-        state = self.slots[slot]
-        if state.uow is None:
-            return
+        state, unit = self._enter(slot)
         where = None if name is None else {"name": name}
-        repos = self._repos(state.uow)
+        repos = self._repos(unit)
         real = repos.real.list(where=where, limit=limit, offset=offset)
         model = repos.model.list(where=where, limit=limit, offset=offset)
         if not self._same("list", real, model):
@@ -370,10 +365,8 @@ class UowContract(RuleBasedStateMachine):
     @rule(slot=SLOTS)
     def commit(self, slot: str) -> None:
         """Commit (possibly again): same outcome; a failed commit rolls the unit back."""
-        state = self.slots[slot]
-        if state.uow is None:
-            return
-        if self._commit(state.uow, "commit"):
+        state, unit = self._enter(slot)
+        if self._commit(unit, "commit"):
             for found in state.loaded.values():
                 assert self._values(found.real) == self._values(found.model), "after commit"
         else:
@@ -382,28 +375,24 @@ class UowContract(RuleBasedStateMachine):
     @rule(slot=SLOTS)
     def rollback(self, slot: str) -> None:
         """Discard everything staged since the last commit."""
-        state = self.slots[slot]
-        if state.uow is None:
-            return
-        state.uow.real.rollback()
-        state.uow.model.rollback()
+        state, unit = self._enter(slot)
+        unit.real.rollback()
+        unit.model.rollback()
         state.loaded = {}
 
     @rule(slot=SLOTS, fail=st.booleans())
     def nested(self, slot: str, fail: bool) -> None:
         """A nested block joins the unit; when it fails, the outer commit is refused."""
-        state = self.slots[slot]
-        if state.uow is None:
-            return
-        joined = [uow.__enter__() is uow for uow in (state.uow.real, state.uow.model)]
+        state, unit = self._enter(slot)
+        joined = [uow.__enter__() is uow for uow in (unit.real, unit.model)]
         try:
             assert all(joined), "a nested block must join the same unit"
-            self._commit(state.uow, "inner commit")
+            self._commit(unit, "inner commit")
         finally:
-            self._close(state.uow, RuntimeError("inner block failed") if fail else None)
+            self._close(unit, RuntimeError("inner block failed") if fail else None)
         if fail:
             state.loaded = {}
-            assert not self._commit(state.uow, "commit after a failed inner block")
+            assert not self._commit(unit, "commit after a failed inner block")
 
     @rule(slot=SLOTS)
     def use_after_exit(self, slot: str) -> None:
@@ -421,11 +410,11 @@ class UowContract(RuleBasedStateMachine):
     @rule(slot=SLOTS, index=st.integers(0, 7))
     def add_stale(self, slot: str, index: int) -> None:
         """Adding an object of a finished unit to another unit is refused on both sides."""
-        state = self.slots[slot]
-        if state.uow is None or not self.stale:
+        state, unit = self._enter(slot)
+        if not self.stale:
             return
         found = self.stale[-1 - index % len(self.stale)]
-        repos = self._repos(state.uow)
+        repos = self._repos(unit)
         if self._same("add stale", repos.real.add(found.real), repos.model.add(found.model)):
             state.loaded[found.real.id] = found
 

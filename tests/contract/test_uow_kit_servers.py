@@ -13,7 +13,7 @@ from adapters.testing.uow_kit import check_unit_of_work, sqlalchemy_backend
 def _run_and_check_clean(url: str) -> None:
     table = f"ps_kit_{uuid.uuid4().hex[:12]}"
     check_unit_of_work(
-        sqlalchemy_backend(url), max_examples=30, stateful_step_count=25, table_name=table
+        sqlalchemy_backend(url), max_examples=60, stateful_step_count=30, table_name=table
     )
     engine = create_engine(url)
     try:

@@ -56,6 +56,10 @@ class AliasingUnit(MemoryUnitOfWork):
 class AliasingDatabase(MemoryDatabase):
     live: dict[Any, Any] = attrs.field(factory=dict, init=False)
 
+    def clear(self) -> None:
+        super().clear()
+        self.live.clear()
+
     def unit_of_work(self) -> MemoryUnitOfWork:
         return AliasingUnit(self)
 

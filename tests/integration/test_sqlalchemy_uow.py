@@ -223,3 +223,15 @@ def test_objects_of_another_unit_cannot_be_added(library: tuple[Database, Table]
     with database.unit_of_work() as uow:
         assert uow.repository(Book).get(1).unwrap().title == "Dune"
     assert _count(database, table) == 1
+
+
+def test_a_new_object_belongs_to_one_open_unit(library: tuple[Database, Table]) -> None:
+    """An object staged in one open unit is InvalidRequest in another until the first lets go."""
+    database, _ = library
+    fresh = Book(1, "Dune")
+    with database.unit_of_work() as first:
+        assert first.repository(Book).add(fresh) == Success(None)
+        with database.unit_of_work() as second:
+            assert second.repository(Book).add(fresh).failure().kind == "InvalidRequest"
+    with database.unit_of_work() as third:
+        assert third.repository(Book).add(fresh) == Success(None)

@@ -274,3 +274,15 @@ def test_objects_of_another_unit_cannot_be_added(shop: tuple[MemoryDatabase, Any
         never_stored = item(2, "elm")
     with db.unit_of_work() as uow:
         assert uow.repository(item).add(never_stored) == Success(None)
+
+
+def test_a_new_object_belongs_to_one_open_unit(shop: tuple[MemoryDatabase, Any]) -> None:
+    """An object staged in one open unit is InvalidRequest in another until the first lets go."""
+    db, item = shop
+    fresh = item(1, "ash")
+    with db.unit_of_work() as first:
+        assert first.repository(item).add(fresh) == Success(None)
+        with db.unit_of_work() as second:
+            assert second.repository(item).add(fresh).failure().kind == "InvalidRequest"
+    with db.unit_of_work() as third:  # the first unit ended without commit: it is free
+        assert third.repository(item).add(fresh) == Success(None)
