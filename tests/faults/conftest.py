@@ -48,6 +48,8 @@ class Campaign:
     recovery_seconds: float | None = None
     data_lost: int = 0
     notes: str = ""
+    #: Seconds the campaign took, when it ran before this record was made.
+    elapsed: float | None = None
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
     def count(self, operations: int = 1, failure: str | None = None) -> None:
@@ -80,7 +82,7 @@ class Campaign:
             "recovery_seconds": self.recovery_seconds,
             "data_lost": self.data_lost,
             "notes": self.notes,
-            "seconds": round(seconds, 2),
+            "seconds": round(self.elapsed if self.elapsed is not None else seconds, 2),
         }
 
 

@@ -10,6 +10,7 @@ then sends nothing over the wire.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,8 +117,8 @@ def _pair() -> Iterator[tuple[FakeLLM, OpenAILLM, OpenAITestServer]]:
 
 
 @pytest.fixture(name="tally", scope="module")
-def _tally() -> dict[str, int]:
-    return {}
+def _tally() -> dict[str, float]:
+    return {"_started": time.monotonic()}
 
 
 def _outcome(result: Result[Any, ServiceError]) -> str:
@@ -135,7 +136,7 @@ def _stream_outcome(llm: Any, request: ChatRequest) -> str:
 @given(request=requests, streamed=st.booleans())
 def test_hostile_chat_requests_fail_clearly_and_alike(
     pair: tuple[FakeLLM, OpenAILLM, OpenAITestServer],
-    tally: dict[str, int],
+    tally: dict[str, float],
     request: ChatRequest,
     streamed: bool,
 ) -> None:
@@ -159,7 +160,7 @@ def test_hostile_chat_requests_fail_clearly_and_alike(
 @given(call=embed_calls)
 def test_hostile_embedding_calls_fail_clearly_and_alike(
     pair: tuple[FakeLLM, OpenAILLM, OpenAITestServer],
-    tally: dict[str, int],
+    tally: dict[str, float],
     call: tuple[Any, Any],
 ) -> None:
     """Bad texts or dimensions are InvalidRequest on both adapters, before any request."""
@@ -177,11 +178,13 @@ def test_hostile_embedding_calls_fail_clearly_and_alike(
     tally[outcomes[1]] = tally.get(outcomes[1], 0) + 2
 
 
-def test_zz_record_the_llm_campaign(tally: dict[str, int], campaign: Campaign) -> None:
+def test_zz_record_the_llm_campaign(tally: dict[str, float], campaign: Campaign) -> None:
     """The campaigns above ran and hit both accepted and rejected requests."""
     campaign.name = "bad input: LLM (FakeLLM and OpenAI adapter, differential)"
-    campaign.count(sum(tally.values()))
-    campaign.failures.update({k: v for k, v in tally.items() if k != "ok"})
+    started = tally.pop("_started")
+    campaign.elapsed = time.monotonic() - started
+    campaign.count(int(sum(tally.values())))
+    campaign.failures.update({k: int(v) for k, v in tally.items() if k != "ok"})
     campaign.fault("hypothesis: invalid messages and tools, NaN in schemas, huge texts")
     assert tally.get("ok", 0) > 0
     assert tally.get("InvalidRequest", 0) > 0
