@@ -90,8 +90,9 @@ calls: st.SearchStrategy[tuple[str, Any]] = st.one_of(
                 "where": st.dictionaries(st.sampled_from(["id", "name"]), strings, max_size=2)
                 | st.fixed_dictionaries({"count": INT64})
                 | st.fixed_dictionaries({"weight": floats}),
-                "limit": st.none() | st.integers(-3, 5) | INT64,
-                "offset": st.integers(-3, 5) | st.integers(0, 2**62),
+                # Pages near 2**63 overflow inside the adapter: pinned by the xfail below.
+                "limit": st.none() | st.integers(-3, 5) | st.integers(0, 2**61),
+                "offset": st.integers(-3, 5) | st.integers(0, 2**61),
             },
         ).map(lambda kw: ((), kw)),
     ),
@@ -155,10 +156,10 @@ def test_zz_record_the_uow_campaign(tally: dict[str, float], campaign: Campaign)
     strict=True,
     raises=OverflowError,
     reason="on SQLite an int beyond 64 bits in a where= value, a limit or an entity field "
-    "raises the driver's OverflowError out of the unit of work (not in SQL_ERRORS); "
-    "the fake accepts it",
+    "(or a limit near 2**63, since the adapter fetches offset + limit rows) raises the "
+    "driver's OverflowError out of the unit of work (not in SQL_ERRORS); the fake accepts it",
 )
-@pytest.mark.parametrize("where", ["filter", "limit", "field"])
+@pytest.mark.parametrize("where", ["filter", "limit", "field", "int64 limit"])
 def test_an_int_beyond_64_bits_is_a_clear_failure(databases: tuple[Any, Any], where: str) -> None:
     """A Python int no column can hold gives a result or Failure(InvalidRequest), not a raise."""
     _, sqlite = databases
@@ -170,6 +171,9 @@ def test_an_int_beyond_64_bits_is_a_clear_failure(databases: tuple[Any, Any], wh
             result = repo.list(where={"count": 2**64})
         elif where == "limit":
             result = repo.list(limit=2**64)
+        elif where == "int64 limit":
+            # A valid int64 limit: offset + limit overflows in the SQL the adapter builds.
+            result = repo.list(limit=2**63 - 1, offset=1)
         else:
             repo.add(Item("big", "big", 2**64, math.pi))
             result = uow.commit()
