@@ -46,6 +46,10 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
     _session: Session | None = attrs.field(default=None, init=False, repr=False)
     new: dict[_Identity, Any] = attrs.field(factory=dict, init=False, repr=False)
     removed: set[_Identity] = attrs.field(factory=set, init=False, repr=False)
+    # SQLAlchemy's identity map is weak: an unchanged object nobody references vanishes
+    # from it, and then a second object with its key could be added. Holding every
+    # loaded object keeps "one key, one object" true for the whole unit, like the fake.
+    loaded: dict[_Identity, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
     def session(self) -> Session:
@@ -74,6 +78,7 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
     def _discard(self) -> None:
         self.new.clear()
         self.removed.clear()
+        self.loaded.clear()
         session = self._session
         if session is None:
             return
@@ -172,8 +177,9 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
                 found = uow.session.get(spec.entity_type, key)
             except SQL_ERRORS as exc:
                 return Failure(map_error(exc, service=uow.service, operation="get"))
-        if found is None:
-            return Failure(self._error(NotFound, "get", f"no {spec.entity_type.__name__}"))
+            if found is None:
+                return Failure(self._error(NotFound, "get", f"no {spec.entity_type.__name__}"))
+            uow.loaded[identity] = found
         return Success(found)
 
     def list(
@@ -220,7 +226,8 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
             missing = [k for k in page if k not in found]
             if missing:
                 for entity in uow.session.scalars(select(cls).where(key_column.in_(missing))):
-                    found[getattr(entity, spec.key)] = entity
+                    key = getattr(entity, spec.key)
+                    found[key] = uow.loaded[(cls, key)] = entity
         except SQL_ERRORS as exc:
             return Failure(map_error(exc, service=uow.service, operation="list"))
         # A row removed by another commit between the two queries is simply gone.

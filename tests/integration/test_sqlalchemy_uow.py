@@ -235,3 +235,21 @@ def test_a_new_object_belongs_to_one_open_unit(library: tuple[Database, Table]) 
             assert second.repository(Book).add(fresh).failure().kind == "InvalidRequest"
     with database.unit_of_work() as third:
         assert third.repository(Book).add(fresh) == Success(None)
+
+
+def test_a_loaded_key_stays_taken_after_its_object_is_dropped(
+    library: tuple[Database, Table],
+) -> None:
+    """Even when the caller drops a loaded object, a second object with its key is Conflict."""
+    import gc
+
+    database, _ = library
+    with database.unit_of_work() as uow:
+        uow.repository(Book).add(Book(1, "Dune"))
+        uow.commit()
+    with database.unit_of_work() as uow:
+        books = uow.repository(Book)
+        first_id = id(books.get(1).unwrap())
+        gc.collect()
+        assert id(books.get(1).unwrap()) == first_id
+        assert books.add(Book(1, "Other")).failure().kind == "Conflict"
