@@ -28,14 +28,6 @@ REPORT_ENV = "PORTSIDE_FAULT_REPORT"
 _RECORDS: list[dict[str, Any]] = []
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/faults carries the ``faults`` marker."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.faults)
-
-
 @attrs.define
 class Campaign:
     """What one fault or bad-input campaign held, injected and observed."""

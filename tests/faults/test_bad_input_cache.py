@@ -24,6 +24,8 @@ from domain.errors import ServiceError
 from ports.cache import CachePort
 from tests.faults.conftest import Campaign
 
+pytestmark = pytest.mark.faults
+
 redis_cache = pytest.importorskip("adapters.redis.cache")
 
 

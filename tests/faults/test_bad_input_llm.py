@@ -30,6 +30,8 @@ from adapters.openai import OpenAILLM
 from adapters.resilience import RetryPolicy
 from adapters.testing.openai_server import OpenAITestServer
 
+pytestmark = pytest.mark.faults
+
 KEY = "sk-fuzz-0123456789abcdef"
 
 

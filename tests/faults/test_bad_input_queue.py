@@ -26,6 +26,8 @@ from domain.errors import ServiceError
 from domain.queue import Delivery, QueueMessage
 from tests.faults.conftest import Campaign
 
+pytestmark = pytest.mark.faults
+
 redis_queue = pytest.importorskip("adapters.redis.queue")
 
 OPTIONS = QueueOptions(lease_timeout=30.0, max_deliveries=3, max_body_bytes=64 * 1024)

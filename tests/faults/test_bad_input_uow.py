@@ -27,6 +27,8 @@ from adapters.sqlalchemy import Database
 from domain.errors import ServiceError
 from tests.faults.conftest import Campaign
 
+pytestmark = pytest.mark.faults
+
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 strings = st.one_of(
     st.text(max_size=20),

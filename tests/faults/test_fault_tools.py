@@ -11,6 +11,8 @@ import pytest
 
 from adapters.testing.faults import ProxyMode, TcpFaultProxy, ThrowawayRedis, free_port
 
+pytestmark = pytest.mark.faults
+
 
 class _Sink:
     """A loopback server that records what it receives and echoes it back."""

@@ -34,6 +34,8 @@ from adapters.testing.openai_server import (  # noqa: E402
     StreamFault,
 )
 
+pytestmark = pytest.mark.faults
+
 TIMEOUT = 0.5  # the adapter's read timeout
 MARGIN = 3.0  # scheduling slack on a shared 2-core machine; a hang would take 30 s
 KEY = "sk-faultsuite-0123456789abcdef"

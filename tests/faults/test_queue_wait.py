@@ -7,6 +7,8 @@ from returns.result import Success
 
 from adapters.testing.faults import ThrowawayRedis
 
+pytestmark = pytest.mark.faults
+
 RedisOptions = pytest.importorskip("adapters.redis._client").RedisOptions
 
 

@@ -14,6 +14,8 @@ from ports.cache import CachePort
 from tests.faults._load import Load, Step
 from tests.faults.conftest import Campaign
 
+pytestmark = pytest.mark.faults
+
 cache_module = pytest.importorskip("adapters.redis.cache")
 RedisCache = cache_module.RedisCache
 RedisOptions = pytest.importorskip("adapters.redis._client").RedisOptions

@@ -19,6 +19,8 @@ from ports.queue import QueuePort
 from tests.faults._load import Load, Step
 from tests.faults.conftest import Campaign
 
+pytestmark = pytest.mark.faults
+
 queue_module = pytest.importorskip("adapters.redis.queue")
 QueueOptions = pytest.importorskip("adapters._queue_rules").QueueOptions
 RedisOptions = pytest.importorskip("adapters.redis._client").RedisOptions

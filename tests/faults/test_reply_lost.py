@@ -15,6 +15,8 @@ from returns.result import Failure, Success
 from adapters.testing.faults import TcpFaultProxy, ThrowawayRedis
 from tests.faults.conftest import Campaign
 
+pytestmark = pytest.mark.faults
+
 RedisOptions = pytest.importorskip("adapters.redis._client").RedisOptions
 OPTIONS = RedisOptions(socket_timeout=0.5, connect_timeout=0.5)
 

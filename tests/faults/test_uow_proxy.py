@@ -29,6 +29,8 @@ entities_module = pytest.importorskip("adapters.entities")
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, select  # noqa: E402
 
+pytestmark = pytest.mark.faults
+
 START = 1000
 RUNS_PER_DIRECTION = 40
 TAIL = 24
