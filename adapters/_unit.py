@@ -16,11 +16,12 @@ from typing import Any, Self, TypeVar
 import attrs
 from returns.result import Failure, Result, Success
 
-from adapters.entities import EntitySpec
+from adapters.entities import INT64_MAX, EntitySpec, out_of_range
 from domain.errors import InvalidRequest, ServiceError
 from ports.uow import Repository, UnitOfWork
 
 __all__ = ["UnitLifecycle", "identity_of", "query_problem"]
+
 
 E = TypeVar("E")
 
@@ -156,9 +157,12 @@ def query_problem(
     spec: EntitySpec[Any], where: Mapping[str, Any], limit: int | None, offset: int
 ) -> str | None:
     """What is wrong with a ``list`` query (unknown field, negative page), or ``None``."""
-    for name in where:
+    for name, value in where.items():
         if name not in spec.fields:
             return f"{spec.entity_type.__name__} has no field {name!r} to filter on"
-    if limit is not None and limit < 0:
-        return "limit must not be negative"
-    return "offset must not be negative" if offset < 0 else None
+        if out_of_range(value):
+            return f"the value for {name!r} is beyond the 64-bit integer range"
+    for label, number in (("limit", limit), ("offset", offset)):
+        if number is not None and not 0 <= number <= INT64_MAX:
+            return f"{label} must be between 0 and 2**63 - 1"
+    return None

@@ -24,7 +24,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapper, registry
 from sqlalchemy.orm.instrumentation import ClassManager
 
-__all__ = ["Entities", "EntitySpec"]
+__all__ = ["INT64_MAX", "Entities", "EntitySpec", "copy_value", "out_of_range"]
+
+#: Databases store integers in at most 64 bits; larger Python ints are refused up front.
+INT64_MAX: Final = 2**63 - 1
+
+
+def out_of_range(value: object) -> bool:
+    """Whether ``value`` is an int no 64-bit integer column can hold."""
+    return isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX
+
 
 E = TypeVar("E")
 
@@ -76,7 +85,7 @@ class EntitySpec(Generic[E]):
         if isinstance(key, self.key_type) and not (
             isinstance(key, bool) and self.key_type is not bool
         ):
-            return None
+            return "the key is beyond the 64-bit integer range" if out_of_range(key) else None
         return (
             f"a {self.entity_type.__name__} key must be {self.key_type.__name__}, "
             f"not {type(key).__name__}"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from adapters.entities import Entities, EntitySpec, copy_value
+from adapters.entities import Entities, EntitySpec, copy_value, out_of_range
 from domain.errors import Conflict, InvalidRequest, ServiceError
 
 if TYPE_CHECKING:
@@ -131,6 +131,13 @@ class MemoryDatabase:
         spec = change.spec
         name = spec.entity_type.__name__
         current = self._tables.get(spec.entity_type, {}).get(change.key)
+        for field, value in change.values.items():
+            if out_of_range(value):
+                return InvalidRequest(
+                    service="uow",
+                    operation="commit",
+                    message=f"{name}.{field} is beyond what the database can store",
+                )
         if change.kind == "insert":
             if current is not None:
                 return Conflict(

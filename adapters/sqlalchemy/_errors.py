@@ -23,6 +23,8 @@ SQL_ERRORS: Final = (
     sa_exc.TimeoutError,
     sa_exc.DisconnectionError,
     sa_exc.PendingRollbackError,
+    # sqlite3 refuses to bind an int beyond 64 bits with a bare OverflowError.
+    OverflowError,
 )
 
 # SQLSTATE classes and MySQL/MariaDB error numbers that mean "another transaction got in
@@ -88,6 +90,12 @@ def map_error(exc: BaseException, *, service: str, operation: str) -> ServiceErr
             service=service,
             operation=operation,
             message="the row was changed or removed by another unit of work",
+        )
+    elif isinstance(exc, OverflowError):
+        error = InvalidRequest(
+            service=service,
+            operation=operation,
+            message="a value is beyond what the database can store",
         )
     elif isinstance(exc, sa_exc.PendingRollbackError):
         error = Unavailable(

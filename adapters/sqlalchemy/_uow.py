@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
 from adapters._unit import UnitLifecycle, identity_of, query_problem
-from adapters.entities import Entities, EntitySpec
+from adapters.entities import INT64_MAX, Entities, EntitySpec
 from adapters.sqlalchemy._errors import SQL_ERRORS, map_error
 from domain.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from ports.uow import Repository
@@ -216,9 +216,10 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
             .where(*(getattr(cls, f) == v for f, v in conditions.items()))
             .order_by(key_column)
         )
-        if limit is not None:
-            # Rows this unit holds are judged locally, so fetch enough to replace them.
-            query = query.limit(offset + limit + len(held))
+        # Rows this unit holds are judged locally, so fetch enough to replace them.
+        fetch = None if limit is None else offset + limit + len(held)
+        if fetch is not None and fetch <= INT64_MAX:
+            query = query.limit(fetch)
         try:
             stored = [k for k in uow.session.scalars(query) if k not in held]
             keys = sorted([*found, *stored])

@@ -182,3 +182,14 @@ def test_a_lost_connection_is_unavailable(postgres_url: str) -> None:
         database.close()
         killer.dispose()
         entities.dispose()
+
+
+def test_integers_beyond_64_bits_are_invalid_requests(store: Store) -> None:
+    """A field, filter or page beyond 64 bits is InvalidRequest; nothing is written."""
+    error = _commit(store, Box(1, 2**64)).failure()
+    assert error.kind == "InvalidRequest"
+    with store.database.unit_of_work() as uow:
+        boxes = uow.repository(Box)
+        assert boxes.list(where={"shelf_id": 2**64}).failure().kind == "InvalidRequest"
+        assert boxes.list(limit=2**64).failure().kind == "InvalidRequest"
+        assert boxes.list(limit=2**63 - 1, offset=1) == Success([])

@@ -286,3 +286,18 @@ def test_a_new_object_belongs_to_one_open_unit(shop: tuple[MemoryDatabase, Any])
             assert second.repository(item).add(fresh).failure().kind == "InvalidRequest"
     with db.unit_of_work() as third:  # the first unit ended without commit: it is free
         assert third.repository(item).add(fresh) == Success(None)
+
+
+def test_integers_beyond_64_bits_are_invalid_requests(shop: tuple[MemoryDatabase, Any]) -> None:
+    """The fake refuses what no 64-bit column holds, as the databases do; nothing is written."""
+    db, item = shop
+    with db.unit_of_work() as uow:
+        assert uow.repository(item).add(item(2**64, "ash")).failure().kind == "InvalidRequest"
+        uow.repository(item).add(item(1, 2**64))
+        assert uow.repository(item).list(where={"id": -(2**63) - 1}).failure().kind == (
+            "InvalidRequest"
+        )
+        assert uow.repository(item).list(offset=2**63).failure().kind == "InvalidRequest"
+        error = uow.commit().failure()
+        assert (error.kind, "beyond" in error.message) == ("InvalidRequest", True)
+    assert _names(db, item) == {}
