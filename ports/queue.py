@@ -16,9 +16,11 @@ __all__ = ["QueuePort"]
 class QueuePort(Protocol):
     """At-least-once delivery of messages on topics to consumer groups.
 
-    - Each group receives every message published after the group first received on
-      the topic (a message published while a topic has no group is not kept); within
-      a group a message is leased to one consumer at a time.
+    - A group exists from its first ``receive`` on a topic. Messages published while
+      the topic has no group are kept, and the topic's first group starts with them,
+      so nothing is lost when producers start before consumers. A group created later
+      starts at the end: it gets every message published after its first ``receive``.
+      Within a group a message is leased to one consumer at a time.
     - A delivery not acked before its lease expires is delivered again, with
       ``attempt`` one higher. After ``max_deliveries`` attempts the message moves to
       the group's dead letters with the reason, exactly once.

@@ -77,6 +77,15 @@ class _Topic:
     dedupe: dict[str, tuple[str, float]] = attrs.field(factory=dict)
 
 
+def _own_copy(message: QueueMessage) -> QueueMessage:
+    """The message with a headers dict of its own.
+
+    ``QueueMessage`` is frozen but its headers are a plain dict: a caller mutating a
+    delivery's headers must not change the stored message or another delivery.
+    """
+    return attrs.evolve(message, headers=dict(message.headers))
+
+
 def _invalid(operation: str, message: str) -> Failure[ServiceError]:
     return Failure(InvalidRequest(service=_SERVICE, operation=operation, message=message))
 
@@ -86,8 +95,9 @@ class MemoryQueue(QueuePort):
     """An in-process ``QueuePort``: thread-safe, leases on ``clock``. For tests.
 
     It is also the model the contract kit holds every other queue adapter to. A group
-    exists from its first ``receive`` and gets the messages published after that;
-    a message published while its topic has no group is not stored. Dead-lettering
+    exists from its first ``receive``. Messages published while a topic has no group
+    are kept, and the first group created on the topic gets them (its backlog); a group
+    created later starts with the messages published after it. Dead-lettering
     happens when a message's last allowed delivery is nacked, or when its lease runs
     out and the next ``receive`` or ``dead_letters`` on that group sweeps it.
     """
@@ -163,12 +173,13 @@ class MemoryQueue(QueuePort):
         message_id = f"{state.seq:016d}"
         if dedupe is not None:
             state.dedupe[dedupe] = (message_id, now + self.options.dedupe_window)
-        if state.groups:
-            message = QueueMessage(message_id, topic, body, headers, now, dedupe)
-            state.messages[message_id] = _Stored(message, state.seq, len(state.groups))
-            for group in state.groups.values():
-                group.unread.append(message_id)
-            self._changed.notify_all()
+        message = QueueMessage(message_id, topic, body, headers, now, dedupe)
+        # With no group yet the message waits for the first one, which then owes it an
+        # ack like any group: counting it as one keeps acked backlog from piling up.
+        state.messages[message_id] = _Stored(message, state.seq, max(len(state.groups), 1))
+        for group in state.groups.values():
+            group.unread.append(message_id)
+        self._changed.notify_all()
         return message_id
 
     @staticmethod
@@ -227,8 +238,7 @@ class MemoryQueue(QueuePort):
         state = self._topics.setdefault(topic, _Topic())
         group = state.groups.get(group_name)
         if group is None:
-            # A new group starts after the messages already published.
-            group = state.groups[group_name] = _Group()
+            group = state.groups[group_name] = _Group(self._backlog(state))
         now = self.clock.now()
         self._sweep(state, group_name, group, now)
         due = sorted(
@@ -253,10 +263,21 @@ class MemoryQueue(QueuePort):
             out.append(self._deliver(state, message_id, group_name, lease))
         return out
 
+    def _backlog(self, state: _Topic) -> deque[str]:
+        """What a new group starts with: every kept message for the topic's first group.
+
+        Messages published before any group existed are kept for the first group, so
+        nothing is lost when producers start before consumers. A later group starts
+        empty: the messages still kept then are leftovers of other groups' work.
+        """
+        if state.groups:
+            return deque()
+        return deque(state.messages)
+
     def _deliver(self, state: _Topic, message_id: str, group: str, lease: _Lease) -> Delivery:
         lease.receipt = f"r{next(self._receipts)}"
         return Delivery(
-            state.messages[message_id].message,
+            _own_copy(state.messages[message_id].message),
             group,
             lease.consumer,
             lease.attempt,
@@ -296,7 +317,7 @@ class MemoryQueue(QueuePort):
         now: float,
     ) -> None:
         """Move a pending message to the group's dead letters and forget it."""
-        message = state.messages[message_id].message
+        message = _own_copy(state.messages[message_id].message)
         group.dead.append(DeadLetter(message, group_name, reason, lease.attempt, now))
         self._forget(state, group, message_id)
 
@@ -408,7 +429,7 @@ class MemoryQueue(QueuePort):
             if state is None or found is None:
                 return Success([])
             self._sweep(state, group, found, self.clock.now())
-            return Success(list(found.dead))
+            return Success([attrs.evolve(d, message=_own_copy(d.message)) for d in found.dead])
 
     def stored(self, topic: str) -> int:
         """How many messages of ``topic`` are held (not yet done by every group)."""

@@ -68,12 +68,8 @@ local n = redis.call('SCARD', G)
 local args = {'XADD', S, '*'}
 for i = 3, #ARGV do args[#args + 1] = ARGV[i] end
 local id = redis.call(unpack(args))
-if n == 0 then
-  -- No group can ever read it: groups start at the stream's end when created.
-  redis.call('XDEL', S, id)
-else
-  redis.call('HSET', R, id, n)
-end
+-- With no group yet the first group to come owes the ack (it starts at the beginning).
+redis.call('HSET', R, id, math.max(n, 1))
 if ARGV[1] == '1' then redis.call('SET', KEYS[4], id, 'PX', ARGV[2]) end
 return id
 """
@@ -92,12 +88,8 @@ for i = 3, #ARGV do
     id = redis.call('XADD', S, '*', 'b', ARGV[i], 't', ARGV[1], 'h', ARGV[2])
   end
   ids[#ids + 1] = id
-  if n == 0 then
-    redis.call('XDEL', S, id)
-  else
-    refs[#refs + 1] = id
-    refs[#refs + 1] = n
-  end
+  refs[#refs + 1] = id
+  refs[#refs + 1] = math.max(n, 1)
 end
 if #refs > 0 then redis.call('HSET', R, unpack(refs)) end
 return ids
@@ -113,8 +105,10 @@ local group, consumer = ARGV[1], ARGV[2]
 local count, now, expires = tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local maxd, prefix, scan = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 if ARGV[9] == '1' and redis.call('SISMEMBER', G, group) == 0 then
-  -- '$': a new group starts after the messages already published.
-  redis.pcall('XGROUP', 'CREATE', S, group, '$', 'MKSTREAM')
+  -- The topic's first group gets the backlog kept for it ('0'); a later group starts
+  -- after the messages already published ('$').
+  local start = (redis.call('SCARD', G) == 0) and '0' or '$'
+  redis.pcall('XGROUP', 'CREATE', S, group, start, 'MKSTREAM')
   redis.call('SADD', G, group)
 end
 local due = redis.call('ZRANGEBYSCORE', L, '-inf', now, 'WITHSCORES', 'LIMIT', 0, scan)

@@ -261,8 +261,9 @@ class RedisQueue(QueuePort):
     ) -> Result[list[Delivery], ServiceError]:
         """Lease up to ``max_messages``: own due messages, others' due ones, then new ones.
 
-        Creates the group on first use (it starts after the messages already
-        published). Waits up to ``wait`` real seconds when nothing is ready.
+        Creates the group on first use: the topic's first group starts with the
+        messages kept before it, a later one after the messages already published.
+        Waits up to ``wait`` real seconds when nothing is ready.
         """
         checked = check_receive(topic, group, consumer, max_messages, wait, service=_SERVICE)
         if isinstance(checked, Failure):

@@ -1,8 +1,9 @@
 """The queue contract kit: any ``QueuePort`` must behave exactly like ``MemoryQueue``.
 
 ``check_queue_contract(factory)`` runs a hypothesis state machine that applies random
-publishes, receives, acks, nacks, extends, lease expiries (by advancing a shared
-``ManualClock``), dead-letter reads and bad input to a fresh adapter from ``factory``
+publishes (also to topics no group has read yet), receives, acks, nacks, extends, lease
+expiries (by advancing a shared ``ManualClock``), dead-letter reads and bad input to a
+fresh adapter from ``factory``
 and to the in-memory model, and fails on the first difference: a delivery the model
 would not make, a missing redelivery, a wrong attempt count, a second dead letter, a
 different error kind. Message ids differ between adapters, so the kit maps the adapter's
@@ -20,9 +21,11 @@ from typing import Any, ClassVar, Final, TypeVar
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
+    Bundle,
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -47,9 +50,13 @@ KIT_OPTIONS: Final = QueueOptions(
     lease_timeout=30.0, max_deliveries=3, max_body_bytes=64, dedupe_window=10_000_000.0
 )
 
+#: ``t0`` has both groups before anything is published; ``t1`` gets its groups from
+#: the receives the machine draws, so messages published to it first are a backlog.
 TOPICS: Final = ("t0", "t1")
 GROUPS: Final = ("g0", "g1")
 CONSUMERS: Final = ("c0", "c1")
+#: At most this many brand-new topics per example (each adds dead-letter checks).
+MAX_NEW_TOPICS: Final = 2
 T = TypeVar("T")
 
 
@@ -57,6 +64,7 @@ class QueueContract(RuleBasedStateMachine):
     """The state machine; subclass it with ``factory`` set, or use ``check_queue_contract``."""
 
     factory: ClassVar[QueueFactory]
+    topics = Bundle("topics")
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,6 +74,7 @@ class QueueContract(RuleBasedStateMachine):
         self.ids: dict[str, str] = {}
         self.deliveries: list[tuple[Delivery, Delivery]] = []
         self.published = 0
+        self.topic_names: list[str] = list(TOPICS)
 
     def teardown(self) -> None:
         """Release the adapter under test."""
@@ -134,16 +143,35 @@ class QueueContract(RuleBasedStateMachine):
 
     # -- rules --------------------------------------------------------------------
 
-    @initialize()
-    def create_groups(self) -> None:
-        """Every group exists before anything is published (fan-out from the start)."""
-        for topic in TOPICS:
-            for group in GROUPS:
-                for queue in (self.real, self.model):
-                    assert queue.receive(topic, group, CONSUMERS[0]) == Success([])
+    @initialize(target=topics)
+    def create_groups(self) -> object:
+        """Both groups exist on ``t0`` before anything is published; ``t1`` has none yet."""
+        for group in GROUPS:
+            for queue in (self.real, self.model):
+                assert queue.receive(TOPICS[0], group, CONSUMERS[0]) == Success([])
+        return multiple(*TOPICS)
+
+    @precondition(lambda self: len(self.topic_names) < len(TOPICS) + MAX_NEW_TOPICS)
+    @rule(
+        target=topics,
+        count=st.integers(1, 3),
+        dedupe=st.sampled_from([None, "k0"]),
+        group=st.sampled_from(GROUPS),
+    )
+    def publish_before_any_group(self, count: int, dedupe: str | None, group: str) -> object:
+        """Messages published before any receive wait for the topic's first group only."""
+        topic = f"n{len(self.topic_names)}"
+        self.topic_names.append(topic)
+        for _ in range(count):
+            self.publish(topic, dedupe, None)
+        # The first group gets the backlog in publish order; the other starts after it.
+        self.receive(topic, group, CONSUMERS[0], count)
+        other = GROUPS[1] if group == GROUPS[0] else GROUPS[0]
+        self.receive(topic, other, CONSUMERS[1], 3)
+        return topic
 
     @rule(
-        topic=st.sampled_from(TOPICS),
+        topic=topics,
         dedupe=st.sampled_from([None, None, "k0", "k1"]),
         headers=st.sampled_from([None, {"h": "v"}]),
     )
@@ -157,7 +185,7 @@ class QueueContract(RuleBasedStateMachine):
         if isinstance(real, Success) and isinstance(model, Success):
             self._record_ids(real.unwrap(), model.unwrap())
 
-    @rule(topic=st.sampled_from(TOPICS), count=st.integers(1, 3))
+    @rule(topic=topics, count=st.integers(1, 3))
     def publish_many(self, topic: str, count: int) -> None:
         """A batch publish stores every body in order."""
         bodies = []
@@ -172,7 +200,7 @@ class QueueContract(RuleBasedStateMachine):
                 self._record_ids(real_id, model_id)
 
     @rule(
-        topic=st.sampled_from(TOPICS),
+        topic=topics,
         group=st.sampled_from(GROUPS),
         consumer=st.sampled_from(CONSUMERS),
         count=st.integers(1, 3),
@@ -186,7 +214,7 @@ class QueueContract(RuleBasedStateMachine):
             self.deliveries.extend(zip(got, model.unwrap(), strict=True))
 
     @rule(
-        topic=st.sampled_from(TOPICS),
+        topic=topics,
         group=st.sampled_from(GROUPS),
         consumer=st.sampled_from(CONSUMERS),
     )
@@ -240,7 +268,7 @@ class QueueContract(RuleBasedStateMachine):
         """Time passes on the shared clock; leases and delays fall due."""
         self.clock.advance(seconds)
 
-    @rule(topic=st.sampled_from(TOPICS), group=st.sampled_from(GROUPS))
+    @rule(topic=topics, group=st.sampled_from(GROUPS))
     def dead_letters(self, topic: str, group: str) -> None:
         """Dead letters match: each message given up on appears exactly once."""
         real = self.real.dead_letters(topic, group)
@@ -250,7 +278,7 @@ class QueueContract(RuleBasedStateMachine):
     @invariant()
     def dead_letters_agree(self) -> None:
         """After every step each group's dead letters match the model's, each once."""
-        for topic in TOPICS:
+        for topic in self.topic_names:
             for group in GROUPS:
                 self.dead_letters(topic, group)
 

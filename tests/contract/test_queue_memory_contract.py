@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 from hypothesis import Phase, settings
 
@@ -62,10 +64,40 @@ class _AckKeepsLease(MemoryQueue):
         lease.receipt = None
 
 
+class _FirstGroupStartsAtTheEnd(MemoryQueue):
+    """Keeps messages published before any group, but never hands them to the first one."""
+
+    def _backlog(self, state: _Topic) -> deque[str]:
+        return deque()
+
+
+class _EveryGroupGetsTheBacklog(MemoryQueue):
+    """Hands whatever is still stored to every new group, not only the first."""
+
+    def _backlog(self, state: _Topic) -> deque[str]:
+        for stored in state.messages.values():
+            stored.needed_by += 1
+        return deque(state.messages)
+
+
 @pytest.mark.parametrize(
     "broken",
-    [_NoRedelivery, _LostAttempt, _BuriedTwice, _AckKeepsLease],
-    ids=["no-redelivery", "lost-attempt", "dead-lettered-twice", "ack-keeps-message"],
+    [
+        _NoRedelivery,
+        _LostAttempt,
+        _BuriedTwice,
+        _AckKeepsLease,
+        _FirstGroupStartsAtTheEnd,
+        _EveryGroupGetsTheBacklog,
+    ],
+    ids=[
+        "no-redelivery",
+        "lost-attempt",
+        "dead-lettered-twice",
+        "ack-keeps-message",
+        "backlog-lost",
+        "backlog-to-late-groups",
+    ],
 )
 def test_kit_catches_a_broken_queue(broken: type[MemoryQueue]) -> None:
     """Each deliberately broken queue fails the contract kit."""

@@ -65,13 +65,19 @@ def test_acked_messages_are_deleted_once_every_group_acked(
 
 
 @pytest.mark.services
-def test_publish_without_a_group_keeps_nothing(
+def test_publish_before_any_group_is_kept_for_the_first_group(
     client: redis.Redis, namespace: str, manual_clock: ManualClock
 ) -> None:
-    """A message no group can ever read is not kept in the stream."""
+    """Messages published before any receive go to the first group; acking deletes them."""
     queue = _queue(client, namespace, manual_clock)
-    assert isinstance(queue.publish("lonely", b"x"), Success)
-    assert queue.stored("lonely") == Success(0)
+    queue.publish("early", b"a", dedupe_key="k").unwrap()
+    queue.publish_many("early", [b"b", b"c"]).unwrap()
+    assert queue.stored("early") == Success(3)
+    got = queue.receive("early", "first", "c", max_messages=5).unwrap()
+    assert [d.message.body for d in got] == [b"a", b"b", b"c"]
+    assert queue.receive("early", "second", "c", max_messages=5) == Success([])
+    assert queue.ack_many(got) == Success(3)
+    assert queue.stored("early") == Success(0)
 
 
 @pytest.mark.services

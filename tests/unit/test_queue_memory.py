@@ -39,19 +39,53 @@ def test_each_group_gets_every_message(queue: MemoryQueue) -> None:
     assert [d.message.body for d in queue.receive("t", "h", "c").unwrap()] == [b"x"]
 
 
-def test_message_published_before_a_group_exists_is_not_seen_by_it(queue: MemoryQueue) -> None:
-    """A group starts with the messages published after its first receive."""
+def test_a_later_group_starts_after_the_messages_already_published(queue: MemoryQueue) -> None:
+    """A group created when the topic already has groups gets only newer messages."""
     queue.publish("t", b"old").unwrap()
     assert queue.receive("t", "late", "c").unwrap() == []
     queue.publish("t", b"new").unwrap()
     assert [d.message.body for d in queue.receive("t", "late", "c").unwrap()] == [b"new"]
 
 
-def test_publish_with_no_group_stores_nothing(manual_clock: ManualClock) -> None:
-    """A topic without groups keeps no messages, so memory stays bounded."""
+def test_the_first_group_gets_what_was_published_before_it(manual_clock: ManualClock) -> None:
+    """Messages published before any receive are kept and go to the topic's first group."""
     queue = MemoryQueue(manual_clock)
-    queue.publish("t", b"x").unwrap()
+    queue.publish("t", b"a", dedupe_key="k").unwrap()
+    queue.publish_many("t", [b"b", b"c"]).unwrap()
+    assert queue.stored("t") == 3
+    got = queue.receive("t", "first", "c", max_messages=5).unwrap()
+    assert [d.message.body for d in got] == [b"a", b"b", b"c"]
+    assert queue.receive("t", "second", "c", max_messages=5).unwrap() == []
+    assert queue.ack_many(got) == Success(3)
     assert queue.stored("t") == 0
+
+
+def test_a_dedupe_key_used_before_any_group_still_names_a_kept_message(
+    manual_clock: ManualClock,
+) -> None:
+    """A publish deduplicated against a backlog message returns the message that is kept."""
+    queue = MemoryQueue(manual_clock)
+    first = queue.publish("t", b"once", dedupe_key="k").unwrap()
+    assert queue.publish("t", b"again", dedupe_key="k") == Success(first)
+    [got] = queue.receive("t", "g", "c", max_messages=5).unwrap()
+    assert (got.message.id, got.message.body) == (first, b"once")
+
+
+def test_deliveries_do_not_share_headers_with_the_stored_message(queue: MemoryQueue) -> None:
+    """Mutating a delivery's headers changes neither a redelivery nor a dead letter."""
+    queue.publish("t", b"x", headers={"k": "v"}).unwrap()
+    [first] = queue.receive("t", "g", "c").unwrap()
+    first.message.headers["k"] = "changed"  # type: ignore[index]
+    queue.nack(first).unwrap()
+    [again] = queue.receive("t", "g", "c").unwrap()
+    assert again.message.headers == {"k": "v"}
+    again.message.headers["k"] = "changed"  # type: ignore[index]
+    queue.clock.sleep(11.0)
+    [last] = queue.receive("t", "g", "c").unwrap()
+    queue.nack(last).unwrap()
+    [letter] = queue.dead_letters("t", "g").unwrap()
+    letter.message.headers["k"] = "changed"  # type: ignore[index]
+    assert queue.dead_letters("t", "g").unwrap()[0].message.headers == {"k": "v"}
 
 
 def test_first_deliveries_follow_publish_order(queue: MemoryQueue) -> None:
