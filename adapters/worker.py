@@ -3,7 +3,8 @@
 The worker acks a message only after its handler returned normally; a handler that
 raises or returns a ``Failure`` gets the message back later (nack with exponential
 backoff on the attempt number), and after ``max_deliveries`` the queue dead-letters
-it. While a handler runs, a heartbeat thread extends the lease so a slow handler does
+it; a handler that reports ``RateLimited`` with a ``retry_after`` waits at least that
+long. While a handler runs, a heartbeat thread extends the lease so a slow handler does
 not see its message handed to another consumer. Stopping (a signal, or the ``stop``
 event) finishes the handler in progress and gives back the messages of the batch not
 yet started, so no message the worker has not acked is ever lost: at worst it is
@@ -23,6 +24,7 @@ from typing import Final
 import attrs
 from returns.result import Failure
 
+from domain.errors import RateLimited
 from domain.queue import Delivery
 from ports.queue import QueuePort
 
@@ -30,7 +32,8 @@ __all__ = ["Backoff", "Handler", "WorkerReport", "run_worker"]
 
 _LOG: Final = logging.getLogger("portside.queue.worker")
 
-#: Handles one delivery. Raising, or returning a ``returns`` ``Failure``, means "retry later".
+#: Handles one delivery. Raising, or returning a ``returns`` ``Failure``, means "retry later";
+#: raising or returning ``RateLimited(retry_after=s)`` means "not before ``s`` seconds".
 Handler = Callable[[Delivery], object]
 
 
@@ -45,6 +48,18 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         """Seconds to wait before delivery number ``attempt + 1``."""
         return min(self.maximum, self.base * self.factor ** max(0, attempt - 1))
+
+    def delay_after(self, attempt: int, error: object) -> float:
+        """The delay after a handler failed with ``error`` (an exception or a failure value).
+
+        ``RateLimited.retry_after`` is a floor the service asked for: it wins over a
+        shorter backoff and is not capped by ``maximum`` (retrying earlier would only be
+        refused again).
+        """
+        delay = self.delay(attempt)
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        return delay
 
 
 @attrs.frozen
@@ -139,10 +154,12 @@ def run_worker(
     stable ``consumer`` name: a restarted consumer gets its own unacked messages first.
     ``heartbeat`` must be well under the queue's lease timeout. Errors from the queue
     are logged and counted, never raised: a retryable ``receive`` failure is retried
-    with backoff, one that cannot succeed (``InvalidRequest``, ``Unauthorized``) ends the
-    loop. An exception that is not an ``Exception`` (``KeyboardInterrupt``) gives the
-    message back and propagates. Messages given back count as a delivery: one given
-    back on its last allowed delivery is dead-lettered.
+    with backoff, one that cannot succeed (``InvalidRequest``, ``Unauthorized``) ends
+    the loop. A handler failure is nacked with ``backoff.delay_after``: at least the
+    ``retry_after`` of a ``RateLimited`` it raised or returned. An exception that is not
+    an ``Exception`` (``KeyboardInterrupt``) gives the message back and propagates.
+    Messages given back count as a delivery: one given back on its last allowed
+    delivery is dead-lettered.
 
     Raises ``ValueError`` for a ``batch`` under 1, a negative ``wait`` or a
     non-positive ``heartbeat`` or ``lease_extension``.
@@ -166,7 +183,7 @@ def run_worker(
                     break
                 idle_errors += 1
                 _LOG.warning("receive failed: %s", error)
-                stop.wait(backoff.delay(idle_errors))
+                stop.wait(backoff.delay_after(idle_errors, error))
                 continue
             idle_errors = 0
             deliveries = received.unwrap()
@@ -195,12 +212,13 @@ def _handle(
     try:
         with _heartbeat(queue, delivery, heartbeat, lease_extension):
             outcome = handler(delivery)
-    except Exception:
+    except Exception as exc:
         _LOG.exception("handler failed on message %s", delivery.message.id)
-        outcome = Failure("handler raised")
+        outcome = Failure(exc)
     if isinstance(outcome, Failure):
         tally.retried += 1
-        nacked = queue.nack(delivery, delay=backoff.delay(delivery.attempt))
+        delay = backoff.delay_after(delivery.attempt, outcome.failure())
+        nacked = queue.nack(delivery, delay=delay)
         if isinstance(nacked, Failure):
             _LOG.warning("nack of %s failed: %s", delivery.message.id, nacked.failure())
         return

@@ -12,7 +12,7 @@ from returns.result import Failure, Result, Success
 from adapters.memory.clock import ManualClock
 from adapters.memory.queue import MemoryQueue, QueueOptions
 from adapters.worker import Backoff, run_worker
-from domain.errors import ServiceError
+from domain.errors import RateLimited, ServiceError
 from domain.queue import Delivery
 
 
@@ -27,6 +27,37 @@ def test_backoff_grows_exponentially_up_to_the_maximum() -> None:
     """Backoff doubles per attempt and is capped."""
     backoff = Backoff(base=1.0, factor=2.0, maximum=5.0)
     assert [backoff.delay(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
+
+
+def test_retry_after_is_a_floor_that_the_maximum_does_not_cap() -> None:
+    """A RateLimited retry_after longer than the backoff wins; a shorter one does not."""
+    backoff = Backoff(base=1.0, factor=2.0, maximum=5.0)
+    slow = RateLimited(service="s", operation="o", message="m", retry_after=42.0)
+    quick = RateLimited(service="s", operation="o", message="m", retry_after=0.5)
+    unknown = RateLimited(service="s", operation="o", message="m")
+    assert backoff.delay_after(2, slow) == 42.0
+    assert backoff.delay_after(2, quick) == 2.0
+    assert backoff.delay_after(2, unknown) == 2.0
+    assert backoff.delay_after(2, RuntimeError("boom")) == 2.0
+
+
+@pytest.mark.parametrize("how", ["returned", "raised"])
+def test_rate_limited_handler_waits_for_retry_after(queue: MemoryQueue, how: str) -> None:
+    """A handler reporting RateLimited(retry_after=60) gets its message back after 60 s."""
+    queue.publish("t", b"x").unwrap()
+    limited = RateLimited(service="api", operation="call", message="slow down", retry_after=60.0)
+
+    def handler(_: Delivery) -> Result[None, ServiceError]:
+        if how == "raised":
+            raise limited
+        return Failure(limited)
+
+    report = run_worker(queue, "t", "g", handler, wait=0, limit=1, backoff=Backoff(base=1.0))
+    assert report.retried == 1
+    queue.clock.sleep(59.0)
+    assert queue.receive("t", "g", "c").unwrap() == []
+    queue.clock.sleep(1.0)
+    assert [d.attempt for d in queue.receive("t", "g", "c").unwrap()] == [2]
 
 
 def test_handled_messages_are_acked(queue: MemoryQueue) -> None:
