@@ -5,6 +5,20 @@ against it. They encode through the same codec as the real adapters, so a value 
 would fail in production fails here too.
 """
 
+from adapters.memory.cache import MemoryCache, MemoryStore
 from adapters.memory.clock import ManualClock, SystemClock
+from adapters.memory.llm import FakeLLM, Reply
+from adapters.memory.queue import MemoryQueue
+from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
 
-__all__ = ["ManualClock", "SystemClock"]
+__all__ = [
+    "FakeLLM",
+    "ManualClock",
+    "MemoryCache",
+    "MemoryDatabase",
+    "MemoryQueue",
+    "MemoryStore",
+    "MemoryUnitOfWork",
+    "Reply",
+    "SystemClock",
+]
