@@ -79,6 +79,17 @@ def validate_chat(
     return None if problem is None else _invalid(service, operation, problem)
 
 
+def _not_unicode(text: str | None) -> bool:
+    """Whether ``text`` holds a lone surrogate, which no JSON body can carry as UTF-8."""
+    if text is None or text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _chat_problem(request: ChatRequest) -> str | None:
     if not request.messages:
         return "a chat request needs at least one message"
@@ -87,6 +98,14 @@ def _chat_problem(request: ChatRequest) -> str | None:
             return f"message {index} has unknown role {message.role!r}"
         if message.role == "tool" and not message.tool_call_id:
             return f"message {index} is a tool result without a tool_call_id"
+        texts = (message.content, message.name, message.tool_call_id)
+        calls = message.tool_calls
+        if any(map(_not_unicode, texts)) or any(
+            _not_unicode(c.arguments) or _not_unicode(c.name) or _not_unicode(c.id) for c in calls
+        ):
+            return f"message {index} is not valid Unicode (it holds a lone surrogate)"
+    if any(map(_not_unicode, request.stop)):
+        return "a stop sequence is not valid Unicode (it holds a lone surrogate)"
     problem = _model_problem(request.model)
     if problem is not None:
         return problem
@@ -129,14 +148,20 @@ def _chat_problem(request: ChatRequest) -> str | None:
 
 def _json_problem(value: object, path: str) -> str | None:
     """Where ``value`` stops being plain JSON, if it does: a schema must be sent as JSON."""
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        return f"{path} is not valid Unicode" if _not_unicode(value) else None
+    if value is None or isinstance(value, bool | int):
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{path} is not a finite number"
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{path} has a key that is not a string"
+            if not isinstance(key, str) or _not_unicode(key):
+                return (
+                    f"{path} has a key that is not a string"
+                    if not isinstance(key, str)
+                    else (f"{path} has a key that is not valid Unicode")
+                )
             problem = _json_problem(item, f"{path}.{key[:40]}")
             if problem is not None:
                 return problem
@@ -183,12 +208,17 @@ def _embed_problem(
             return f"text {index} is a {type(text).__name__}, not a str"
         if not text:
             return f"text {index} is empty"
+        if _not_unicode(text):
+            return f"text {index} is not valid Unicode (it holds a lone surrogate)"
         if len(text) > max_text_chars:
             return f"text {index} is longer than {max_text_chars} characters"
     problem = _model_problem(model)
     if problem is not None:
         return problem
-    if dimensions is not None and (isinstance(dimensions, bool) or dimensions <= 0):
+    # Typed callers pass an int; untyped ones can pass 1.5 or "8", which must not reach
+    # the provider (or the fake's vector arithmetic).
+    size: object = dimensions
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
         return "dimensions must be a positive integer"
     return None
 

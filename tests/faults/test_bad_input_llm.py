@@ -195,12 +195,6 @@ def test_zz_record_the_llm_campaign(tally: dict[str, float], campaign: Campaign)
 SURROGATE = "lone surrogate \ud800 here"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="the shared LLM rules accept a lone surrogate and the OpenAI adapter lets the "
-    "UnicodeEncodeError of encoding the request body escape (complete, stream and embed)",
-)
 @pytest.mark.parametrize("call", ["complete", "stream", "embed"])
 def test_a_lone_surrogate_is_an_invalid_request_not_an_exception(
     pair: tuple[FakeLLM, OpenAILLM, OpenAITestServer], call: str
@@ -219,11 +213,6 @@ def test_a_lone_surrogate_is_an_invalid_request_not_an_exception(
     assert len(server.requests) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate_embed does not check the type of dimensions: FakeLLM raises TypeError "
-    "for 1.5 and the OpenAI adapter sends it, then reports ProtocolError",
-)
 @pytest.mark.parametrize("adapter", ["fake", "openai"])
 def test_fractional_dimensions_are_an_invalid_request(
     pair: tuple[FakeLLM, OpenAILLM, OpenAITestServer], adapter: str

@@ -16,7 +16,7 @@ from adapters._llm_rules import (
     validate_embed,
 )
 from domain.errors import InvalidRequest
-from domain.llm import ChatMessage, ChatRequest, ResponseFormat, ToolSpec
+from domain.llm import ChatMessage, ChatRequest, ResponseFormat, ToolCall, ToolSpec
 from tests.strategies import DOMAIN_VALUES
 
 HELLO = (ChatMessage.user("hello"),)
@@ -196,3 +196,27 @@ def test_environment_turns_the_guard_on(monkeypatch: pytest.MonkeyPatch) -> None
     assert real_llm_forbidden()
     with pytest.raises(RuntimeError):
         check_real_llm_allowed("https://llm.example.com")
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ChatRequest((ChatMessage.user("bad \ud800 text"),)),
+        ChatRequest((ChatMessage.user("ok"),), stop=("\udfff",)),
+        ChatRequest((ChatMessage.assistant(None, (ToolCall("c1", "f", '{"a": "\ud800"}'),)),)),
+    ],
+)
+def test_text_with_a_lone_surrogate_is_refused(request_: ChatRequest) -> None:
+    """A lone surrogate anywhere a request carries text is InvalidRequest, named."""
+    error = validate_chat(request_, service="test")
+    assert error is not None
+    assert "Unicode" in error.message
+
+
+def test_embeddings_refuse_surrogates_and_fractional_dimensions() -> None:
+    """Embedding text with a lone surrogate, or 1.5 dimensions, is InvalidRequest."""
+    assert validate_embed(["\ud800"], None, None, service="test") is not None
+    bad_dimensions: Any = 1.5
+    error = validate_embed(["a"], None, bad_dimensions, service="test")
+    assert error is not None
+    assert "dimensions" in error.message
