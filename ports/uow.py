@@ -84,8 +84,11 @@ class UnitOfWork(Protocol):
     def commit(self) -> Result[None, ServiceError]:
         """Make every staged change durable at once, or none of them.
 
-        ``Failure(Conflict)`` on a version clash or uniqueness violation,
-        ``Failure(Unavailable)`` when the connection was lost (nothing committed).
+        ``Failure(Conflict)`` on a version clash or uniqueness violation (nothing
+        written). ``Failure(Unavailable)`` when the connection was lost: before the
+        commit was sent nothing was written; if the reply to the commit itself was
+        lost, the transaction may have been applied. Either way it is whole or absent,
+        never partial; load the entities again to find out which.
         """
         ...
 

@@ -35,13 +35,33 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
 
     Connections are checked before use (``pool_pre_ping``); SQLite runs in WAL mode
     with foreign keys on; MySQL/MariaDB run at READ COMMITTED like PostgreSQL, so every
-    backend shows a unit of work the same committed data. ``options`` go to
-    ``create_engine`` and win over these defaults. No connection is made here.
+    backend shows a unit of work the same committed data. Connections to servers
+    time out (5 s to connect; on MariaDB 60 s to read or write; on PostgreSQL TCP
+    keepalives and a 30 s ``tcp_user_timeout`` detect a vanished peer). ``options`` go
+    to ``create_engine`` and win over these defaults (``connect_args`` key by key).
+    No connection is made here.
     """
     url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
     kw: dict[str, Any] = {"pool_pre_ping": True}
+    connect_args: dict[str, Any] = {}
     if url.startswith(("mysql", "mariadb")):
         kw["isolation_level"] = "READ COMMITTED"
+        # pymysql waits forever on a silent server unless told otherwise.
+        connect_args = {"connect_timeout": 5, "read_timeout": 60, "write_timeout": 60}
+    elif url.startswith("postgres"):
+        # libpq has no read timeout: keepalives and tcp_user_timeout (ms) at least
+        # detect a peer that vanished, instead of waiting on it forever.
+        connect_args = {
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 30_000,
+        }
+    connect_args.update(options.pop("connect_args", {}))
+    if connect_args:
+        kw["connect_args"] = connect_args
     kw.update(options)
     engine = create_engine(url, **kw)
     if engine.dialect.name == "sqlite":

@@ -37,8 +37,10 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
 
     ``commit()`` returns ``Failure(Conflict)`` on a version clash, a uniqueness
     violation or a serialization failure, ``Failure(InvalidRequest)`` naming any other
-    violated constraint, and ``Failure(Unavailable)`` when the connection was lost; in
-    every failure nothing is written and the unit is rolled back.
+    violated constraint, and ``Failure(Unavailable)`` when the connection was lost.
+    The unit is rolled back after every failure and nothing is ever half-written; only
+    when the reply to the COMMIT itself is lost may the whole transaction have been
+    applied (see ``UnitOfWork.commit``).
     """
 
     session_factory: sessionmaker[Session] = attrs.field(repr=False)
