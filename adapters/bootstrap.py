@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
@@ -53,6 +53,13 @@ __all__ = [
 ]
 
 _log = logging.getLogger("portside")
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_P = TypeVar("_P", bound=_Closable)
 
 
 @attrs.define
@@ -118,6 +125,13 @@ def _build_database(settings: Settings, entities: Entities) -> Database:
     if not url.startswith("sqlite"):
         options["pool_size"] = settings.tuning.db_pool_size
     return Database.from_url(entities, url, **options)
+
+
+def _build_store(
+    settings: Settings, entities: Entities | None
+) -> tuple[Database | MemoryDatabase, str]:
+    url = settings.database_url
+    return _build_database(settings, entities or Entities()), _describe_database(url)
 
 
 def _build_cache(settings: Settings, clock: Clock) -> tuple[CachePort, str]:
@@ -206,27 +220,18 @@ def build_services(
     closers: list[Callable[[], None]] = []
     names: dict[str, str] = {}
 
-    if database is None:
-        database = _build_database(settings, entities or Entities())
-        closers.append(database.close)
-        names["database"] = _describe_database(settings.database_url)
-    else:
-        names["database"] = type(database).__name__
-    if cache is None:
-        cache, names["cache"] = _build_cache(settings, clock)
-        closers.append(cache.close)
-    else:
-        names["cache"] = type(cache).__name__
-    if queue is None:
-        queue, names["queue"] = _build_queue(settings, clock)
-        closers.append(queue.close)
-    else:
-        names["queue"] = type(queue).__name__
-    if llm is None:
-        llm, names["llm"] = _build_llm(settings, clock)
-        closers.append(llm.close)
-    else:
-        names["llm"] = type(llm).__name__
+    def pick(port: str, given: _P | None, build: Callable[[], tuple[_P, str]]) -> _P:
+        if given is not None:  # an override belongs to the caller: never closed here
+            names[port] = type(given).__name__
+            return given
+        built, names[port] = build()
+        closers.append(built.close)
+        return built
+
+    database = pick("database", database, lambda: _build_store(settings, entities))
+    cache = pick("cache", cache, lambda: _build_cache(settings, clock))
+    queue = pick("queue", queue, lambda: _build_queue(settings, clock))
+    llm = pick("llm", llm, lambda: _build_llm(settings, clock))
     cached = CachingLLM(llm, cache, clock=clock, metrics=metrics)
     _announce(names)
     return Services(settings, cached, llm, cache, queue, database, clock, metrics, names, closers)
