@@ -228,13 +228,15 @@ def build_services(
         closers.append(built.close)
         return built
 
-    database = pick("database", database, lambda: _build_store(settings, entities))
+    store: Database | MemoryDatabase = pick(
+        "database", database, lambda: _build_store(settings, entities)
+    )
     cache = pick("cache", cache, lambda: _build_cache(settings, clock))
     queue = pick("queue", queue, lambda: _build_queue(settings, clock))
     llm = pick("llm", llm, lambda: _build_llm(settings, clock))
     cached = CachingLLM(llm, cache, clock=clock, metrics=metrics)
     _announce(names)
-    return Services(settings, cached, llm, cache, queue, database, clock, metrics, names, closers)
+    return Services(settings, cached, llm, cache, queue, store, clock, metrics, names, closers)
 
 
 def _describe_database(url: str) -> str:
