@@ -64,6 +64,9 @@ class MemoryDatabase:
 
         return MemoryUnitOfWork(self)
 
+    def close(self) -> None:
+        """Nothing to release; present so either database can be closed alike."""
+
     def clear(self) -> None:
         """Forget every committed row."""
         with self._lock:
