@@ -228,9 +228,12 @@ def build_services(
         closers.append(built.close)
         return built
 
-    store: Database | MemoryDatabase = pick(
-        "database", database, lambda: _build_store(settings, entities)
-    )
+    store: Database | MemoryDatabase
+    if database is None:
+        store, names["database"] = _build_store(settings, entities)
+        closers.append(store.close)
+    else:
+        store, names["database"] = database, type(database).__name__
     cache = pick("cache", cache, lambda: _build_cache(settings, clock))
     queue = pick("queue", queue, lambda: _build_queue(settings, clock))
     llm = pick("llm", llm, lambda: _build_llm(settings, clock))
