@@ -53,23 +53,17 @@ class TopicKeys:
 
     stream: bytes
     groups: bytes
-    refs: bytes
     base: str
     _by_group: dict[str, list[bytes]] = attrs.field(factory=dict)
 
-    @property
-    def topic(self) -> list[bytes]:
-        """The three keys the publish scripts take."""
-        return [self.stream, self.groups, self.refs]
-
     def group(self, name: str) -> list[bytes]:
-        """The six keys the group scripts take (cached: built once per group)."""
+        """The five keys the group scripts take: S G L H D (built once per group)."""
         keys = self._by_group.get(name)
         if keys is None:
             # Length-prefixed like the topic: no group name can end where another's
             # keys begin, whatever characters it holds.
             prefix = f"{self.base}:g:{len(name)}:{name}:"
-            keys = [self.stream, self.groups, self.refs]
+            keys = [self.stream, self.groups]
             keys += [(prefix + kind).encode() for kind in ("lease", "rec", "dead")]
             self._by_group[name] = keys
         return keys
@@ -130,14 +124,29 @@ def decode_dead_letter(
 
 
 def decode_deliveries(
-    topic: str, group: str, consumer: str, rows: Sequence[Any], expires: float
+    topic: str, group: str, consumer: str, reply: Sequence[Any], expires: float
 ) -> Result[list[Delivery], ServiceError]:
-    """The deliveries of the receive script's flat reply ``id, fields, attempt, receipt, ...``."""
+    """The deliveries of the receive script's flat reply.
+
+    After two header items (how many were redelivered, the batch lease) come ``id,
+    fields, attempt, receipt`` per redelivered message, then ``id, fields`` per fresh
+    one: attempt 1, and the batch lease is its receipt. A reply that delivered nothing
+    may end with wake-up data, which is not a delivery.
+    """
     out: list[Delivery] = []
-    for i in range(0, len(rows), 4):
-        message_id, flat, attempt, receipt = rows[i : i + 4]
+    redelivered = int(reply[0])
+    end = 2 + 4 * redelivered
+    for i in range(2, end, 4):
+        message_id, flat, attempt, receipt = reply[i : i + 4]
         message = decode_message(topic, message_id, fields_of(flat))
         if isinstance(message, Failure):
             return message
         out.append(Delivery(message.unwrap(), group, consumer, attempt, receipt.decode(), expires))
+    if reply[1]:
+        lease = reply[1].decode()
+        for i in range(end, len(reply), 2):
+            message = decode_message(topic, reply[i], fields_of(reply[i + 1]))
+            if isinstance(message, Failure):
+                return message
+            out.append(Delivery(message.unwrap(), group, consumer, 1, lease, expires))
     return Success(out)

@@ -1,10 +1,11 @@
 """``QueuePort`` on Redis Streams and consumer groups (Redis 7.0 and later).
 
-Each operation is one Lua script (see ``_queue_lua``), so a crash between two commands
-can never half-apply it. Leases and delays are kept in a sorted set per group, scored
-on the adapter's ``Clock``: that makes lease expiry testable with a manual clock and
-lets ``extend`` and ``nack(delay=)`` set any due time. Attempt counts are the stream's
-own delivery counters (XPENDING), set explicitly on every redelivery.
+Each operation is one command: a bare XADD for a plain publish, one Lua script (see
+``_queue_lua``) for the rest, so a crash between two commands can never half-apply it.
+Leases and delays are kept in a sorted set per group, scored on the adapter's
+``Clock``: that makes lease expiry testable with a manual clock and lets ``extend``
+and ``nack(delay=)`` set any due time. Attempt counts are the stream's own delivery
+counters (XPENDING), set explicitly on every redelivery.
 """
 
 from __future__ import annotations
@@ -51,8 +52,6 @@ __all__ = ["QueueOptions", "RedisQueue", "eviction_warning"]
 
 _SERVICE: Final = "redis-queue"
 _LOG: Final = logging.getLogger("portside.queue.redis")
-#: How many due entries one receive examines; bounds the work of one script call.
-_SCAN: Final = 512
 #: Blocking reads are cut into chunks well inside the socket timeout.
 _BLOCK_CHUNK: Final = 1.0
 _QUEUE_CONNECTION: Final = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
@@ -80,10 +79,19 @@ class RedisQueue(QueuePort):
     _keys: dict[str, TopicKeys] = attrs.field(factory=dict, init=False, repr=False)
     _adopted: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
     _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
+    _receive_flags: dict[tuple[bool, bool], bytes] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         for name in lua.__all__:
             self._scripts[name] = self.client.register_script(getattr(lua, name))
+        # Encoded once: the receive script takes its settings as one argument.
+        settings = f"{self.options.max_deliveries} {self.options.lease_timeout!r}"
+        for create in (False, True):
+            for wake in (False, True):
+                flags = f"{settings} {int(create)} {int(wake)}"
+                self._receive_flags[create, wake] = flags.encode()
         self._check_eviction_policy()
 
     @classmethod
@@ -125,7 +133,7 @@ class RedisQueue(QueuePort):
             # when names contain braces or colons; the braces keep a topic in one slot.
             base = f"{self.namespace}:{len(topic)}:{{{topic}}}"
             keys = self._keys[topic] = TopicKeys(
-                (base + ":s").encode(), (base + ":groups").encode(), (base + ":refs").encode(), base
+                (base + ":s").encode(), (base + ":groups").encode(), base
             )
         return keys
 
@@ -148,25 +156,19 @@ class RedisQueue(QueuePort):
 
     # -- publishing -------------------------------------------------------------
 
-    def _publish_args(
+    def _fields(
         self, body: bytes, headers: dict[str, str], dedupe: str | None
     ) -> Result[list[Any], ServiceError]:
-        args: list[Any] = [
-            "1" if dedupe is not None else "0",
-            int(self.options.dedupe_window * 1000),
-            "b",
-            body,
-            "t",
-            repr(self.clock.now()),
-        ]
+        """The stream entry's field list (see ``_queue_layout``)."""
+        fields: list[Any] = [b"b", body, b"t", repr(self.clock.now())]
         if headers:
             encoded = encode(headers)
             if isinstance(encoded, Failure):
                 return encoded
-            args += ["h", encoded.unwrap()]
+            fields += [b"h", encoded.unwrap()]
         if dedupe is not None:
-            args += ["d", dedupe]
-        return Success(args)
+            fields += [b"d", dedupe]
+        return Success(fields)
 
     def publish(
         self,
@@ -194,17 +196,26 @@ class RedisQueue(QueuePort):
             key = check_name("dedupe key", dedupe_key, operation="publish", service=_SERVICE)
             if isinstance(key, Failure):
                 return key
-        args = self._publish_args(data.unwrap(), copied.unwrap(), dedupe_key)
-        if isinstance(args, Failure):
-            return args
+        fields = self._fields(data.unwrap(), copied.unwrap(), dedupe_key)
+        if isinstance(fields, Failure):
+            return fields
         keys = self._topic_keys(topic)
-        script_keys = keys.topic
-        if dedupe_key is not None:
-            script_keys.append(f"{keys.base}:dd:{dedupe_key}".encode())
-        tries = 1 + (self.dedupe_retries if dedupe_key is not None else 0)
+        if dedupe_key is None:
+            # Nothing to check first: a bare XADD, the same command a raw client sends
+            # (execute_command skips xadd()'s dict-to-list work; redis-py leaves it untyped).
+            try:
+                added: Any = self.client.execute_command(  # type: ignore[no-untyped-call]
+                    "XADD", keys.stream, "*", *fields.unwrap()
+                )
+            except REDIS_ERRORS as exc:
+                return self._fail(exc, "publish")
+            return Success(added.decode())
+        script_keys = [keys.stream, f"{keys.base}:dd:{dedupe_key}".encode()]
+        args = [int(self.options.dedupe_window * 1000), *fields.unwrap()]
+        tries = 1 + self.dedupe_retries
         for attempt in range(tries):
             try:
-                reply = self._run("PUBLISH", script_keys, args.unwrap())
+                reply = self._run("PUBLISH", script_keys, args)
             except REDIS_ERRORS as exc:
                 failure = self._fail(exc, "publish")
                 error = failure.failure()
@@ -243,7 +254,7 @@ class RedisQueue(QueuePort):
             return Success([])
         keys = self._topic_keys(topic)
         try:
-            replies = self._run("PUBLISH_MANY", keys.topic, args)
+            replies = self._run("PUBLISH_MANY", [keys.stream], args)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "publish_many")
         return Success([reply.decode() for reply in replies])
@@ -273,38 +284,36 @@ class RedisQueue(QueuePort):
         group_keys = keys.group(group)
         deadline = time.monotonic() + waiting
         try:
-            if (topic, group) not in self._adopted:
+            # The first receive of a group in this process adopts orphans and makes
+            # sure the group exists; later ones skip both (a NOGROUP reply, after the
+            # keys were deleted under us, brings the check back).
+            create = (topic, group) not in self._adopted
+            if create:
                 self._adopt_orphans(group, group_keys)
                 self._adopted.add((topic, group))
             while True:
                 now = self.clock.now()
-                reply = self._run(
-                    "RECEIVE",
-                    group_keys,
-                    [
-                        group,
-                        consumer,
-                        count,
-                        repr(now),
-                        repr(now + self.options.lease_timeout),
-                        self.options.max_deliveries,
-                        os.urandom(6).hex() + ".",
-                        _SCAN,
-                        "1",
-                        "1" if waiting > 0 else "0",
-                    ],
-                )
-                if len(reply) > 2 or waiting <= 0:
+                args = [group, consumer, count, repr(now), os.urandom(6).hex() + "."]
+                try:
+                    reply = self._run("RECEIVE", group_keys, [*args, self._flags(create, waiting)])
+                except redis.exceptions.ResponseError as exc:
+                    if create or "NOGROUP" not in str(exc):
+                        raise
+                    create = True
+                    reply = self._run("RECEIVE", group_keys, [*args, self._flags(True, waiting)])
+                if reply[0] or reply[1] or waiting <= 0:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._block(keys.stream, reply[0], reply[1], remaining, now)
+                self._block(keys.stream, reply[2], reply[3] or None, remaining, now)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "receive")
-        return decode_deliveries(
-            topic, group, consumer, reply[2:], now + self.options.lease_timeout
-        )
+        return decode_deliveries(topic, group, consumer, reply, now + self.options.lease_timeout)
+
+    def _flags(self, create: bool, waiting: float) -> bytes:
+        """The receive script's last argument: settings and switches in one string."""
+        return self._receive_flags[create, waiting > 0]
 
     def _block(
         self, stream: bytes, last: bytes, next_due: bytes | None, left: float, now: float
@@ -326,7 +335,7 @@ class RedisQueue(QueuePort):
         while True:
             try:
                 reply = self._run(
-                    "ADOPT", group_keys[:5], [group, min_idle, cursor, repr(self.clock.now())]
+                    "ADOPT", group_keys[:4], [group, min_idle, cursor, repr(self.clock.now())]
                 )
             except redis.exceptions.ResponseError as exc:
                 if "NOGROUP" in str(exc):
@@ -357,7 +366,7 @@ class RedisQueue(QueuePort):
             return checked
         keys, message_id = self._settle_args(delivery)
         try:
-            code = self._run("ACK", keys[:5], [delivery.group, message_id, delivery.receipt])
+            code = self._run("ACK", keys[:4], [delivery.group, message_id, delivery.receipt])
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack")
         return Success(None) if code == 1 else self._refused(code, delivery, "ack")
@@ -383,12 +392,12 @@ class RedisQueue(QueuePort):
         try:
             if len(batches) == 1:
                 [((topic, group), args)] = batches.items()
-                keys = self._topic_keys(topic).group(group)[:5]
+                keys = self._topic_keys(topic).group(group)[:4]
                 return Success(int(self._run("ACK_MANY", keys, args)))
             script = self._scripts["ACK_MANY"]
             with self.client.pipeline(transaction=False) as pipe:
                 for (topic, group), args in batches.items():
-                    script(self._topic_keys(topic).group(group)[:5], args, client=pipe)
+                    script(self._topic_keys(topic).group(group)[:4], args, client=pipe)
                 counts = pipe.execute()
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack_many")
@@ -438,7 +447,9 @@ class RedisQueue(QueuePort):
         keys, message_id = self._settle_args(delivery)
         due = self.clock.now() + longer.unwrap()
         try:
-            code = self._run("EXTEND", keys[:5], [message_id, delivery.receipt, repr(due)])
+            code = self._run(
+                "EXTEND", keys[:4], [delivery.group, message_id, delivery.receipt, repr(due)]
+            )
         except REDIS_ERRORS as exc:
             return self._fail(exc, "extend")
         if code != 1:
@@ -457,9 +468,9 @@ class RedisQueue(QueuePort):
         now = self.clock.now()
         try:
             # A receive of zero messages that does not create the group: only the sweep.
-            args: list[Any] = [group, "-", 0, repr(now), repr(now), self.options.max_deliveries]
-            self._run("RECEIVE", group_keys, [*args, "x.", _SCAN, "0", "0"])
-            entries: Any = self.client.xrange(group_keys[5], "-", "+")
+            args = [group, "-", 0, repr(now), "x.", self._flags(False, 0.0)]
+            self._run("RECEIVE", group_keys, args)
+            entries: Any = self.client.xrange(group_keys[4], "-", "+")
         except REDIS_ERRORS as exc:
             return self._fail(exc, "dead_letters")
         letters: list[DeadLetter] = []

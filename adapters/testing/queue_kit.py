@@ -71,7 +71,8 @@ class QueueContract(RuleBasedStateMachine):
         self.clock = ManualClock()
         self.model = MemoryQueue(self.clock, KIT_OPTIONS)
         self.real = type(self).factory(self.clock, KIT_OPTIONS)
-        self.ids: dict[str, str] = {}
+        # Ids are unique per topic only (two streams can mint the same one).
+        self.ids: dict[tuple[str, str], str] = {}
         self.deliveries: list[tuple[Delivery, Delivery]] = []
         self.published = 0
         self.topic_names: list[str] = list(TOPICS)
@@ -103,13 +104,15 @@ class QueueContract(RuleBasedStateMachine):
         )
         return None
 
-    def _id(self, message_id: str, real: bool) -> str:
-        return self.ids.get(message_id, f"unknown:{message_id}") if real else message_id
+    def _id(self, topic: str, message_id: str, real: bool) -> str:
+        if not real:
+            return message_id
+        return self.ids.get((topic, message_id), f"unknown:{message_id}")
 
     def _delivery(self, d: Delivery, real: bool) -> tuple[Any, ...]:
         m = d.message
         return (
-            self._id(m.id, real),
+            self._id(m.topic, m.id, real),
             m.topic,
             m.body,
             dict(m.headers),
@@ -126,14 +129,21 @@ class QueueContract(RuleBasedStateMachine):
 
     def _letters(self, ls: Sequence[DeadLetter], real: bool) -> list[tuple[Any, ...]]:
         return [
-            (self._id(x.message.id, real), x.message.body, x.group, x.reason, x.attempts, x.dead_at)
+            (
+                self._id(x.message.topic, x.message.id, real),
+                x.message.body,
+                x.group,
+                x.reason,
+                x.attempts,
+                x.dead_at,
+            )
             for x in ls
         ]
 
-    def _record_ids(self, real: str, model: str) -> None:
-        known = self.ids.get(real)
+    def _record_ids(self, topic: str, real: str, model: str) -> None:
+        known = self.ids.get((topic, real))
         assert known in (None, model), f"adapter id {real} stands for two messages"
-        self.ids[real] = model
+        self.ids[topic, real] = model
 
     def _pick(self, data: st.DataObject) -> int:
         """An index into the deliveries, mostly one of the latest (the live ones)."""
@@ -183,7 +193,7 @@ class QueueContract(RuleBasedStateMachine):
         model = self.model.publish(topic, body, headers=headers, dedupe_key=dedupe)
         self._same("publish", real, model, lambda _, __: None)
         if isinstance(real, Success) and isinstance(model, Success):
-            self._record_ids(real.unwrap(), model.unwrap())
+            self._record_ids(topic, real.unwrap(), model.unwrap())
 
     @rule(topic=topics, count=st.integers(1, 3))
     def publish_many(self, topic: str, count: int) -> None:
@@ -197,7 +207,7 @@ class QueueContract(RuleBasedStateMachine):
         self._same("publish_many", real, model, lambda ids, _: len(ids))
         if isinstance(real, Success) and isinstance(model, Success):
             for real_id, model_id in zip(real.unwrap(), model.unwrap(), strict=True):
-                self._record_ids(real_id, model_id)
+                self._record_ids(topic, real_id, model_id)
 
     @rule(
         topic=topics,
