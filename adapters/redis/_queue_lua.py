@@ -294,28 +294,32 @@ return out
 )
 
 #: KEYS S G L H; ARGV group id receipt -> 1 acked, 0 not pending, -1 stale
-#: The common path is a record or batch-lease check, XACK, the lease's removal and XDEL;
-#: the pending list is only read to tell a refusal's kind.
+#: The common path (a batch of one) is HGET, ZREM, XACK, SCARD and XDEL; the pending
+#: list is only read to tell a refusal's kind.
 ACK: Final = (
     _PRELUDE
     + """
 local group, id, receipt = ARGV[1], ARGV[2], ARGV[3]
 if not valid(id) then return 0 end
 local owner, current = record(id)
-if (owner and (current == '' or current ~= receipt)) or (not owner and not covers(receipt, id))
-then
+local first, last = batch(receipt)
+local shared = false
+if owner then
+  if current == '' or current ~= receipt then return attempts(group, id) and -1 or 0 end
+  redis.call('HDEL', H, id)
+  redis.call('ZREM', L, id)
+elseif first == id and last == id then
+  -- A batch of one: removing its lease is the check that it was live.
+  if redis.call('ZREM', L, receipt) == 0 then return attempts(group, id) and -1 or 0 end
+elseif covers(receipt, id) then
+  shared = true
+else
   return attempts(group, id) and -1 or 0
 end
 local acked = redis.call('XACK', S, group, id)
-if owner then
-  redis.call('HDEL', H, id)
-  redis.call('ZREM', L, id)
-else
-  -- A batch lease goes as soon as nothing it covers is pending (one message: at once).
-  local first, last = batch(receipt)
-  if first == last or #redis.call('XPENDING', S, group, first, last, 1) == 0 then
-    redis.call('ZREM', L, receipt)
-  end
+-- A batch lease goes as soon as nothing it covers is pending any more.
+if shared and #redis.call('XPENDING', S, group, first, last, 1) == 0 then
+  redis.call('ZREM', L, receipt)
 end
 if acked == 0 then return 0 end
 release(group, {id})
@@ -324,6 +328,9 @@ return 1
 )
 
 #: KEYS S G L H; ARGV group (id receipt) ... -> how many were acked
+#: One XACK for the whole batch: its count is the number acked, and ids it did not
+#: ack were already done for this group (released then), so releasing them again is a
+#: no-op. The pending list is not read per entry.
 ACK_MANY: Final = (
     _PRELUDE
     + """
@@ -331,57 +338,55 @@ local group = ARGV[1]
 local ids = {}
 for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
 local recs = redis.call('HMGET', H, unpack(ids))
-local done, seen, leases, recorded = {}, {}, {}, {}
+local done, recorded, leases = {}, {}, {}
 for j, rec in ipairs(recs) do
   local id, receipt = ids[j], ARGV[2 * j + 1]
-  if not seen[id] then
-    if rec then
-      local tab = string.find(rec, '\\t', 1, true)
-      local current = string.sub(rec, tab + 1)
-      if current ~= '' and current == receipt then
-        seen[id] = true
-        recorded[#recorded + 1] = id
-      end
-    elseif batch(receipt) then
-      -- Grouped per batch lease: one pending-range read checks all of its entries.
-      local lease = leases[receipt]
-      if not lease then
-        lease = {ids = {}}
-        leases[receipt] = lease
-      end
-      lease.ids[#lease.ids + 1] = id
+  if rec then
+    local tab = string.find(rec, '\t', 1, true)
+    local current = string.sub(rec, tab + 1)
+    if current ~= '' and current == receipt then
+      done[#done + 1] = id
+      recorded[#recorded + 1] = id
     end
-  end
-end
-for m, lease in pairs(leases) do
-  if redis.call('ZSCORE', L, m) then
-    local first, last = batch(m)
-    local p = redis.call('XPENDING', S, group, first, last, 1000)
-    local pending = {}
-    for _, e in ipairs(p) do pending[e[1]] = true end
-    for _, id in ipairs(lease.ids) do
-      if pending[id] and not seen[id] then
-        seen[id] = true
+  elseif valid(id) then
+    -- One lookup and one parse per batch lease, not per entry.
+    local live = leases[receipt]
+    if live == nil then
+      live = false
+      local first, last = batch(receipt)
+      if first and redis.call('ZSCORE', L, receipt) then
+        local fm, fs = sid(first)
+        local lm, ls = sid(last)
+        live = {fm, fs, lm, ls}
+      end
+      leases[receipt] = live
+    end
+    if live then
+      local m, q = sid(id)
+      if (m > live[1] or (m == live[1] and q >= live[2]))
+        and (m < live[3] or (m == live[3] and q <= live[4])) then
         done[#done + 1] = id
       end
     end
-    local left = false
-    for _, e in ipairs(p) do
-      if not seen[e[1]] then left = true break end
-    end
-    -- Nothing it covers is pending any more: the batch lease goes now, not at expiry.
-    if not left then redis.call('ZREM', L, m) end
   end
 end
-for _, id in ipairs(recorded) do done[#done + 1] = id end
 if #done == 0 then return 0 end
-redis.call('XACK', S, group, unpack(done))
+local acked = redis.call('XACK', S, group, unpack(done))
 if #recorded > 0 then
   redis.call('HDEL', H, unpack(recorded))
   redis.call('ZREM', L, unpack(recorded))
 end
+-- A batch lease goes as soon as nothing it covers is pending any more.
+for m, live in pairs(leases) do
+  if live then
+    local first, last = batch(m)
+    if #redis.call('XPENDING', S, group, first, last, 1) == 0 then
+      redis.call('ZREM', L, m)
+    end
+  end
+end
 release(group, done)
-return #done
+return acked
 """
 )
 
