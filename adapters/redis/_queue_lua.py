@@ -337,10 +337,12 @@ ACK_MANY: Final = (
 local group = ARGV[1]
 local ids = {}
 for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
-local recs = redis.call('HMGET', H, unpack(ids))
+-- Records exist only for redelivered, nacked or extended messages: usually none.
+local recs = {}
+if redis.call('HLEN', H) > 0 then recs = redis.call('HMGET', H, unpack(ids)) end
 local done, recorded, leases = {}, {}, {}
-for j, rec in ipairs(recs) do
-  local id, receipt = ids[j], ARGV[2 * j + 1]
+for j, id in ipairs(ids) do
+  local rec, receipt = recs[j], ARGV[2 * j + 1]
   if rec then
     local tab = string.find(rec, '\t', 1, true)
     local current = string.sub(rec, tab + 1)
@@ -348,7 +350,7 @@ for j, rec in ipairs(recs) do
       done[#done + 1] = id
       recorded[#recorded + 1] = id
     end
-  elseif valid(id) then
+  else
     -- One lookup and one parse per batch lease, not per entry.
     local live = leases[receipt]
     if live == nil then
@@ -361,8 +363,9 @@ for j, rec in ipairs(recs) do
       end
       leases[receipt] = live
     end
-    if live then
-      local m, q = sid(id)
+    local m, q = string.match(id, '^(%d+)%-(%d+)$')
+    if live and m then
+      m, q = tonumber(m), tonumber(q)
       if (m > live[1] or (m == live[1] and q >= live[2]))
         and (m < live[3] or (m == live[3] and q <= live[4])) then
         done[#done + 1] = id
