@@ -74,20 +74,26 @@ def _invalid(operation: str, message: str, service: str) -> Failure[InvalidReque
     return Failure(InvalidRequest(service=service, operation=operation, message=message))
 
 
+def _name_problem(kind: str, name: object) -> str | None:
+    """What is wrong with a name, or ``None``; no result objects on the hot path."""
+    if not isinstance(name, str):
+        return f"{kind} name must be a str"
+    if not name:
+        return f"{kind} name is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"{kind} name is longer than {MAX_NAME_LENGTH} characters"
+    if not name.isprintable():
+        return f"{kind} name has a non-printable character"
+    return None
+
+
 def check_name(
     kind: str, name: object, *, operation: str, service: str
 ) -> Result[str, InvalidRequest]:
     """``name`` when it is 1 to 200 printable characters, else ``InvalidRequest``."""
-    if not isinstance(name, str):
-        return _invalid(operation, f"{kind} name must be a str", service)
-    if not name:
-        return _invalid(operation, f"{kind} name is empty", service)
-    if len(name) > MAX_NAME_LENGTH:
-        return _invalid(
-            operation, f"{kind} name is longer than {MAX_NAME_LENGTH} characters", service
-        )
-    if not name.isprintable():
-        return _invalid(operation, f"{kind} name has a non-printable character", service)
+    problem = _name_problem(kind, name)
+    if problem is not None or not isinstance(name, str):
+        return _invalid(operation, problem or f"{kind} name must be a str", service)
     return Success(name)
 
 
@@ -127,18 +133,26 @@ def check_headers(
     return Success(copy)
 
 
+def _seconds(what: str, seconds: object, positive: bool) -> float | str:
+    """``seconds`` as a float, or what is wrong with it (a str)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return f"{what} must be a number of seconds"
+    value = float(seconds)
+    if not math.isfinite(value):
+        return f"{what} must be finite"
+    if value < 0 or (positive and value == 0):
+        sign = "positive" if positive else "zero or more"
+        return f"{what} must be {sign}, got {value!r}"
+    return value
+
+
 def check_delay(
     what: str, seconds: object, *, operation: str, service: str, positive: bool = False
 ) -> Result[float, InvalidRequest]:
     """``seconds`` as a float when finite and not negative (or positive when asked)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return _invalid(operation, f"{what} must be a number of seconds", service)
-    value = float(seconds)
-    if not math.isfinite(value):
-        return _invalid(operation, f"{what} must be finite", service)
-    if value < 0 or (positive and value == 0):
-        sign = "positive" if positive else "zero or more"
-        return _invalid(operation, f"{what} must be {sign}, got {value!r}", service)
+    value = _seconds(what, seconds, positive)
+    if isinstance(value, str):
+        return _invalid(operation, value, service)
     return Success(value)
 
 
@@ -153,19 +167,19 @@ def check_receive(
 ) -> Result[tuple[int, float], InvalidRequest]:
     """``(max_messages, wait)`` when every argument of ``receive`` is valid."""
     for kind, name in (("topic", topic), ("group", group), ("consumer", consumer)):
-        checked = check_name(kind, name, operation="receive", service=service)
-        if isinstance(checked, Failure):
-            return checked
+        problem = _name_problem(kind, name)
+        if problem is not None:
+            return _invalid("receive", problem, service)
     if (
         isinstance(max_messages, bool)
         or not isinstance(max_messages, int)
         or not 1 <= max_messages <= MAX_BATCH
     ):
         return _invalid("receive", f"max_messages must be an int from 1 to {MAX_BATCH}", service)
-    waited = check_delay("wait", wait, operation="receive", service=service)
-    if isinstance(waited, Failure):
-        return waited
-    return Success((max_messages, waited.unwrap()))
+    waiting = _seconds("wait", wait, False)
+    if isinstance(waiting, str):
+        return _invalid("receive", waiting, service)
+    return Success((max_messages, waiting))
 
 
 def check_delivery(
@@ -179,9 +193,9 @@ def check_delivery(
         ("group", delivery.group),
         ("consumer", delivery.consumer),
     ):
-        checked = check_name(kind, name, operation=operation, service=service)
-        if isinstance(checked, Failure):
-            return checked
+        problem = _name_problem(kind, name)
+        if problem is not None:
+            return _invalid(operation, problem, service)
     return Success(delivery)
 
 
