@@ -1,8 +1,10 @@
 """Rows ``queue_single`` and ``queue_batch``: RedisQueue vs a raw redis-py Streams loop.
 
-Both sides move the same messages through one consumer group: publish, read as a
-consumer, acknowledge. The raw loop uses XADD / XREADGROUP / XACK directly (no leases,
-no attempt counts, no deletion of acked entries); ours does all of that.
+Both sides move the same 200-byte messages through one consumer group: publish, read
+as a consumer, acknowledge, one at a time or 100 at a time. The raw loop uses XADD /
+XREADGROUP / XACK directly (no leases, no attempt counts, no receipt check, no deletion
+of acked entries); ours does all of that. docs/reference/queue.md splits the difference
+by guarantee.
 """
 
 from __future__ import annotations
