@@ -140,3 +140,35 @@ def test_entries_under_a_live_batch_lease_are_not_adopted(
     assert restarted.receive("t", "g", "c2", max_messages=2) == Success([])
     assert restarted.ack_many(batch) == Success(2)
     assert restarted.stored("t") == Success(0)
+
+
+@pytest.mark.services
+def test_a_group_that_read_but_did_not_ack_keeps_the_entry(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """An entry another group has pending survives this group's ack until that one acks."""
+    queue = _queue(client, namespace, manual_clock, 30.0)
+    for group in ("a", "b"):
+        assert queue.receive("t", group, "c") == Success([])
+    queue.publish("t", b"x").unwrap()
+    [in_b] = queue.receive("t", "b", "c").unwrap()
+    [in_a] = queue.receive("t", "a", "c").unwrap()
+    assert queue.ack(in_a) == Success(None)
+    assert queue.stored("t") == Success(1)
+    assert queue.ack(in_b) == Success(None)
+    assert queue.stored("t") == Success(0)
+
+
+@pytest.mark.services
+def test_a_group_whose_keys_vanished_is_created_again(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """After the queue's keys are deleted under a running adapter, receive recreates the group."""
+    queue = _queue(client, namespace, manual_clock, 30.0)
+    assert queue.receive("t", "g", "c") == Success([])
+    for key in client.scan_iter(match=f"{namespace}:*", count=1000):
+        client.delete(key)
+    queue.publish("t", b"again").unwrap()
+    [got] = queue.receive("t", "g", "c").unwrap()
+    assert got.message.body == b"again"
+    assert queue.ack(got) == Success(None)
