@@ -32,7 +32,7 @@ from adapters._queue_rules import (
     refused,
 )
 from adapters.memory.clock import SystemClock
-from domain.errors import InvalidRequest, ServiceError
+from domain.errors import ServiceError
 from domain.queue import DeadLetter, Delivery, QueueMessage
 from ports.clock import Clock
 from ports.queue import QueuePort
@@ -84,10 +84,6 @@ def _own_copy(message: QueueMessage) -> QueueMessage:
     delivery's headers must not change the stored message or another delivery.
     """
     return attrs.evolve(message, headers=dict(message.headers))
-
-
-def _invalid(operation: str, message: str) -> Failure[ServiceError]:
-    return Failure(InvalidRequest(service=_SERVICE, operation=operation, message=message))
 
 
 @attrs.define
