@@ -83,7 +83,11 @@ class RedisQueue(QueuePort):
         factory=dict, init=False, repr=False
     )
 
+    _read_timeout: float = attrs.field(default=1.0, init=False, repr=False)
+
     def __attrs_post_init__(self) -> None:
+        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._read_timeout = float(timeout) if timeout else 1.0
         for name in lua.__all__:
             self._scripts[name] = self.client.register_script(getattr(lua, name))
         # Encoded once: the receive script takes its settings as one argument.
@@ -324,7 +328,21 @@ class RedisQueue(QueuePort):
             pause = min(pause, max(0.0, float(next_due) - now))
         if pause <= 0.001:
             return
-        self.client.xread({stream: last}, count=1, block=max(1, int(pause * 1000)))
+        # A blocking read legitimately stays silent for `pause` (and Redis wakes blocked
+        # clients on its ~100 ms timer), so this one reply may take that much longer than
+        # the socket timeout; an idle but healthy server must not look like TimedOut.
+        pool = self.client.connection_pool
+        connection: Any = pool.get_connection()  # redis-py leaves these methods untyped
+        try:
+            connection.send_command(
+                "XREAD", "COUNT", 1, "BLOCK", max(1, int(pause * 1000)), "STREAMS", stream, last
+            )
+            connection.read_response(timeout=pause + 0.25 + self._read_timeout)
+        except BaseException:
+            connection.disconnect()  # the reply may still be on its way: never reuse it
+            raise
+        finally:
+            pool.release(connection)
 
     def _adopt_orphans(self, group: str, group_keys: list[bytes]) -> None:
         """Page XAUTOCLAIM to the end once per group: adopt pending entries with no lease."""

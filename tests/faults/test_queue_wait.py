@@ -12,12 +12,6 @@ pytestmark = pytest.mark.faults
 RedisOptions = pytest.importorskip("adapters.redis._client").RedisOptions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RedisQueue blocks in XREAD for up to 1 s at a time whatever the socket timeout, "
-    "so receive(wait=w) on an idle, healthy server reports TimedOut once w exceeds the "
-    "socket timeout",
-)
 def test_a_long_wait_on_an_idle_queue_is_an_empty_answer_not_a_timeout(
     redis_server: ThrowawayRedis,
 ) -> None:
