@@ -26,7 +26,6 @@ from examples.support_desk.wiring import build_desk, services_from_environment
 __all__ = ["create_app", "desk"]
 
 _DESK: Final = "support_desk"
-_WEB_CONSUMER: Final = "web"
 
 
 def _status_of(error: ServiceError) -> int:
@@ -66,8 +65,6 @@ def create_app(services: Services | None = None, *, create_tables: bool = True) 
         services.database.create_all()
     init_app(app, services)
     the_desk = build_desk(services)
-    # The queue keeps only what is published after its group first received.
-    the_desk.declare(_WEB_CONSUMER)
     app.extensions[_DESK] = the_desk
 
     @app.post("/tickets")

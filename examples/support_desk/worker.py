@@ -39,7 +39,6 @@ def run_triage_worker(
     def handle(delivery: Delivery) -> Result[Outcome, ServiceError]:
         return desk.triage(ticket_id_of(delivery))
 
-    desk.declare(consumer)
     return run_worker(
         services.queue,
         desk.topic,

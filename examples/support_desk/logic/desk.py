@@ -164,19 +164,6 @@ class Desk:
 
     # --- the worker -----------------------------------------------------------------
 
-    def declare(self, consumer: str) -> Result[None, ServiceError]:
-        """Make sure the triage group exists before anything is published.
-
-        A queue group receives only what is published after its first ``receive``,
-        and the port has no other way to create one: this receives once and gives back
-        at once whatever it got. Call it when a web or worker process starts.
-        """
-        received = self.queue.receive(self.topic, self.group, consumer, max_messages=1)
-        match received:
-            case Success([delivery, *_]):
-                return self.queue.nack(delivery)
-        return received.map(lambda _: None)
-
     def work(self, consumer: str, *, max_messages: int = 10, wait: float = 0.0) -> WorkReport:
         """Receive up to ``max_messages`` tickets and handle each (see ``handle``).
 

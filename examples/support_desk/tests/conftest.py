@@ -51,7 +51,6 @@ def _make_desk(entities: Entities, manual_clock: ManualClock) -> Iterator[MakeDe
             ask=structured_triage(cached),
             clock=manual_clock,
         )
-        desk.declare("worker").unwrap()
         built.append(desk)
         return desk
 

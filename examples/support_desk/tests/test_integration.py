@@ -92,7 +92,6 @@ def test_tickets_flow_through_redis_streams_and_the_redis_cache(
         ask=structured_triage(CachingLLM(llm, redis_cache, clock=manual_clock)),
         clock=manual_clock,
     )
-    desk.declare("worker-1").unwrap()
     first = desk.open_ticket("ann", "Refund please", "I was charged twice.").unwrap()
     second = desk.open_ticket("bob", "Refund please", "I was charged twice.").unwrap()
     report = desk.work("worker-1")
@@ -114,7 +113,6 @@ def test_a_rate_limit_is_retried_by_redis_when_the_model_said(
         structured_triage(CachingLLM(llm, MemoryCache(clock=manual_clock), clock=manual_clock)),
         manual_clock,
     )
-    desk.declare("worker-1").unwrap()
     ticket = desk.open_ticket("ann", "Crash", "Saving crashes the app.").unwrap()
     assert desk.work("worker-1").errors[0].kind == "RateLimited"
     manual_clock.advance(19.0)
@@ -135,7 +133,6 @@ def test_tickets_are_stored_and_triaged_in_postgresql(
         structured_triage(CachingLLM(llm, MemoryCache(clock=manual_clock), clock=manual_clock)),
         manual_clock,
     )
-    desk.declare("worker").unwrap()
     opened = []
     for subject in ("Refund please", "Login fails", "Would be nice: dark mode"):
         opened.append(desk.open_ticket("ann", subject, subject + ".").unwrap().id)
@@ -182,7 +179,6 @@ def test_structured_triage_over_the_openai_adapter(
         ),
         manual_clock,
     )
-    desk.declare("worker").unwrap()
     first = desk.open_ticket("ann", "Crash", "Saving crashes the app.").unwrap()
     second = desk.open_ticket("bob", "Crash", "Saving crashes the app.").unwrap()
     assert desk.work("worker").outcomes == ((first.id, "triaged"), (second.id, "triaged"))

@@ -172,19 +172,15 @@ def test_a_ticket_whose_publish_failed_is_kept_for_requeue(make_desk: MakeDesk) 
     assert working_queue is desk.queue
 
 
-def test_a_ticket_published_before_the_group_existed_is_requeued_when_stale(
+def test_a_ticket_opened_before_any_worker_ran_is_triaged_by_the_first(
     make_desk: MakeDesk, manual_clock: ManualClock
 ) -> None:
-    """A message lost before any worker declared the group is published again once stale."""
+    """A ticket published while no worker had ever started is triaged by the first one."""
     desk = make_desk(responder=lambda _request: VALID)
     fresh = attrs.evolve(desk, queue=MemoryQueue(clock=manual_clock))
-    ticket_id = _open(fresh)  # no group yet: the in-memory queue keeps nothing
-    fresh.declare("worker").unwrap()
-    assert fresh.work("worker").handled == 0
-    assert fresh.requeue(stale_after=600.0) == Success(0)
-    manual_clock.advance(600.0)
-    assert fresh.requeue(stale_after=600.0) == Success(1)
+    ticket_id = _open(fresh)  # no consumer group exists yet: the queue keeps the message
     assert fresh.work("worker").outcomes == ((ticket_id, "triaged"),)
+    assert fresh.requeue(stale_after=0.0) == Success(0)
 
 
 def test_listing_refuses_a_bad_page(make_desk: MakeDesk) -> None:
