@@ -30,6 +30,7 @@ __all__ = [
     "check_name",
     "check_publish_batch",
     "check_receive",
+    "name_problem",
     "refused",
 ]
 
@@ -74,8 +75,11 @@ def _invalid(operation: str, message: str, service: str) -> Failure[InvalidReque
     return Failure(InvalidRequest(service=service, operation=operation, message=message))
 
 
-def _name_problem(kind: str, name: object) -> str | None:
-    """What is wrong with a name, or ``None``; no result objects on the hot path."""
+def name_problem(kind: str, name: object) -> str | None:
+    """What is wrong with a ``kind`` name (a sentence), or ``None`` for a valid one.
+
+    Builds no result object: the adapters' hot paths call it for every name.
+    """
     if not isinstance(name, str):
         return f"{kind} name must be a str"
     if not name:
@@ -91,7 +95,7 @@ def check_name(
     kind: str, name: object, *, operation: str, service: str
 ) -> Result[str, InvalidRequest]:
     """``name`` when it is 1 to 200 printable characters, else ``InvalidRequest``."""
-    problem = _name_problem(kind, name)
+    problem = name_problem(kind, name)
     if problem is not None or not isinstance(name, str):
         return _invalid(operation, problem or f"{kind} name must be a str", service)
     return Success(name)
@@ -167,7 +171,7 @@ def check_receive(
 ) -> Result[tuple[int, float], InvalidRequest]:
     """``(max_messages, wait)`` when every argument of ``receive`` is valid."""
     for kind, name in (("topic", topic), ("group", group), ("consumer", consumer)):
-        problem = _name_problem(kind, name)
+        problem = name_problem(kind, name)
         if problem is not None:
             return _invalid("receive", problem, service)
     if (
@@ -193,7 +197,7 @@ def check_delivery(
         ("group", delivery.group),
         ("consumer", delivery.consumer),
     ):
-        problem = _name_problem(kind, name)
+        problem = name_problem(kind, name)
         if problem is not None:
             return _invalid(operation, problem, service)
     return Success(delivery)
@@ -211,9 +215,13 @@ def check_publish_batch(
     if isinstance(checked_topic, Failure):
         return checked_topic
     out: list[bytes] = []
+    limit = options.max_body_bytes
     for index, body in enumerate(bodies):
         if index >= MAX_BATCH:
             return _invalid("publish_many", f"more than {MAX_BATCH} bodies in one batch", service)
+        if type(body) is bytes and len(body) <= limit:
+            out.append(body)  # the common case, immutable already: no copy, no Result
+            continue
         checked = check_body(body, options, operation="publish_many", service=service)
         if isinstance(checked, Failure):
             return _invalid("publish_many", f"body {index}: {checked.failure().message}", service)

@@ -22,6 +22,7 @@ from domain.errors import ServiceError
 from domain.queue import DeadLetter, Delivery, QueueMessage
 
 __all__ = [
+    "GroupCalls",
     "TopicKeys",
     "decode_dead_letter",
     "decode_deliveries",
@@ -67,6 +68,19 @@ class TopicKeys:
             keys += [(prefix + kind).encode() for kind in ("lease", "rec", "dead")]
             self._by_group[name] = keys
         return keys
+
+
+@attrs.frozen
+class GroupCalls:
+    """The constant head of one (topic, group, consumer)'s hot script calls.
+
+    ``receive`` is ``EVALSHA sha 5 S G L H D group consumer`` and ``ack`` is ``EVALSHA
+    sha 4 S G L H group``, every argument already bytes: redis-py would otherwise encode
+    each one again on every call. The caller appends the per-call arguments.
+    """
+
+    receive: tuple[Any, ...]
+    ack: tuple[Any, ...]
 
 
 def names_of(delivery: object) -> tuple[str, str, str] | None:
@@ -144,9 +158,18 @@ def decode_deliveries(
         out.append(Delivery(message.unwrap(), group, consumer, attempt, receipt.decode(), expires))
     if reply[1]:
         lease = reply[1].decode()
+        append = out.append
         for i in range(end, len(reply), 2):
-            message = decode_message(topic, reply[i], fields_of(reply[i + 1]))
+            flat = reply[i + 1]
+            # The common entry, exactly ``b <body> t <time>`` as publish writes it, is
+            # read in place: no field dict, no Result per message (the hot path of
+            # every receive). Anything else takes the general decoder.
+            if len(flat) == 4 and flat[0] == b"b" and flat[2] == b"t":
+                plain = QueueMessage(reply[i].decode(), topic, flat[1], {}, float(flat[3]), None)
+                append(Delivery(plain, group, consumer, 1, lease, expires))
+                continue
+            message = decode_message(topic, reply[i], fields_of(flat))
             if isinstance(message, Failure):
                 return message
-            out.append(Delivery(message.unwrap(), group, consumer, 1, lease, expires))
+            append(Delivery(message.unwrap(), group, consumer, 1, lease, expires))
     return Success(out)

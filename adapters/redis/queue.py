@@ -11,9 +11,10 @@ counters (XPENDING), set explicitly on every redelivery.
 from __future__ import annotations
 
 import logging
-import os
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from random import getrandbits as _random_bits
 from typing import Any, Final
 
 import attrs
@@ -22,6 +23,7 @@ from redis.commands.core import Script
 from returns.result import Failure, Result, Success
 
 from adapters._queue_rules import (
+    MAX_BATCH,
     QueueOptions,
     check_body,
     check_delay,
@@ -30,6 +32,7 @@ from adapters._queue_rules import (
     check_name,
     check_publish_batch,
     check_receive,
+    name_problem,
     refused,
 )
 from adapters.codec import encode
@@ -37,6 +40,7 @@ from adapters.memory.clock import SystemClock
 from adapters.redis import _queue_lua as lua
 from adapters.redis._client import REDIS_ERRORS, RedisOptions, connect, map_error
 from adapters.redis._queue_layout import (
+    GroupCalls,
     TopicKeys,
     decode_dead_letter,
     decode_deliveries,
@@ -55,6 +59,11 @@ _LOG: Final = logging.getLogger("portside.queue.redis")
 #: Blocking reads are cut into chunks well inside the socket timeout.
 _BLOCK_CHUNK: Final = 1.0
 _QUEUE_CONNECTION: Final = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
+#: Immutable, so every successful ack shares one.
+_DONE: Final[Success[None]] = Success(None)
+#: Bounds the per-name caches of a process that keeps inventing names.
+_MAX_CACHED: Final = 4096
+_INF: Final = math.inf
 
 
 @attrs.define
@@ -80,6 +89,10 @@ class RedisQueue(QueuePort):
     _adopted: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
     _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
     _receive_flags: dict[tuple[bool, bool], bytes] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    # Validated (topic, group, consumer) -> their script calls, constants encoded.
+    _calls: dict[tuple[str, str, str], GroupCalls] = attrs.field(
         factory=dict, init=False, repr=False
     )
 
@@ -136,20 +149,43 @@ class RedisQueue(QueuePort):
             # The length prefix makes every key decode to one (topic, group) pair even
             # when names contain braces or colons; the braces keep a topic in one slot.
             base = f"{self.namespace}:{len(topic)}:{{{topic}}}"
-            keys = self._keys[topic] = TopicKeys(
-                (base + ":s").encode(), (base + ":groups").encode(), base
-            )
+            keys = TopicKeys((base + ":s").encode(), (base + ":groups").encode(), base)
+            # Only valid names are kept: publish takes a cached topic as validated.
+            if name_problem("topic", topic) is None:
+                self._keys[topic] = keys
         return keys
+
+    def _calls_for(self, topic: str, group: str, consumer: str) -> GroupCalls:
+        """The hot calls of valid names, built once (callers validate first)."""
+        calls = self._calls.get((topic, group, consumer))
+        if calls is None:
+            if len(self._calls) >= _MAX_CACHED:
+                self._calls.clear()
+            keys = self._topic_keys(topic).group(group)
+            # The client's own encoder, so the bytes are what redis-py would send.
+            encoder: Any = self.client.connection_pool.get_encoder()
+            name, member = encoder.encode(group), encoder.encode(consumer)
+            receive, ack = (self._scripts[s].sha.encode() for s in ("RECEIVE", "ACK"))
+            calls = self._calls[topic, group, consumer] = GroupCalls(
+                ("EVALSHA", receive, b"5", *keys, name, member),
+                ("EVALSHA", ack, b"4", *keys[:4], name),
+            )
+        return calls
+
+    def _call(self, command: tuple[Any, ...]) -> Any:
+        """Send one EVALSHA command; on NOSCRIPT load every script and send it again."""
+        try:
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+        except redis.exceptions.NoScriptError:
+            # A restarted server or a SCRIPT FLUSH lost them all; a script's SHA is its
+            # text's, so loading gives the same SHA back and cached calls stay valid.
+            for script in self._scripts.values():
+                self.client.script_load(script.script)
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
 
     def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """EVALSHA the named script, loading it first if the server does not know it."""
-        script = self._scripts[name]
-        try:
-            return self.client.evalsha(script.sha, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:
-            # A restarted or different server: load the script and run it once more.
-            script.sha = self.client.script_load(script.script)
-            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+        return self._call(("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args))
 
     def stream_key(self, topic: str) -> str:
         """The Redis key of the stream holding ``topic`` (for XINFO and monitoring)."""
@@ -187,6 +223,36 @@ class RedisQueue(QueuePort):
         Without a dedupe key a failed or timed-out publish is never repeated (it may
         have been stored); with one it is repeated up to ``dedupe_retries`` times.
         """
+        try:
+            keys = self._keys.get(topic)  # cached only once valid
+        except TypeError:  # an unhashable topic: the check below names the problem
+            keys = None
+        if (
+            keys is not None
+            and headers is None
+            and dedupe_key is None
+            and type(body) is bytes
+            and len(body) <= self.options.max_body_bytes
+        ):
+            # The common publish: valid names, no headers, no dedupe key. A bare XADD
+            # (the same command a raw client sends) with nothing built on the way.
+            try:
+                added: Any = self.client.execute_command(  # type: ignore[no-untyped-call]
+                    "XADD", keys.stream, b"*", b"b", body, b"t", repr(self.clock.now())
+                )
+            except REDIS_ERRORS as exc:
+                return self._fail(exc, "publish")
+            return Success(added.decode())
+        return self._publish_checked(topic, body, headers, dedupe_key)
+
+    def _publish_checked(
+        self,
+        topic: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        dedupe_key: str | None,
+    ) -> Result[str, ServiceError]:
+        """``publish`` for anything but the common case: every argument checked."""
         checked = check_name("topic", topic, operation="publish", service=_SERVICE)
         if isinstance(checked, Failure):
             return checked
@@ -209,7 +275,7 @@ class RedisQueue(QueuePort):
             # (execute_command skips xadd()'s dict-to-list work; redis-py leaves it untyped).
             try:
                 added: Any = self.client.execute_command(  # type: ignore[no-untyped-call]
-                    "XADD", keys.stream, "*", *fields.unwrap()
+                    "XADD", keys.stream, b"*", *fields.unwrap()
                 )
             except REDIS_ERRORS as exc:
                 return self._fail(exc, "publish")
@@ -280,37 +346,53 @@ class RedisQueue(QueuePort):
         messages kept before it, a later one after the messages already published.
         Waits up to ``wait`` real seconds when nothing is ready.
         """
-        checked = check_receive(topic, group, consumer, max_messages, wait, service=_SERVICE)
-        if isinstance(checked, Failure):
-            return checked
-        count, waiting = checked.unwrap()
-        keys = self._topic_keys(topic)
-        group_keys = keys.group(group)
-        deadline = time.monotonic() + waiting
+        count: object = max_messages
+        seconds: object = wait
+        try:
+            calls = self._calls.get((topic, group, consumer))  # cached only once valid
+        except TypeError:  # an unhashable name: the check below names the problem
+            calls = None
+        if (
+            calls is None
+            or type(count) is not int
+            or not 0 < count <= MAX_BATCH
+            or (type(seconds) is not float and type(seconds) is not int)
+            or not 0.0 <= seconds < _INF  # false for NaN too
+        ):
+            checked = check_receive(topic, group, consumer, count, seconds, service=_SERVICE)
+            if isinstance(checked, Failure):
+                return checked
+            count, seconds = checked.unwrap()
+            calls = self._calls_for(topic, group, consumer)
+        waiting = float(seconds)
         try:
             # The first receive of a group in this process adopts orphans and makes
             # sure the group exists; later ones skip both (a NOGROUP reply, after the
             # keys were deleted under us, brings the check back).
             create = (topic, group) not in self._adopted
             if create:
-                self._adopt_orphans(group, group_keys)
+                self._adopt_orphans(group, self._topic_keys(topic).group(group))
                 self._adopted.add((topic, group))
+            deadline = time.monotonic() + waiting if waiting else 0.0
             while True:
                 now = self.clock.now()
-                args = [group, consumer, count, repr(now), os.urandom(6).hex() + "."]
+                # Random, so no two receives anywhere share a receipt (the module's
+                # generator is reseeded in a forked child; a receipt is no secret).
+                head = (*calls.receive, count, repr(now), f"{_random_bits(48):012x}.")
                 try:
-                    reply = self._run("RECEIVE", group_keys, [*args, self._flags(create, waiting)])
+                    reply = self._call((*head, self._flags(create, waiting)))
                 except redis.exceptions.ResponseError as exc:
                     if create or "NOGROUP" not in str(exc):
                         raise
                     create = True
-                    reply = self._run("RECEIVE", group_keys, [*args, self._flags(True, waiting)])
+                    reply = self._call((*head, self._flags(True, waiting)))
                 if reply[0] or reply[1] or waiting <= 0:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._block(keys.stream, reply[2], reply[3] or None, remaining, now)
+                stream = self._topic_keys(topic).stream
+                self._block(stream, reply[2], reply[3] or None, remaining, now)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "receive")
         return decode_deliveries(topic, group, consumer, reply, now + self.options.lease_timeout)
@@ -379,34 +461,42 @@ class RedisQueue(QueuePort):
 
         A stale or already acked delivery is ``InvalidRequest``.
         """
-        checked = check_delivery(delivery, operation="ack", service=_SERVICE)
-        if isinstance(checked, Failure):
-            return checked
-        keys, message_id = self._settle_args(delivery)
+        calls = None
+        if type(delivery) is Delivery:
+            message = delivery.message
+            calls = self._calls.get((message.topic, delivery.group, delivery.consumer))
+        if calls is None:
+            checked = check_delivery(delivery, operation="ack", service=_SERVICE)
+            if isinstance(checked, Failure):
+                return checked
+            message = delivery.message
+            calls = self._calls_for(message.topic, delivery.group, delivery.consumer)
         try:
-            code = self._run("ACK", keys[:4], [delivery.group, message_id, delivery.receipt])
+            code = self._call((*calls.ack, message.id, delivery.receipt))
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack")
-        return Success(None) if code == 1 else self._refused(code, delivery, "ack")
+        return _DONE if code == 1 else self._refused(code, delivery, "ack")
 
     def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
         """Ack each delivery ``ack`` would accept, in one round trip; returns how many."""
-        checked_names: set[tuple[str, str, str]] = set()
-        for delivery in deliveries:
-            names = names_of(delivery)
-            if names in checked_names:
-                continue  # a batch usually repeats one topic, group and consumer
-            checked = check_delivery(delivery, operation="ack_many", service=_SERVICE)
-            if isinstance(checked, Failure):
-                return checked
-            checked_names.add((delivery.message.topic, delivery.group, delivery.consumer))
         # One script call per (topic, group): the per-call cost of Lua is paid once.
         batches: dict[tuple[str, str], list[str]] = {}
+        last: tuple[str, str, str] | None = None
+        args: list[str] = []
         for delivery in deliveries:
-            key = (delivery.message.topic, delivery.group)
-            batches.setdefault(key, [delivery.group]).extend(
-                (delivery.message.id, delivery.receipt)
-            )
+            names = names_of(delivery)
+            if names != last:  # a batch usually repeats one topic, group and consumer
+                if names is None or names not in self._calls:
+                    checked = check_delivery(delivery, operation="ack_many", service=_SERVICE)
+                    if isinstance(checked, Failure):
+                        return checked
+                    names = (delivery.message.topic, delivery.group, delivery.consumer)
+                    self._calls_for(*names)
+                last = names
+                args = batches.setdefault((delivery.message.topic, delivery.group), [])
+                if not args:
+                    args.append(delivery.group)
+            args += (delivery.message.id, delivery.receipt)
         try:
             if len(batches) == 1:
                 [((topic, group), args)] = batches.items()
