@@ -43,6 +43,7 @@ __all__ = [
     "STORABLE_FINISHES",
     "ChatEntry",
     "EmbeddingEntry",
+    "HitDecoder",
     "assemble",
     "decode_hit",
     "replay",
@@ -201,14 +202,12 @@ def decode_hit(data: bytes, now: float) -> Completion | None:
     ``ChatEntry.decode`` without deltas, building only the one ``Completion`` returned.
     """
     head = _head(data)
-    if head is None:
-        return None
-    stored_at, text, finish, tool_calls, usage, model, _ = head
-    info = CacheInfo(True, max(0.0, now - stored_at), usage)
-    return Completion(text, finish, tool_calls, usage, model, info)
+    return None if head is None else _hit(head[:6], now)
 
 
 _Head = tuple[float, str, FinishReason, tuple[ToolCall, ...], Usage, str, list[Any]]
+# The head without the raw deltas: what a ``complete`` hit needs, all immutable.
+_Answer = tuple[float, str, FinishReason, tuple[ToolCall, ...], Usage, str]
 
 
 def _head(data: bytes) -> _Head | None:
@@ -236,6 +235,47 @@ def _head(data: bytes) -> _Head | None:
     if tool_calls is None or used is None:
         return None
     return float(stored_at), text, finish, tool_calls, used, model, deltas
+
+
+def _hit(answer: _Answer, now: float) -> Completion:
+    stored_at, text, finish, tool_calls, usage, model = answer
+    info = CacheInfo(True, max(0.0, now - stored_at), usage)
+    return Completion(text, finish, tool_calls, usage, model, info)
+
+
+@attrs.define
+class HitDecoder:
+    """``decode_hit`` that reuses the checked decode of bytes it has seen under a key.
+
+    Decoding is a pure function of the bytes, so a decode is reused only when the bytes
+    read now are the very bytes decoded before under that key, or equal to them (one
+    comparison, far cheaper than parsing and checking): an entry that was overwritten,
+    expired or damaged since is read from the cache as usual and decoded and checked
+    afresh. Only the age is computed per hit. Bounded to ``size`` keys of entries up to
+    ``max_bytes`` each; thread-safe without a lock (every step is one atomic dict
+    operation, and a lost race only costs a decode).
+    """
+
+    size: int = 128
+    max_bytes: int = 16_384
+    _seen: dict[str, tuple[bytes, _Answer]] = attrs.field(factory=dict, init=False, repr=False)
+
+    def hit(self, key: str, data: bytes, now: float) -> Completion | None:
+        """The completion ``data`` (read at ``key``) holds as a hit at ``now``, or ``None``."""
+        seen = self._seen.get(key)
+        if seen is not None and (seen[0] is data or seen[0] == data):
+            return _hit(seen[1], now)
+        head = _head(data)
+        if head is None:
+            return None
+        answer = head[:6]
+        if len(data) <= self.max_bytes:
+            memo = self._seen
+            if len(memo) >= self.size:
+                # Dropping everything is rare and needs no bookkeeping per hit.
+                memo.clear()
+            memo[key] = (data, answer)
+        return _hit(answer, now)
 
 
 @attrs.frozen

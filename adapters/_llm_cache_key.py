@@ -12,14 +12,13 @@ the encoding changes: old entries then simply miss.
 The key is computed from one positional tuple (``key_values``) dumped once by orjson;
 ``canonical_request`` names the same values field by field, so what ``explain_key``
 shows is by construction what went into the key. ``RequestKeys`` remembers the keys of
-recently seen request objects whose every key field is immutable.
+recently seen valid requests whose every key field is immutable, found again by value.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -184,6 +183,51 @@ def embedding_key(identity: LLMIdentity, model: str, dimensions: int | None, tex
     return _EMBED_PREFIX + _digest((*_identity_values(identity), model, dimensions, text))
 
 
+_NUMBER_TYPES: Final = frozenset((int, float, type(None)))
+_INT_TYPES: Final = frozenset((int, type(None)))
+
+
+def _memo_fields(request: ChatRequest) -> tuple[Any, ...]:
+    """What a remembered key is looked up by: the key fields, and ``timeout``.
+
+    ``timeout`` is in because it is validated; ``metadata`` is not (neither validated
+    nor keyed), so requests that differ only in it share one remembered key.
+    """
+    return (
+        request.messages,
+        request.model,
+        request.temperature,
+        request.top_p,
+        request.max_tokens,
+        request.stop,
+        request.seed,
+        request.tools,
+        request.tool_choice,
+        request.response_format,
+        request.n,
+        request.timeout,
+    )
+
+
+def _exact_numbers(request: ChatRequest) -> bool:
+    """Whether every number field holds exactly an int or float (or ``None``).
+
+    Equality alone cannot find a remembered key: ``True == 1`` and ``1.0 == 1``, yet a
+    bool temperature is refused by validation and ``max_tokens=1.0`` encodes apart from
+    ``1``. Requests with such values are validated and keyed on their own every time.
+    """
+    fmt = request.response_format
+    return (
+        type(request.temperature) in _NUMBER_TYPES
+        and type(request.top_p) in _NUMBER_TYPES
+        and type(request.timeout) in _NUMBER_TYPES
+        and type(request.max_tokens) in _INT_TYPES
+        and type(request.seed) in _INT_TYPES
+        and type(request.n) is int
+        and (fmt is None or type(fmt.strict) is bool)
+    )
+
+
 def _immutable(request: ChatRequest) -> bool:
     """Whether no key field of ``request`` can change after it was built.
 
@@ -204,34 +248,52 @@ def _immutable(request: ChatRequest) -> bool:
 
 @attrs.define
 class RequestKeys:
-    """The keys of recently seen request objects, remembered by object identity.
+    """The keys of recently seen valid requests, remembered by value.
 
-    An application that sends one request object again (a fixed prompt, a retry)
-    pays for its key and its validation once. Entries hold a weak reference, so a
-    request is never kept alive here, and a new object that reuses a dead one's
-    ``id`` is not mistaken for it. Thread-safe without a lock: every step is one
-    atomic dict operation, and a lost race only costs recomputing a key.
+    An application that sends a request again (a fixed prompt, a retry, or a new
+    request object built from the same template, which is what a cache hit is) pays
+    for its validation and key once. A request is found by its key fields and
+    ``timeout`` compared by equality, and only when its number fields hold exact ints
+    or floats (``_exact_numbers``), so an equal request is one that validates alike
+    and encodes to the same key. Only requests whose key fields cannot change are
+    remembered (no tool or response schemas, which the caller could still mutate), and
+    each remembered key is checked against the adapter identity on every call.
+
+    Bounded to ``size`` requests (their messages are held until dropped). Thread-safe
+    without a lock: every step is one atomic dict operation, and a lost race only
+    costs recomputing a key.
     """
 
     size: int = 512
-    _seen: dict[int, tuple[weakref.ref[ChatRequest], LLMIdentity, str]] = attrs.field(
+    _seen: dict[tuple[Any, ...], tuple[LLMIdentity, str]] = attrs.field(
         factory=dict, init=False, repr=False
     )
 
     def known(self, identity: LLMIdentity, request: ChatRequest) -> str | None:
-        """The key remembered for this very ``request`` object and ``identity``, if any."""
-        seen = self._seen.get(id(request))
-        if seen is not None and seen[0]() is request and seen[1] == identity:
-            return seen[2]
+        """The key remembered for a request equal to ``request`` under ``identity``, if any."""
+        try:
+            seen = self._seen.get(_memo_fields(request))
+        except TypeError:
+            return None  # a list where a tuple belongs: unhashable, never remembered
+        if (
+            seen is not None
+            and (seen[0] is identity or seen[0] == identity)
+            and _exact_numbers(request)
+        ):
+            return seen[1]
         return None
 
     def remember(self, identity: LLMIdentity, request: ChatRequest, key: str) -> None:
-        """Remember ``key`` for ``request`` when none of its key fields can change."""
-        if not _immutable(request):
+        """Remember ``key`` for ``request`` (already validated, keyed for ``identity``).
+
+        Nothing is remembered when a key field could still change or a number field
+        is not exactly an int or float.
+        """
+        if not (_immutable(request) and _exact_numbers(request)):
             return
         seen = self._seen
         if len(seen) >= self.size:
             # Dropping everything is rare and keeps the table bounded without
             # bookkeeping on the hot path; a dropped key is simply recomputed.
             seen.clear()
-        seen[id(request)] = (weakref.ref(request), identity, key)
+        seen[_memo_fields(request)] = (identity, key)

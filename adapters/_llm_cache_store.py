@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 import attrs
 from returns.result import Failure, Result, Success
 
-from adapters._llm_cache_entry import ChatEntry, decode_hit
+from adapters._llm_cache_entry import ChatEntry, HitDecoder
 from adapters.codec import Codec
 from adapters.observability import Metrics
 from adapters.resilience import CircuitBreaker, default_trips
@@ -43,6 +43,7 @@ class EntryStore:
     metrics: Metrics
     codec: Codec
     lock_ttl: float
+    _hits: HitDecoder = attrs.field(factory=HitDecoder, init=False, repr=False)
 
     def call(self, operation: str, call: Callable[[], Result[T, ServiceError]]) -> T | None:
         """``call()``'s value, or ``None`` when the cache failed or the breaker is open."""
@@ -94,7 +95,7 @@ class EntryStore:
         data = self._get(key)
         if data is None:
             return None
-        done = decode_hit(data, self.clock.now())
+        done = self._hits.hit(key, data, self.clock.now())
         if done is not None:
             self.metrics.cache_hit(done.usage)
         return done

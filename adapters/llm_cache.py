@@ -17,9 +17,11 @@
   writes, and a circuit breaker stops calling a cache that keeps failing.
 - Every answer carries ``CacheInfo``: hit or not, the entry's age, the usage it saved.
 
-The hit path is kept short on purpose: a request object seen before skips validation
-and key encoding (``RequestKeys``), entries are decoded by hand without their stream
-deltas (``ChatEntry.decode``), and nothing is logged unless a cache call fails.
+The hit path is kept short on purpose: a request equal to a valid one seen before
+(the same object or a new one built alike) skips validation and key encoding
+(``RequestKeys``), entries are decoded by hand without their stream deltas, and bytes
+already decoded under a key are not parsed again (``HitDecoder``); nothing is logged
+unless a cache call fails.
 """
 
 from __future__ import annotations
@@ -170,8 +172,8 @@ class CachingLLM(LLMPort):
     ) -> tuple[str | None, InvalidRequest | None]:
         """``request``'s key under ``policy`` (``None``: do not cache), or why it is invalid.
 
-        A request object seen before (valid, and keyed for this identity) is neither
-        validated nor encoded again: its key fields cannot have changed.
+        A request equal to one seen before (valid, keyed for this identity, number
+        fields of exactly the same types) is neither validated nor encoded again.
         """
         identity = self.llm.identity
         known = self._keys.known(identity, request)

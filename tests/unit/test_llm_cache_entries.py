@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -10,14 +11,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters._llm_cache_entry import ChatEntry, decode_hit
+from adapters._llm_cache_entry import ChatEntry, HitDecoder, decode_hit
 from adapters.codec import default_codec
 from adapters.llm_cache import CachingLLM
 from adapters.memory.cache import MemoryCache
 from adapters.memory.clock import ManualClock
 from adapters.memory.llm import FakeLLM
 from adapters.observability import Metrics
-from domain.llm import ChatDelta, ChatMessage, ChatRequest, Completion, ToolCallDelta, Usage
+from domain.llm import (
+    CacheInfo,
+    ChatDelta,
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    ToolCallDelta,
+    Usage,
+)
 from tests.strategies import text, tool_calls, usage
 
 ASK = ChatRequest((ChatMessage.user("capital of France?"),), temperature=0.0)
@@ -107,7 +116,7 @@ STREAMED = ChatEntry(
 )
 
 # Each damages one element of a valid layout; every one must read as a miss.
-HEAD_DAMAGE = {
+HEAD_DAMAGE: dict[str, Callable[[list[Any]], Any]] = {
     "other tag": lambda x: ["embed", *x[1:]],
     "old version": lambda x: [x[0], 1, *x[2:]],
     "stored_at text": lambda x: [*x[:2], "10", *x[3:]],
@@ -127,7 +136,7 @@ HEAD_DAMAGE = {
     "missing element": lambda x: x[:-1],
     "not a list": lambda x: {str(i): v for i, v in enumerate(x)},
 }
-DELTA_DAMAGE = {
+DELTA_DAMAGE: dict[str, Callable[[list[Any]], Any]] = {
     "no final delta": lambda d: d[:-1],
     "delta short": lambda d: [d[0][:4], *d[1:]],
     "unknown finish": lambda d: [*d[:-1], [*d[-1][:2], "done", *d[-1][3:]]],
@@ -183,3 +192,52 @@ def test_a_corrupt_entry_in_the_cache_is_a_miss_and_is_replaced(manual_clock: Ma
     assert caching.complete(ASK).unwrap().cache.hit  # type: ignore[union-attr]
     assert list(caching.stream(ASK))[-1].unwrap().cache.hit  # type: ignore[union-attr]
     assert llm.received() == 1
+
+
+@given(entries, entries, st.binary(max_size=40), st.floats(0, 1e6, allow_nan=False))
+def test_a_reused_decode_always_equals_a_fresh_one(
+    first: ChatEntry, second: ChatEntry, junk: bytes, later: float
+) -> None:
+    """Whatever bytes follow each other under one key, each hit is what decode_hit gives."""
+    decoder = HitDecoder()
+    # Encoded again: equal bytes in a new object, as a network cache returns them.
+    readings = [first.encode(), first.encode(), second.encode(), junk, first.encode()]
+    for data in readings:
+        assert data is not None
+        for now in (first.stored_at + later, second.stored_at):
+            assert decoder.hit("k", data, now) == decode_hit(data, now)
+
+
+def test_an_entry_changed_under_its_key_is_decoded_again(manual_clock: ManualClock) -> None:
+    """After a hit, an overwritten entry answers its new text and a damaged one is a miss."""
+    llm = FakeLLM()
+    cache = MemoryCache(clock=manual_clock)
+    caching = CachingLLM(llm, cache, clock=manual_clock, metrics=Metrics())
+    llm.reply("Paris.")
+    caching.complete(ASK).unwrap()
+    assert caching.complete(ASK).unwrap().text == "Paris."
+    key = caching.key_for(ASK)
+    newer = ChatEntry(Completion("Paris, France."), manual_clock.now()).encode()
+    assert newer is not None
+    cache.set(key, newer)
+    manual_clock.advance(5)
+    again = caching.complete(ASK).unwrap()
+    assert (again.text, again.cache) == ("Paris, France.", CacheInfo(True, 5.0, Usage()))
+    cache.set(key, newer[:-3])
+    llm.reply("Lyon?")
+    assert caching.complete(ASK).unwrap().text == "Lyon?"
+    assert llm.received() == 2
+
+
+def test_the_decode_memo_stays_bounded() -> None:
+    """HitDecoder never holds more than its size, nor entries above max_bytes."""
+    decoder = HitDecoder(size=4, max_bytes=200)
+    small = ChatEntry(Completion("hi"), 1.0).encode()
+    large = ChatEntry(Completion("x" * 500), 1.0).encode()
+    assert small is not None
+    assert large is not None
+    for n in range(10):
+        assert decoder.hit(f"k{n}", small, 2.0) is not None
+        assert decoder.hit(f"big{n}", large, 2.0) is not None
+        assert len(decoder._seen) <= 4
+    assert all(not key.startswith("big") for key in decoder._seen)
