@@ -259,12 +259,17 @@ class RequestKeys:
     remembered (no tool or response schemas, which the caller could still mutate), and
     each remembered key is checked against the adapter identity on every call.
 
-    Bounded to ``size`` requests (their messages are held until dropped). Thread-safe
-    without a lock: every step is one atomic dict operation, and a lost race only
-    costs recomputing a key.
+    The remembered fields (messages included) are held until dropped, so the memo is
+    bounded both to ``size`` requests and to about ``max_chars`` characters of message
+    text (a request holding more than a quarter of that is not remembered: it costs
+    far more to send than to key). Thread-safe without a lock: every step is one
+    atomic dict operation, a lost race only costs recomputing a key, and the text
+    count may drift by a racing request between two drops.
     """
 
     size: int = 512
+    max_chars: int = 4_000_000
+    _held: int = attrs.field(default=0, init=False, repr=False)
     _seen: dict[tuple[Any, ...], tuple[LLMIdentity, str]] = attrs.field(
         factory=dict, init=False, repr=False
     )
@@ -291,9 +296,21 @@ class RequestKeys:
         """
         if not (_immutable(request) and _exact_numbers(request)):
             return
+        chars = _text_size(request)
+        if chars > self.max_chars // 4:
+            return
         seen = self._seen
-        if len(seen) >= self.size:
+        if len(seen) >= self.size or self._held + chars > self.max_chars:
             # Dropping everything is rare and keeps the table bounded without
             # bookkeeping on the hot path; a dropped key is simply recomputed.
             seen.clear()
+            self._held = 0
+        self._held += chars
         seen[_memo_fields(request)] = (identity, key)
+
+
+def _text_size(request: ChatRequest) -> int:
+    """Characters of message text ``request`` holds (contents and tool-call arguments)."""
+    return sum(
+        len(m.content or "") + sum(len(c.arguments) for c in m.tool_calls) for m in request.messages
+    )

@@ -384,3 +384,20 @@ def test_a_request_holding_lists_is_keyed_without_the_memo() -> None:
     assert keys.known(IDENTITY, listed) is None
     keys.remember(IDENTITY, listed, "not remembered")
     assert keys.known(IDENTITY, listed) is None
+
+
+def test_the_memo_is_bounded_by_count_and_by_message_text() -> None:
+    """RequestKeys drops its requests past size or max_chars, and never keeps a huge one."""
+    keys = RequestKeys(size=3, max_chars=400)
+    for n in range(8):
+        request = attrs.evolve(BASE, seed=n)
+        keys.remember(IDENTITY, request, chat_key(IDENTITY, request))
+        assert keys.known(IDENTITY, request) is not None
+        assert len(keys._seen) <= 3
+    wordy = [attrs.evolve(BASE, messages=(ChatMessage.user("w" * 90),), seed=n) for n in range(8)]
+    for request in wordy:
+        keys.remember(IDENTITY, request, chat_key(IDENTITY, request))
+        assert len(keys._seen) * 90 <= 400
+    huge = attrs.evolve(BASE, messages=(ChatMessage.user("h" * 101),))
+    keys.remember(IDENTITY, huge, chat_key(IDENTITY, huge))
+    assert keys.known(IDENTITY, huge) is None
