@@ -228,12 +228,13 @@ def _exact_numbers(request: ChatRequest) -> bool:
     )
 
 
-def _immutable(request: ChatRequest) -> bool:
-    """Whether no key field of ``request`` can change after it was built.
+def _immutable_text_size(request: ChatRequest) -> int | None:
+    """The characters of message text ``request`` holds; ``None`` if a key field can change.
 
     Frozen attrs classes do not freeze what their fields hold: a tool or response
     schema is a mapping the caller may still mutate, and an untyped caller may pass
-    lists. Only requests made of tuples, strings and numbers are remembered.
+    lists. Only requests made of tuples, strings and numbers are remembered. The text
+    (contents and tool-call arguments) is counted in the same pass, for the memo's bound.
     """
     fmt = request.response_format
     if (
@@ -242,8 +243,16 @@ def _immutable(request: ChatRequest) -> bool:
         or request.tools
         or (fmt is not None and fmt.schema is not None)
     ):
-        return False
-    return all(type(message.tool_calls) is tuple for message in request.messages)
+        return None
+    chars = 0
+    for message in request.messages:
+        calls = message.tool_calls
+        if type(calls) is not tuple:
+            return None
+        chars += len(message.content or "")
+        for call in calls:
+            chars += len(call.arguments)
+    return chars
 
 
 @attrs.define
@@ -294,10 +303,8 @@ class RequestKeys:
         Nothing is remembered when a key field could still change or a number field
         is not exactly an int or float.
         """
-        if not (_immutable(request) and _exact_numbers(request)):
-            return
-        chars = _text_size(request)
-        if chars > self.max_chars // 4:
+        chars = _immutable_text_size(request)
+        if chars is None or chars > self.max_chars // 4 or not _exact_numbers(request):
             return
         seen = self._seen
         if len(seen) >= self.size or self._held + chars > self.max_chars:
@@ -307,10 +314,3 @@ class RequestKeys:
             self._held = 0
         self._held += chars
         seen[_memo_fields(request)] = (identity, key)
-
-
-def _text_size(request: ChatRequest) -> int:
-    """Characters of message text ``request`` holds (contents and tool-call arguments)."""
-    return sum(
-        len(m.content or "") + sum(len(c.arguments) for c in m.tool_calls) for m in request.messages
-    )

@@ -98,13 +98,23 @@ def _chat_problem(request: ChatRequest) -> str | None:
             return f"message {index} has unknown role {message.role!r}"
         if message.role == "tool" and not message.tool_call_id:
             return f"message {index} is a tool result without a tool_call_id"
-        texts = (message.content, message.name, message.tool_call_id)
         calls = message.tool_calls
-        if any(map(_not_unicode, texts)) or any(
-            _not_unicode(c.arguments) or _not_unicode(c.name) or _not_unicode(c.id) for c in calls
+        # Called one by one, and the tool calls only when there are some: this runs
+        # for every message of every request, and a generator costs more than the check.
+        if (
+            _not_unicode(message.content)
+            or _not_unicode(message.name)
+            or _not_unicode(message.tool_call_id)
+            or (
+                calls
+                and any(
+                    _not_unicode(c.arguments) or _not_unicode(c.name) or _not_unicode(c.id)
+                    for c in calls
+                )
+            )
         ):
             return f"message {index} is not valid Unicode (it holds a lone surrogate)"
-    if any(map(_not_unicode, request.stop)):
+    if request.stop and any(map(_not_unicode, request.stop)):
         return "a stop sequence is not valid Unicode (it holds a lone surrogate)"
     problem = _model_problem(request.model)
     if problem is not None:
