@@ -1,7 +1,7 @@
 """Rows ``llm_cache_hit_redis`` (vs a raw redis-py GET of the same bytes),
 ``llm_cache_hit_memory`` (in-memory hits per second, goal 100 000/s) and
 ``llm_cache_hit_memory_new`` (the same, each call with a new request object
-equal to the stored one, so validation and the key are paid on every call)."""
+equal to the stored one: the request memo must find it by value, not by identity)."""
 
 from __future__ import annotations
 
