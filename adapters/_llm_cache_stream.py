@@ -92,6 +92,14 @@ def _lead(
             yield from map(Success, replay(entry, store.hit(entry)))
             return replay(entry, _MISS)
         token = store.lock(key)
+    if token is not None and policy.read:
+        # Read once more under the lock: another filler may have stored its recording
+        # and released the lock between the read above and this lock.
+        entry = store.read(key, with_deltas=True)
+        if entry is not None:
+            store.unlock(key, token)
+            yield from map(Success, replay(entry, store.hit(entry)))
+            return replay(entry, _MISS)
     try:
         return (yield from stream_upstream(llm, request, store, key, policy))
     finally:

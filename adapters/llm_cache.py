@@ -234,6 +234,13 @@ class CachingLLM(LLMPort):
             if entry is not None:
                 return Success(_answer(entry.completion, store.hit(entry)))
             token = store.lock(key)
+        if token is not None and policy.read:
+            # Read once more under the lock: another filler may have stored its answer
+            # and released the lock between the read above and this lock.
+            hit = store.answer(key)
+            if hit is not None:
+                store.unlock(key, token)
+                return Success(hit)
         try:
             result = self.llm.complete(request)
             if isinstance(result, Success):

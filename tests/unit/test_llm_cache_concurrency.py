@@ -124,3 +124,56 @@ def test_concurrent_identical_streams_share_one_upstream_stream() -> None:
     assert llm.upstream == 1
     texts = {"".join(d.unwrap().text for d in r) for r in results}  # type: ignore[attr-defined]
     assert texts == {"alpha beta gamma"}
+
+
+@attrs.define
+class _FilledMeanwhile(MemoryCache):
+    """A cache where another process stores the answer just before the fill lock is taken.
+
+    That is the window between this process's miss and its lock, which another filler
+    can store in and leave (releasing its own lock) unseen.
+    """
+
+    entry: bytes = b""
+
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
+        """Stores ``entry`` under the answer's key first, then takes the lock as usual."""
+        if key.endswith(":fill") and self.entry:
+            self.set(key.removesuffix(":fill"), self.entry)
+        return super().add(key, value, ttl)
+
+
+def _filled_meanwhile(stream: bool) -> tuple[CachingLLM, FakeLLM, _FilledMeanwhile]:
+    source = CachingLLM(FakeLLM(), MemoryCache(), metrics=Metrics())
+    assert isinstance(source.llm, FakeLLM)
+    source.llm.reply("stored by another process")
+    if stream:
+        list(source.stream(ASK))
+    else:
+        source.complete(ASK).unwrap()
+    stored = source.cache.get(source.key_for(ASK)).unwrap()
+    assert stored is not None
+    cache = _FilledMeanwhile(entry=stored)
+    llm = FakeLLM()
+    return CachingLLM(llm, cache, metrics=Metrics()), llm, cache
+
+
+def test_an_answer_stored_just_before_the_fill_lock_is_a_hit() -> None:
+    """complete() reads again under the fill lock: a stored answer is never asked again."""
+    caching, llm, _ = _filled_meanwhile(stream=False)
+    done = caching.complete(ASK).unwrap()
+    assert done.text == "stored by another process"
+    assert done.cache is not None
+    assert done.cache.hit
+    assert llm.received() == 0
+
+
+def test_a_recording_stored_just_before_the_fill_lock_is_replayed() -> None:
+    """stream() reads again under the fill lock and replays the recording, no upstream call."""
+    caching, llm, cache = _filled_meanwhile(stream=True)
+    deltas = [d.unwrap() for d in caching.stream(ASK)]
+    assert "".join(d.text for d in deltas) == "stored by another process"
+    assert deltas[-1].cache is not None
+    assert deltas[-1].cache.hit
+    assert llm.received() == 0
+    assert cache.get(caching.key_for(ASK) + ":fill").unwrap() is None
