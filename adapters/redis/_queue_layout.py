@@ -12,40 +12,31 @@ fields plus ``id``, ``reason``, ``attempts`` and ``dead_at``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from returns.result import Failure, Result, Success
 
+from adapters._queue_rules import QueueOptions
 from adapters.codec import decode
 from domain.errors import ServiceError
 from domain.queue import DeadLetter, Delivery, QueueMessage
 
 __all__ = [
+    "SERVICE",
     "GroupCalls",
     "TopicKeys",
     "decode_dead_letter",
+    "decode_dead_letters",
     "decode_deliveries",
     "decode_message",
-    "eviction_warning",
     "fields_of",
     "names_of",
+    "receive_flags",
 ]
 
-
-def eviction_warning(policy: str) -> str | None:
-    """The warning to log for a ``maxmemory-policy``, or ``None`` when it is safe."""
-    if policy == "noeviction":
-        return None
-    if policy.startswith("volatile"):
-        return (
-            f"Redis maxmemory-policy is {policy}: dedupe keys (which expire) can be "
-            "evicted, letting duplicates through; set maxmemory-policy noeviction"
-        )
-    return (
-        f"Redis maxmemory-policy is {policy}: Redis may evict queue streams and lease "
-        "records, losing messages; set maxmemory-policy noeviction"
-    )
+#: The service the queue's errors name.
+SERVICE: Final = "redis-queue"
 
 
 @attrs.define
@@ -56,6 +47,14 @@ class TopicKeys:
     groups: bytes
     base: str
     _by_group: dict[str, list[bytes]] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, namespace: str, topic: str) -> TopicKeys:
+        """The keys of ``topic`` under ``namespace``."""
+        # The length prefix makes every key decode to one (topic, group) pair even
+        # when names contain braces or colons; the braces keep a topic in one slot.
+        base = f"{namespace}:{len(topic)}:{{{topic}}}"
+        return cls((base + ":s").encode(), (base + ":groups").encode(), base)
 
     def group(self, name: str) -> list[bytes]:
         """The five keys the group scripts take: S G L H D (built once per group)."""
@@ -81,6 +80,29 @@ class GroupCalls:
 
     receive: tuple[Any, ...]
     ack: tuple[Any, ...]
+
+    @classmethod
+    def of(
+        cls, keys: list[bytes], group: bytes, consumer: bytes, receive: bytes, ack: bytes
+    ) -> GroupCalls:
+        """The calls of a group's five ``keys``, its encoded names and the scripts' SHAs."""
+        return cls(
+            ("EVALSHA", receive, b"5", *keys, group, consumer),
+            ("EVALSHA", ack, b"4", *keys[:4], group),
+        )
+
+
+def receive_flags(options: QueueOptions) -> dict[tuple[bool, bool], bytes]:
+    """The receive script's last argument by (create the group, wake on a wait), encoded.
+
+    It carries ``max_deliveries``, ``lease_timeout`` and the two switches in one string.
+    """
+    settings = f"{options.max_deliveries} {options.lease_timeout!r}"
+    return {
+        (create, wake): f"{settings} {int(create)} {int(wake)}".encode()
+        for create in (False, True)
+        for wake in (False, True)
+    }
 
 
 def names_of(delivery: object) -> tuple[str, str, str] | None:
@@ -135,6 +157,19 @@ def decode_dead_letter(
             float(raw[b"dead_at"]),
         )
     )
+
+
+def decode_dead_letters(
+    topic: str, group: str, entries: Sequence[Any]
+) -> Result[list[DeadLetter], ServiceError]:
+    """The dead letters of an XRANGE reply over a group's dead-letter stream, in order."""
+    letters: list[DeadLetter] = []
+    for _, raw in entries:
+        letter = decode_dead_letter(topic, group, raw)
+        if isinstance(letter, Failure):
+            return letter
+        letters.append(letter.unwrap())
+    return Success(letters)
 
 
 def decode_deliveries(

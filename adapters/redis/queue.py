@@ -10,7 +10,6 @@ counters (XPENDING), set explicitly on every redelivery.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,97 +18,41 @@ from typing import Any, Final
 
 import attrs
 import redis
-from redis.commands.core import Script
 from returns.result import Failure, Result, Success
 
-from adapters._queue_rules import (
-    MAX_BATCH,
-    QueueOptions,
-    check_body,
-    check_delay,
-    check_delivery,
-    check_headers,
-    check_name,
-    check_publish_batch,
-    check_receive,
-    name_problem,
-    refused,
-)
-from adapters.codec import encode
+from adapters._queue_rules import MAX_BATCH, QueueOptions, check_delivery, check_name, check_receive
 from adapters.memory.clock import SystemClock
-from adapters.redis import _queue_lua as lua
-from adapters.redis._client import REDIS_ERRORS, RedisOptions, connect, map_error
-from adapters.redis._queue_layout import (
-    GroupCalls,
-    TopicKeys,
-    decode_dead_letter,
-    decode_deliveries,
-    eviction_warning,
-    names_of,
-)
-from domain.errors import ServiceError, TimedOut, Unavailable
+from adapters.redis._client import REDIS_ERRORS, RedisOptions, connect
+from adapters.redis._queue_core import QueueCore
+from adapters.redis._queue_layout import SERVICE as _SERVICE
+from adapters.redis._queue_layout import decode_dead_letters, decode_deliveries
+from adapters.redis._queue_publish import batch_args, checked_fields, publish_deduped
+from adapters.redis._queue_settle import ack_batches, extend_args, nack_args, refused_by
+from adapters.redis._queue_wait import adopt_orphans, block, eviction_warning
+from domain.errors import ServiceError
 from domain.queue import DeadLetter, Delivery
 from ports.clock import Clock
 from ports.queue import QueuePort
 
 __all__ = ["QueueOptions", "RedisQueue", "eviction_warning"]
 
-_SERVICE: Final = "redis-queue"
-_LOG: Final = logging.getLogger("portside.queue.redis")
-#: Blocking reads are cut into chunks well inside the socket timeout.
-_BLOCK_CHUNK: Final = 1.0
 _QUEUE_CONNECTION: Final = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
 #: Immutable, so every successful ack shares one.
 _DONE: Final[Success[None]] = Success(None)
-#: Bounds the per-name caches of a process that keeps inventing names.
-_MAX_CACHED: Final = 4096
 _INF: Final = math.inf
 
 
 @attrs.define
-class RedisQueue(QueuePort):
+class RedisQueue(QueueCore, QueuePort):
     """An at-least-once queue on Redis Streams with consumer groups.
 
     Use ``RedisQueue.from_url``; ``close()`` releases the connection pool when the
     queue created it. Every method returns ``Failure(InvalidRequest)`` for bad input
     (nothing written), ``Failure(Unavailable)`` or ``Failure(TimedOut)`` when Redis
     cannot be reached or does not answer. ``receive(wait=)`` waits in real time.
+    The fields (``client``, ``clock``, ``options``, ``namespace``, ``dedupe_retries``,
+    ``owns_client``) and the shared plumbing are ``QueueCore``'s.
     """
-
-    # The client's repr names the server; kept out of ours all the same.
-    client: redis.Redis = attrs.field(repr=False)
-    clock: Clock = attrs.field(factory=SystemClock)
-    options: QueueOptions = attrs.field(factory=QueueOptions)
-    namespace: str = "portside:queue"
-    #: How often a ``publish`` that carries a dedupe key is repeated after a
-    #: connection failure or timeout (safe: the key makes it idempotent).
-    dedupe_retries: int = 1
-    owns_client: bool = False
-    _keys: dict[str, TopicKeys] = attrs.field(factory=dict, init=False, repr=False)
-    _adopted: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
-    _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
-    _receive_flags: dict[tuple[bool, bool], bytes] = attrs.field(
-        factory=dict, init=False, repr=False
-    )
-    # Validated (topic, group, consumer) -> their script calls, constants encoded.
-    _calls: dict[tuple[str, str, str], GroupCalls] = attrs.field(
-        factory=dict, init=False, repr=False
-    )
-
-    _read_timeout: float = attrs.field(default=1.0, init=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
-        self._read_timeout = float(timeout) if timeout else 1.0
-        for name in lua.__all__:
-            self._scripts[name] = self.client.register_script(getattr(lua, name))
-        # Encoded once: the receive script takes its settings as one argument.
-        settings = f"{self.options.max_deliveries} {self.options.lease_timeout!r}"
-        for create in (False, True):
-            for wake in (False, True):
-                flags = f"{settings} {int(create)} {int(wake)}"
-                self._receive_flags[create, wake] = flags.encode()
-        self._check_eviction_policy()
 
     @classmethod
     def from_url(
@@ -130,85 +73,11 @@ class RedisQueue(QueuePort):
             owns_client=True,
         )
 
-    def _check_eviction_policy(self) -> None:
-        try:
-            reply: Any = self.client.config_get("maxmemory-policy")
-        except REDIS_ERRORS as exc:
-            # Managed services often refuse CONFIG; the check is advice, not a gate.
-            _LOG.info("could not read Redis maxmemory-policy: %s", type(exc).__name__)
-            return
-        raw = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy"))
-        policy = raw.decode() if isinstance(raw, bytes) else str(raw)
-        warning = eviction_warning(policy)
-        if warning is not None:
-            _LOG.warning(warning)
-
-    def _topic_keys(self, topic: str) -> TopicKeys:
-        keys = self._keys.get(topic)
-        if keys is None:
-            # The length prefix makes every key decode to one (topic, group) pair even
-            # when names contain braces or colons; the braces keep a topic in one slot.
-            base = f"{self.namespace}:{len(topic)}:{{{topic}}}"
-            keys = TopicKeys((base + ":s").encode(), (base + ":groups").encode(), base)
-            # Only valid names are kept: publish takes a cached topic as validated.
-            if name_problem("topic", topic) is None:
-                self._keys[topic] = keys
-        return keys
-
-    def _calls_for(self, topic: str, group: str, consumer: str) -> GroupCalls:
-        """The hot calls of valid names, built once (callers validate first)."""
-        calls = self._calls.get((topic, group, consumer))
-        if calls is None:
-            if len(self._calls) >= _MAX_CACHED:
-                self._calls.clear()
-            keys = self._topic_keys(topic).group(group)
-            # The client's own encoder, so the bytes are what redis-py would send.
-            encoder: Any = self.client.connection_pool.get_encoder()
-            name, member = encoder.encode(group), encoder.encode(consumer)
-            receive, ack = (self._scripts[s].sha.encode() for s in ("RECEIVE", "ACK"))
-            calls = self._calls[topic, group, consumer] = GroupCalls(
-                ("EVALSHA", receive, b"5", *keys, name, member),
-                ("EVALSHA", ack, b"4", *keys[:4], name),
-            )
-        return calls
-
-    def _call(self, command: tuple[Any, ...]) -> Any:
-        """Send one EVALSHA command; on NOSCRIPT load every script and send it again."""
-        try:
-            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-        except redis.exceptions.NoScriptError:
-            # A restarted server or a SCRIPT FLUSH lost them all; a script's SHA is its
-            # text's, so loading gives the same SHA back and cached calls stay valid.
-            for script in self._scripts.values():
-                self.client.script_load(script.script)
-            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-
-    def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """EVALSHA the named script, loading it first if the server does not know it."""
-        return self._call(("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args))
-
     def stream_key(self, topic: str) -> str:
         """The Redis key of the stream holding ``topic`` (for XINFO and monitoring)."""
         return self._topic_keys(topic).stream.decode()
 
-    def _fail(self, exc: BaseException, operation: str) -> Failure[ServiceError]:
-        return Failure(map_error(exc, service=_SERVICE, operation=operation))
-
     # -- publishing -------------------------------------------------------------
-
-    def _fields(
-        self, body: bytes, headers: dict[str, str], dedupe: str | None
-    ) -> Result[list[Any], ServiceError]:
-        """The stream entry's field list (see ``_queue_layout``)."""
-        fields: list[Any] = [b"b", body, b"t", repr(self.clock.now())]
-        if headers:
-            encoded = encode(headers)
-            if isinstance(encoded, Failure):
-                return encoded
-            fields += [b"h", encoded.unwrap()]
-        if dedupe is not None:
-            fields += [b"d", dedupe]
-        return Success(fields)
 
     def publish(
         self,
@@ -253,20 +122,7 @@ class RedisQueue(QueuePort):
         dedupe_key: str | None,
     ) -> Result[str, ServiceError]:
         """``publish`` for anything but the common case: every argument checked."""
-        checked = check_name("topic", topic, operation="publish", service=_SERVICE)
-        if isinstance(checked, Failure):
-            return checked
-        data = check_body(body, self.options, operation="publish", service=_SERVICE)
-        if isinstance(data, Failure):
-            return data
-        copied = check_headers(headers, operation="publish", service=_SERVICE)
-        if isinstance(copied, Failure):
-            return copied
-        if dedupe_key is not None:
-            key = check_name("dedupe key", dedupe_key, operation="publish", service=_SERVICE)
-            if isinstance(key, Failure):
-                return key
-        fields = self._fields(data.unwrap(), copied.unwrap(), dedupe_key)
+        fields = checked_fields(topic, body, headers, dedupe_key, self.options, self.clock)
         if isinstance(fields, Failure):
             return fields
         keys = self._topic_keys(topic)
@@ -280,20 +136,8 @@ class RedisQueue(QueuePort):
             except REDIS_ERRORS as exc:
                 return self._fail(exc, "publish")
             return Success(added.decode())
-        script_keys = [keys.stream, f"{keys.base}:dd:{dedupe_key}".encode()]
-        args = [int(self.options.dedupe_window * 1000), *fields.unwrap()]
-        tries = 1 + self.dedupe_retries
-        for attempt in range(tries):
-            try:
-                reply = self._run("PUBLISH", script_keys, args)
-            except REDIS_ERRORS as exc:
-                failure = self._fail(exc, "publish")
-                error = failure.failure()
-                if attempt + 1 < tries and isinstance(error, Unavailable | TimedOut):
-                    continue
-                return failure
-            return Success(reply.decode())
-        raise AssertionError("unreachable: the loop returns")  # pragma: no cover
+        window, retries = self.options.dedupe_window, self.dedupe_retries
+        return publish_deduped(self._run, keys, dedupe_key, fields.unwrap(), window, retries)
 
     def publish_many(
         self,
@@ -307,24 +151,14 @@ class RedisQueue(QueuePort):
         Bad input fails the whole batch before anything is sent. A batch that timed
         out may have been stored (whole); it is not repeated.
         """
-        checked = check_publish_batch(topic, bodies, self.options, service=_SERVICE)
-        if isinstance(checked, Failure):
-            return checked
-        copied = check_headers(headers, operation="publish_many", service=_SERVICE)
-        if isinstance(copied, Failure):
-            return copied
-        args: list[Any] = [repr(self.clock.now()), b""]
-        if copied.unwrap():
-            encoded = encode(copied.unwrap())
-            if isinstance(encoded, Failure):
-                return encoded
-            args[1] = encoded.unwrap()
-        args += checked.unwrap()
-        if len(args) == 2:
+        args = batch_args(topic, bodies, headers, self.options, self.clock)
+        if isinstance(args, Failure):
+            return args
+        if len(args.unwrap()) == 2:
             return Success([])
         keys = self._topic_keys(topic)
         try:
-            replies = self._run("PUBLISH_MANY", [keys.stream], args)
+            replies = self._run("PUBLISH_MANY", [keys.stream], args.unwrap())
         except REDIS_ERRORS as exc:
             return self._fail(exc, "publish_many")
         return Success([reply.decode() for reply in replies])
@@ -371,7 +205,9 @@ class RedisQueue(QueuePort):
             # keys were deleted under us, brings the check back).
             create = (topic, group) not in self._adopted
             if create:
-                self._adopt_orphans(group, self._topic_keys(topic).group(group))
+                group_keys = self._topic_keys(topic).group(group)
+                lease = self.options.lease_timeout
+                adopt_orphans(self.client, self._run, self.clock, group, group_keys, lease)
                 self._adopted.add((topic, group))
             deadline = time.monotonic() + waiting if waiting else 0.0
             while True:
@@ -392,69 +228,13 @@ class RedisQueue(QueuePort):
                 if remaining <= 0:
                     break
                 stream = self._topic_keys(topic).stream
-                self._block(stream, reply[2], reply[3] or None, remaining, now)
+                due = reply[3] or None
+                block(self.client, stream, reply[2], due, remaining, now, self._read_timeout)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "receive")
         return decode_deliveries(topic, group, consumer, reply, now + self.options.lease_timeout)
 
-    def _flags(self, create: bool, waiting: float) -> bytes:
-        """The receive script's last argument: settings and switches in one string."""
-        return self._receive_flags[create, waiting > 0]
-
-    def _block(
-        self, stream: bytes, last: bytes, next_due: bytes | None, left: float, now: float
-    ) -> None:
-        """Sleep until a message newer than ``last`` arrives, a lease falls due, or ``left``."""
-        pause = min(left, _BLOCK_CHUNK)
-        if next_due is not None:
-            pause = min(pause, max(0.0, float(next_due) - now))
-        if pause <= 0.001:
-            return
-        # A blocking read legitimately stays silent for `pause` (and Redis wakes blocked
-        # clients on its ~100 ms timer), so this one reply may take that much longer than
-        # the socket timeout; an idle but healthy server must not look like TimedOut.
-        pool = self.client.connection_pool
-        connection: Any = pool.get_connection()  # redis-py leaves these methods untyped
-        try:
-            connection.send_command(
-                "XREAD", "COUNT", 1, "BLOCK", max(1, int(pause * 1000)), "STREAMS", stream, last
-            )
-            connection.read_response(timeout=pause + 0.25 + self._read_timeout)
-        except BaseException:
-            connection.disconnect()  # the reply may still be on its way: never reuse it
-            raise
-        finally:
-            pool.release(connection)
-
-    def _adopt_orphans(self, group: str, group_keys: list[bytes]) -> None:
-        """Page XAUTOCLAIM to the end once per group: adopt pending entries with no lease."""
-        if not self.client.exists(group_keys[0]):
-            return
-        cursor: bytes | str = "0-0"
-        min_idle = int(self.options.lease_timeout * 1000)
-        while True:
-            try:
-                reply = self._run(
-                    "ADOPT", group_keys[:4], [group, min_idle, cursor, repr(self.clock.now())]
-                )
-            except redis.exceptions.ResponseError as exc:
-                if "NOGROUP" in str(exc):
-                    return  # the group does not exist yet: nothing to adopt
-                raise
-            cursor = reply[0]
-            if reply[1]:
-                _LOG.warning("adopted %d pending messages without a lease record", reply[1])
-            if cursor in (b"0-0", "0-0"):
-                return
-
     # -- settling deliveries ----------------------------------------------------
-
-    def _settle_args(self, delivery: Delivery) -> tuple[list[bytes], str]:
-        return self._topic_keys(delivery.message.topic).group(delivery.group), delivery.message.id
-
-    def _refused(self, code: int, delivery: Delivery, operation: str) -> Failure[ServiceError]:
-        # The scripts answer 0 for "not pending in the group" and -1 for "stale".
-        return refused(delivery, stale=code != 0, operation=operation, service=_SERVICE)
 
     def ack(self, delivery: Delivery) -> Result[None, ServiceError]:
         """Mark the message done for its group; deletes it once every group is done.
@@ -475,28 +255,14 @@ class RedisQueue(QueuePort):
             code = self._call((*calls.ack, message.id, delivery.receipt))
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack")
-        return _DONE if code == 1 else self._refused(code, delivery, "ack")
+        return _DONE if code == 1 else refused_by(code, delivery, "ack")
 
     def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
         """Ack each delivery ``ack`` would accept, in one round trip; returns how many."""
-        # One script call per (topic, group): the per-call cost of Lua is paid once.
-        batches: dict[tuple[str, str], list[str]] = {}
-        last: tuple[str, str, str] | None = None
-        args: list[str] = []
-        for delivery in deliveries:
-            names = names_of(delivery)
-            if names != last:  # a batch usually repeats one topic, group and consumer
-                if names is None or names not in self._calls:
-                    checked = check_delivery(delivery, operation="ack_many", service=_SERVICE)
-                    if isinstance(checked, Failure):
-                        return checked
-                    names = (delivery.message.topic, delivery.group, delivery.consumer)
-                    self._calls_for(*names)
-                last = names
-                args = batches.setdefault((delivery.message.topic, delivery.group), [])
-                if not args:
-                    args.append(delivery.group)
-            args += (delivery.message.id, delivery.receipt)
+        grouped = ack_batches(deliveries, self._calls, self._calls_for)
+        if isinstance(grouped, Failure):
+            return grouped
+        batches = grouped.unwrap()
         try:
             if len(batches) == 1:
                 [((topic, group), args)] = batches.items()
@@ -516,52 +282,32 @@ class RedisQueue(QueuePort):
 
         A negative delay or a stale or acked delivery is ``InvalidRequest``.
         """
-        waited = check_delay("delay", delay, operation="nack", service=_SERVICE)
-        if isinstance(waited, Failure):
-            return waited
-        checked = check_delivery(delivery, operation="nack", service=_SERVICE)
-        if isinstance(checked, Failure):
-            return checked
-        keys, message_id = self._settle_args(delivery)
-        now = self.clock.now()
+        args = nack_args(delivery, delay, self.clock, self.options.max_deliveries)
+        if isinstance(args, Failure):
+            return args
+        keys = self._topic_keys(delivery.message.topic).group(delivery.group)
         try:
-            code = self._run(
-                "NACK",
-                keys,
-                [
-                    delivery.group,
-                    message_id,
-                    delivery.receipt,
-                    repr(now),
-                    repr(now + waited.unwrap()),
-                    self.options.max_deliveries,
-                ],
-            )
+            code = self._run("NACK", keys, args.unwrap())
         except REDIS_ERRORS as exc:
             return self._fail(exc, "nack")
-        return Success(None) if code in (1, 2) else self._refused(code, delivery, "nack")
+        return Success(None) if code in (1, 2) else refused_by(code, delivery, "nack")
 
     def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
         """Lease the message ``by`` seconds from now; returns the updated delivery.
 
         ``by`` must be positive; a stale, nacked or acked delivery is ``InvalidRequest``.
         """
-        longer = check_delay("by", by, operation="extend", service=_SERVICE, positive=True)
-        if isinstance(longer, Failure):
-            return longer
-        checked = check_delivery(delivery, operation="extend", service=_SERVICE)
+        checked = extend_args(delivery, by, self.clock)
         if isinstance(checked, Failure):
             return checked
-        keys, message_id = self._settle_args(delivery)
-        due = self.clock.now() + longer.unwrap()
+        args, due = checked.unwrap()
+        keys = self._topic_keys(delivery.message.topic).group(delivery.group)
         try:
-            code = self._run(
-                "EXTEND", keys[:4], [delivery.group, message_id, delivery.receipt, repr(due)]
-            )
+            code = self._run("EXTEND", keys[:4], args)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "extend")
         if code != 1:
-            return self._refused(code, delivery, "extend")
+            return refused_by(code, delivery, "extend")
         return Success(attrs.evolve(delivery, lease_expires_at=due))
 
     # -- inspection -------------------------------------------------------------
@@ -581,13 +327,7 @@ class RedisQueue(QueuePort):
             entries: Any = self.client.xrange(group_keys[4], "-", "+")
         except REDIS_ERRORS as exc:
             return self._fail(exc, "dead_letters")
-        letters: list[DeadLetter] = []
-        for _, raw in entries:
-            letter = decode_dead_letter(topic, group, raw)
-            if isinstance(letter, Failure):
-                return letter
-            letters.append(letter.unwrap())
-        return Success(letters)
+        return decode_dead_letters(topic, group, entries)
 
     def stored(self, topic: str) -> Result[int, ServiceError]:
         """How many entries the topic's stream holds (messages some group still needs)."""

@@ -1,0 +1,116 @@
+"""The Redis queue's state and plumbing: its settings, scripts and per-name caches.
+
+``RedisQueue`` (in ``queue``) is this plus the port's operations. Here live what every
+operation leans on: the attrs fields, script registration and the EVALSHA call that
+reloads scripts after a NOSCRIPT, the error mapping, and the caches that turn valid
+names into encoded keys and ready-made hot calls once per name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import attrs
+import redis
+from redis.commands.core import Script
+from returns.result import Failure
+
+from adapters._queue_rules import QueueOptions, name_problem
+from adapters.memory.clock import SystemClock
+from adapters.redis import _queue_lua as lua
+from adapters.redis._client import map_error
+from adapters.redis._queue_layout import SERVICE, GroupCalls, TopicKeys, receive_flags
+from adapters.redis._queue_wait import check_eviction_policy
+from domain.errors import ServiceError
+from ports.clock import Clock
+
+__all__ = ["QueueCore"]
+
+#: Bounds the per-name caches of a process that keeps inventing names.
+_MAX_CACHED: Final = 4096
+
+
+@attrs.define
+class QueueCore:
+    """The fields and shared machinery of ``RedisQueue`` (see there); not a queue itself.
+
+    Building one registers the queue scripts and checks the server's eviction policy.
+    """
+
+    # The client's repr names the server; kept out of ours all the same.
+    client: redis.Redis = attrs.field(repr=False)
+    clock: Clock = attrs.field(factory=SystemClock)
+    options: QueueOptions = attrs.field(factory=QueueOptions)
+    namespace: str = "portside:queue"
+    #: How often a ``publish`` that carries a dedupe key is repeated after a
+    #: connection failure or timeout (safe: the key makes it idempotent).
+    dedupe_retries: int = 1
+    owns_client: bool = False
+    _keys: dict[str, TopicKeys] = attrs.field(factory=dict, init=False, repr=False)
+    _adopted: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
+    _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
+    _receive_flags: dict[tuple[bool, bool], bytes] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    # Validated (topic, group, consumer) -> their script calls, constants encoded.
+    _calls: dict[tuple[str, str, str], GroupCalls] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+
+    _read_timeout: float = attrs.field(default=1.0, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._read_timeout = float(timeout) if timeout else 1.0
+        for name in lua.__all__:
+            self._scripts[name] = self.client.register_script(getattr(lua, name))
+        # Encoded once: the receive script takes its settings as one argument.
+        self._receive_flags.update(receive_flags(self.options))
+        check_eviction_policy(self.client)
+
+    def _topic_keys(self, topic: str) -> TopicKeys:
+        keys = self._keys.get(topic)
+        if keys is None:
+            keys = TopicKeys.of(self.namespace, topic)
+            # Only valid names are kept: publish takes a cached topic as validated.
+            if name_problem("topic", topic) is None:
+                self._keys[topic] = keys
+        return keys
+
+    def _calls_for(self, topic: str, group: str, consumer: str) -> GroupCalls:
+        """The hot calls of valid names, built once (callers validate first)."""
+        calls = self._calls.get((topic, group, consumer))
+        if calls is None:
+            if len(self._calls) >= _MAX_CACHED:
+                self._calls.clear()
+            keys = self._topic_keys(topic).group(group)
+            # The client's own encoder, so the bytes are what redis-py would send.
+            encoder: Any = self.client.connection_pool.get_encoder()
+            name, member = encoder.encode(group), encoder.encode(consumer)
+            receive, ack = (self._scripts[s].sha.encode() for s in ("RECEIVE", "ACK"))
+            calls = GroupCalls.of(keys, name, member, receive, ack)
+            self._calls[topic, group, consumer] = calls
+        return calls
+
+    def _call(self, command: tuple[Any, ...]) -> Any:
+        """Send one EVALSHA command; on NOSCRIPT load every script and send it again."""
+        try:
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+        except redis.exceptions.NoScriptError:
+            # A restarted server or a SCRIPT FLUSH lost them all; a script's SHA is its
+            # text's, so loading gives the same SHA back and cached calls stay valid.
+            for script in self._scripts.values():
+                self.client.script_load(script.script)
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+
+    def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """EVALSHA the named script, loading it first if the server does not know it."""
+        return self._call(("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args))
+
+    def _fail(self, exc: BaseException, operation: str) -> Failure[ServiceError]:
+        return Failure(map_error(exc, service=SERVICE, operation=operation))
+
+    def _flags(self, create: bool, waiting: float) -> bytes:
+        """The receive script's last argument: settings and switches in one string."""
+        return self._receive_flags[create, waiting > 0]

@@ -1,0 +1,125 @@
+"""The checked side of the Redis queue's publishing: every argument, then what is sent.
+
+``publish`` sends a valid topic's plain message at once; anything else (a first
+publish to a topic, headers, a dedupe key, a body that is not plain ``bytes``) comes
+here to be checked and laid out as a stream entry (see ``_queue_layout``), and a
+publish with a dedupe key is sent (and safely repeated) here. ``publish_many`` gets
+its batch checked and its script arguments built here: once per batch, not per body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from returns.result import Failure, Result, Success
+
+from adapters._queue_rules import (
+    QueueOptions,
+    check_body,
+    check_headers,
+    check_name,
+    check_publish_batch,
+)
+from adapters.codec import encode
+from adapters.redis._client import REDIS_ERRORS, map_error
+from adapters.redis._queue_layout import SERVICE, TopicKeys
+from domain.errors import ServiceError, TimedOut, Unavailable
+from ports.clock import Clock
+
+__all__ = ["batch_args", "checked_fields", "publish_deduped"]
+
+
+def checked_fields(
+    topic: str,
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    dedupe_key: str | None,
+    options: QueueOptions,
+    clock: Clock,
+) -> Result[list[Any], ServiceError]:
+    """The stream entry's flat field list for a publish, once every argument passed.
+
+    A bad topic, body, header or dedupe key is ``Failure(InvalidRequest)`` naming it;
+    headers the codec cannot encode are its ``SerializationError``.
+    """
+    checked = check_name("topic", topic, operation="publish", service=SERVICE)
+    if isinstance(checked, Failure):
+        return checked
+    data = check_body(body, options, operation="publish", service=SERVICE)
+    if isinstance(data, Failure):
+        return data
+    copied = check_headers(headers, operation="publish", service=SERVICE)
+    if isinstance(copied, Failure):
+        return copied
+    if dedupe_key is not None:
+        key = check_name("dedupe key", dedupe_key, operation="publish", service=SERVICE)
+        if isinstance(key, Failure):
+            return key
+    fields: list[Any] = [b"b", data.unwrap(), b"t", repr(clock.now())]
+    if copied.unwrap():
+        encoded = encode(copied.unwrap())
+        if isinstance(encoded, Failure):
+            return encoded
+        fields += [b"h", encoded.unwrap()]
+    if dedupe_key is not None:
+        fields += [b"d", dedupe_key]
+    return Success(fields)
+
+
+def batch_args(
+    topic: str,
+    bodies: Iterable[bytes],
+    headers: Mapping[str, str] | None,
+    options: QueueOptions,
+    clock: Clock,
+) -> Result[list[Any], ServiceError]:
+    """The PUBLISH_MANY script's arguments: the time, the encoded headers, the bodies.
+
+    Only the time and headers when there is no body. A bad topic, body or header is
+    ``Failure(InvalidRequest)`` for the whole batch; headers the codec cannot encode
+    are its ``SerializationError``.
+    """
+    checked = check_publish_batch(topic, bodies, options, service=SERVICE)
+    if isinstance(checked, Failure):
+        return checked
+    copied = check_headers(headers, operation="publish_many", service=SERVICE)
+    if isinstance(copied, Failure):
+        return copied
+    args: list[Any] = [repr(clock.now()), b""]
+    if copied.unwrap():
+        encoded = encode(copied.unwrap())
+        if isinstance(encoded, Failure):
+            return encoded
+        args[1] = encoded.unwrap()
+    args += checked.unwrap()
+    return Success(args)
+
+
+def publish_deduped(
+    run: Callable[[str, Sequence[Any], Sequence[Any]], Any],
+    keys: TopicKeys,
+    dedupe_key: str,
+    fields: list[Any],
+    window: float,
+    retries: int,
+) -> Result[str, ServiceError]:
+    """Publish ``fields`` through the PUBLISH script, stored once per ``dedupe_key``.
+
+    ``run`` sends a named queue script. A connection failure or timeout is repeated
+    up to ``retries`` times (the key makes that safe); then, like any other Redis
+    error, it is the ``Unavailable`` or ``TimedOut`` it maps to.
+    """
+    script_keys = [keys.stream, f"{keys.base}:dd:{dedupe_key}".encode()]
+    args = [int(window * 1000), *fields]
+    tries = 1 + retries
+    for attempt in range(tries):
+        try:
+            reply = run("PUBLISH", script_keys, args)
+        except REDIS_ERRORS as exc:
+            error = map_error(exc, service=SERVICE, operation="publish")
+            if attempt + 1 < tries and isinstance(error, Unavailable | TimedOut):
+                continue
+            return Failure(error)
+        return Success(reply.decode())
+    raise AssertionError("unreachable: the loop returns")  # pragma: no cover

@@ -1,0 +1,123 @@
+"""The Redis queue's cold paths around ``receive``: start-up advice, adoption, waiting.
+
+None of these runs per message: the eviction-policy check runs once per queue, orphan
+adoption once per group and process, and the blocking wait only when a ``receive(wait=)``
+found nothing ready (it then sleeps anyway). They live apart from the hot calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import redis
+
+from adapters.redis._client import REDIS_ERRORS
+from ports.clock import Clock
+
+__all__ = ["adopt_orphans", "block", "check_eviction_policy", "eviction_warning"]
+
+_LOG: Final = logging.getLogger("portside.queue.redis")
+#: Blocking reads are cut into chunks well inside the socket timeout.
+_BLOCK_CHUNK: Final = 1.0
+
+
+def eviction_warning(policy: str) -> str | None:
+    """The warning to log for a ``maxmemory-policy``, or ``None`` when it is safe."""
+    if policy == "noeviction":
+        return None
+    if policy.startswith("volatile"):
+        return (
+            f"Redis maxmemory-policy is {policy}: dedupe keys (which expire) can be "
+            "evicted, letting duplicates through; set maxmemory-policy noeviction"
+        )
+    return (
+        f"Redis maxmemory-policy is {policy}: Redis may evict queue streams and lease "
+        "records, losing messages; set maxmemory-policy noeviction"
+    )
+
+
+def check_eviction_policy(client: redis.Redis) -> None:
+    """Log a warning when the server's ``maxmemory-policy`` can evict queue data.
+
+    Returns nothing and raises nothing it can catch: a refused ``CONFIG GET`` is
+    logged at info level and the check skipped.
+    """
+    try:
+        reply: Any = client.config_get("maxmemory-policy")
+    except REDIS_ERRORS as exc:
+        # Managed services often refuse CONFIG; the check is advice, not a gate.
+        _LOG.info("could not read Redis maxmemory-policy: %s", type(exc).__name__)
+        return
+    raw = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy"))
+    policy = raw.decode() if isinstance(raw, bytes) else str(raw)
+    warning = eviction_warning(policy)
+    if warning is not None:
+        _LOG.warning(warning)
+
+
+def adopt_orphans(
+    client: redis.Redis,
+    run: Callable[[str, Sequence[Any], Sequence[Any]], Any],
+    clock: Clock,
+    group: str,
+    group_keys: list[bytes],
+    lease_timeout: float,
+) -> None:
+    """Page XAUTOCLAIM to the end once per group: adopt pending entries with no lease.
+
+    ``run`` sends a named queue script. Redis errors other than a missing group
+    propagate (the caller maps them).
+    """
+    if not client.exists(group_keys[0]):
+        return
+    cursor: bytes | str = "0-0"
+    min_idle = int(lease_timeout * 1000)
+    while True:
+        try:
+            reply = run("ADOPT", group_keys[:4], [group, min_idle, cursor, repr(clock.now())])
+        except redis.exceptions.ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                return  # the group does not exist yet: nothing to adopt
+            raise
+        cursor = reply[0]
+        if reply[1]:
+            _LOG.warning("adopted %d pending messages without a lease record", reply[1])
+        if cursor in (b"0-0", "0-0"):
+            return
+
+
+def block(
+    client: redis.Redis,
+    stream: bytes,
+    last: bytes,
+    next_due: bytes | None,
+    left: float,
+    now: float,
+    read_timeout: float,
+) -> None:
+    """Sleep until a message newer than ``last`` arrives, a lease falls due, or ``left``.
+
+    Redis errors propagate (the caller maps them); the connection is then dropped.
+    """
+    pause = min(left, _BLOCK_CHUNK)
+    if next_due is not None:
+        pause = min(pause, max(0.0, float(next_due) - now))
+    if pause <= 0.001:
+        return
+    # A blocking read legitimately stays silent for `pause` (and Redis wakes blocked
+    # clients on its ~100 ms timer), so this one reply may take that much longer than
+    # the socket timeout; an idle but healthy server must not look like TimedOut.
+    pool = client.connection_pool
+    connection: Any = pool.get_connection()  # redis-py leaves these methods untyped
+    try:
+        connection.send_command(
+            "XREAD", "COUNT", 1, "BLOCK", max(1, int(pause * 1000)), "STREAMS", stream, last
+        )
+        connection.read_response(timeout=pause + 0.25 + read_timeout)
+    except BaseException:
+        connection.disconnect()  # the reply may still be on its way: never reuse it
+        raise
+    finally:
+        pool.release(connection)
