@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import redis
 
     from adapters.memory.uow import MemoryDatabase
+    from adapters.redis._client import RedisOptions
     from adapters.sqlalchemy import Database
 
 __all__ = [
@@ -134,18 +135,24 @@ def _build_store(
     return _build_database(settings, entities or Entities()), _describe_database(url)
 
 
+def _redis_options(settings: Settings) -> RedisOptions:
+    """The cache's and the raw client's connection settings, from PORTSIDE_REDIS_*."""
+    from adapters.redis._client import RedisOptions
+
+    return RedisOptions(
+        socket_timeout=settings.tuning.redis_timeout,
+        connect_timeout=settings.tuning.redis_timeout,
+        max_connections=settings.tuning.redis_max_connections,
+    )
+
+
 def _build_cache(settings: Settings, clock: Clock) -> tuple[CachePort, str]:
     namespace = settings.tuning.namespace
     url = settings.connections.redis_url
     if settings.uses_redis(settings.tuning.cache_backend) and url:
-        from adapters.redis._client import RedisOptions
         from adapters.redis.cache import RedisCache
 
-        options = RedisOptions(
-            socket_timeout=settings.tuning.redis_timeout,
-            connect_timeout=settings.tuning.redis_timeout,
-            max_connections=settings.tuning.redis_max_connections,
-        )
+        options = _redis_options(settings)
         return RedisCache.from_url(url, namespace, options), f"redis ({redact_url(url)})"
     from adapters.memory.cache import MemoryCache
 
@@ -338,15 +345,11 @@ def get_redis_client() -> redis.Redis:
             url = settings.connections.redis_url
             if not url:
                 raise SettingsError("REDIS_URL", "is not set")
-            from adapters.redis._client import RedisOptions, connect
+            from adapters.redis._client import connect
 
             _redis_client = connect(
                 url,
-                RedisOptions(
-                    socket_timeout=settings.tuning.redis_timeout,
-                    connect_timeout=settings.tuning.redis_timeout,
-                    max_connections=settings.tuning.redis_max_connections,
-                ),
+                _redis_options(settings),
             )
         return _redis_client
 
