@@ -16,9 +16,9 @@ from typing import Any, Self, TypeVar
 import attrs
 from returns.result import Failure, Result, Success
 
-from adapters.entities import INT64_MAX, EntitySpec, out_of_range
-from domain.errors import InvalidRequest, ServiceError
-from ports.uow import Repository, UnitOfWork
+from portside.adapters.entities import INT64_MAX, EntitySpec, out_of_range
+from portside.domain._errors import InvalidRequest, ServiceError
+from portside.ports._uow import Repository, UnitOfWork
 
 __all__ = ["UnitLifecycle", "identity_of", "query_problem"]
 

@@ -23,14 +23,14 @@ from typing import Final, Generic, TypeVar
 import attrs
 from returns.result import Failure, Result, Success
 
-from adapters._cache_rules import check_value
-from adapters._fail_open import FailOpenCache
-from adapters.codec import Codec, default_codec
-from adapters.memory.clock import SystemClock
-from adapters.singleflight import SingleFlight
-from domain.errors import InvalidRequest, SerializationError, ServiceError
-from ports.cache import CachePort, CompareAndDelete
-from ports.clock import Clock
+from portside.adapters.clock import SystemClock
+from portside.adapters.codec import Codec, default_codec
+from portside.adapters.resilience._fail_open import FailOpenCache
+from portside.adapters.resilience._singleflight import SingleFlight
+from portside.domain._errors import InvalidRequest, SerializationError, ServiceError
+from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._clock import Clock
+from portside.ports.cache_rules import check_value
 
 __all__ = ["LOCK_PREFIX", "FailOpenCache", "LockPolicy", "TypedCache", "get_or_set", "lock_key"]
 

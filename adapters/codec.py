@@ -26,7 +26,7 @@ import orjson
 from cattrs.preconf.orjson import make_converter
 from returns.result import Failure, Result, Success
 
-from domain.errors import SerializationError
+from portside.domain._errors import SerializationError
 
 __all__ = [
     "FORMAT_VERSION",

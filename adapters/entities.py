@@ -116,7 +116,7 @@ class Entities:
     """The registry of entity classes a unit of work can store.
 
     Declare every entity once, then give the same registry to ``MemoryDatabase`` (the
-    fake) and to ``adapters.sqlalchemy.Database``::
+    fake) and to ``portside.adapters.sqlalchemy.Database``::
 
         entities = Entities()
         entities.map(Order, orders_table, version="version")

@@ -26,12 +26,12 @@ from typing import Any, Final, TypeVar, cast
 import attrs
 from returns.result import Failure, Success
 
-from adapters._introspect import returns_iterator
-from adapters.memory.clock import SystemClock
-from adapters.resilience import CircuitBreaker
-from domain.errors import ServiceError
-from domain.llm import Usage
-from ports.clock import Clock
+from portside.adapters._introspect import returns_iterator
+from portside.adapters.clock import SystemClock
+from portside.adapters.resilience._breaker import CircuitBreaker
+from portside.domain._errors import ServiceError
+from portside.domain._llm import Usage
+from portside.ports._clock import Clock
 
 __all__ = [
     "Metrics",

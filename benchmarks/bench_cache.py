@@ -1,6 +1,6 @@
 """Rows ``cache_*``: the cache adapters against raw redis-py with the same pool settings.
 
-Both sides use a client from ``adapters.redis._client.connect`` (same timeouts, pool
+Both sides use a client from ``portside.adapters.redis._client.connect`` (same timeouts, pool
 size and no hidden retries), on the same server, in the same run.
 """
 
@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import orjson
+import redis
 
-from adapters.cache_tools import TypedCache
-from adapters.memory.cache import MemoryCache
-from adapters.redis._client import REDIS_ERRORS, connect
-from adapters.redis.cache import RedisCache
-from adapters.testing.services import DEFAULT_REDIS_URL
 from benchmarks._harness import Case, SkipBenchmark
-from domain.llm import Usage
+from portside.adapters.cache_tools import TypedCache
+from portside.adapters.memory import MemoryCache
+from portside.adapters.redis import RedisCache, connect
+from portside.adapters.testing import DEFAULT_REDIS_URL
+from portside.domain import Usage
 
 NAMES = (
     "cache_get",
@@ -41,7 +41,7 @@ def cases(quick: bool) -> Iterator[list[Case]]:
     raw = connect(url)
     try:
         raw.ping()
-    except REDIS_ERRORS as exc:
+    except redis.RedisError as exc:
         raise SkipBenchmark(f"cache: Redis not available at {url} ({type(exc).__name__})") from exc
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     cache = RedisCache(ours_client, namespace=namespace)

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 import attrs
 import orjson
 
-from adapters.codec import Codec
 from benchmarks._harness import Case
-from domain.llm import Completion, ToolCall, Usage
+from portside.adapters.codec import Codec
+from portside.domain import Completion, ToolCall, Usage
 
 NAMES = ("codec",)
 

@@ -18,10 +18,10 @@ from typing import Any
 import httpx2
 import openai
 
-from adapters.openai import OpenAILLM
-from adapters.resilience import RetryPolicy
 from benchmarks._harness import Case, SkipBenchmark
-from domain.llm import ChatMessage, ChatRequest
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.resilience import RetryPolicy
+from portside.domain import ChatMessage, ChatRequest
 
 NAMES = ("llm_complete", "llm_stream", "llm_embed")
 
@@ -35,7 +35,7 @@ EMBED_DIMENSIONS = 64
 @contextmanager
 def _server() -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "adapters.testing.openai_server"],
+        [sys.executable, "-m", "portside.adapters.testing._openai_server"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -11,15 +11,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from adapters.llm_cache import CachingLLM
-from adapters.memory.cache import MemoryCache
-from adapters.memory.llm import FakeLLM
-from adapters.observability import Metrics
-from adapters.redis._client import connect
-from adapters.redis.cache import RedisCache
-from adapters.testing.services import DEFAULT_REDIS_URL, _reachable
 from benchmarks._harness import Case, SkipBenchmark
-from domain.llm import ChatMessage, ChatRequest, Usage
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.memory import FakeLLM, MemoryCache
+from portside.adapters.observability import Metrics
+from portside.adapters.redis import RedisCache, connect
+from portside.adapters.testing import DEFAULT_REDIS_URL, unreachable_reason
+from portside.domain import ChatMessage, ChatRequest, Usage
 
 NAMES = ("llm_cache_hit_redis", "llm_cache_hit_memory", "llm_cache_hit_memory_new")
 
@@ -74,7 +72,7 @@ def cases(quick: bool) -> Iterator[list[Case]]:
         ),
     ]
     url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-    if _reachable(url) is not None:
+    if unreachable_reason(url) is not None:
         # The memory rows still run; the Redis row is reported as skipped.
         yield rows
         raise SkipBenchmark(f"llm_cache_hit_redis: Redis not reachable at {url}")

@@ -14,10 +14,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from adapters.redis._client import connect
-from adapters.redis.queue import RedisQueue
-from adapters.testing.services import DEFAULT_REDIS_URL, _reachable
 from benchmarks._harness import Case, SkipBenchmark
+from portside.adapters.redis import RedisQueue, connect
+from portside.adapters.testing import DEFAULT_REDIS_URL, unreachable_reason
 
 NAMES = ("queue_single", "queue_batch")
 BATCH = 100
@@ -26,7 +25,7 @@ BATCH = 100
 @contextmanager
 def cases(quick: bool) -> Iterator[list[Case]]:
     url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-    problem = _reachable(url)
+    problem = unreachable_reason(url)
     if problem is not None:
         raise SkipBenchmark(f"queue: Redis not available ({problem})")
     namespace = f"bench:queue:{uuid.uuid4().hex}"

@@ -25,11 +25,11 @@ import attrs
 from sqlalchemy import Column, Integer, String, Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.entities import Entities
-from adapters.memory.uow import MemoryDatabase
-from adapters.sqlalchemy import Database
-from adapters.testing.services import DEFAULT_POSTGRES_URL
 from benchmarks._harness import Case
+from portside.adapters.entities import Entities
+from portside.adapters.memory import MemoryDatabase
+from portside.adapters.sqlalchemy import Database
+from portside.adapters.testing import DEFAULT_POSTGRES_URL
 
 NAMES = ("uow_single_sqlite", "uow_single_postgres", "uow_bulk", "uow_fake_scaling")
 BULK = 10_000

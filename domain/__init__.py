@@ -1,6 +1,6 @@
 """Pure values and errors shared by every port; no I/O happens here."""
 
-from domain.errors import (
+from portside.domain._errors import (
     Conflict,
     ContentFiltered,
     InvalidRequest,
@@ -14,7 +14,7 @@ from domain.errors import (
     Unauthorized,
     Unavailable,
 )
-from domain.llm import (
+from portside.domain._llm import (
     CacheInfo,
     ChatDelta,
     ChatMessage,
@@ -30,7 +30,7 @@ from domain.llm import (
     ToolSpec,
     Usage,
 )
-from domain.queue import DeadLetter, Delivery, QueueMessage
+from portside.domain._queue import DeadLetter, Delivery, QueueMessage
 
 __all__ = [
     "CacheInfo",

@@ -1,10 +1,10 @@
 """Typed contracts the application depends on; adapters implement them."""
 
-from ports.cache import CachePort, CompareAndDelete
-from ports.clock import Clock
-from ports.llm import LLMPort
-from ports.queue import QueuePort
-from ports.uow import Repository, UnitOfWork
+from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._clock import Clock
+from portside.ports._llm import LLMPort
+from portside.ports._queue import QueuePort
+from portside.ports._uow import Repository, UnitOfWork
 
 __all__ = [
     "CachePort",

@@ -32,8 +32,8 @@ os.environ.setdefault("PORTSIDE_FORBID_REAL_LLM", "1")
 def _reset_global_state() -> Iterator[None]:
     """Each test starts with no process-wide services and no retry cap left over."""
     yield
-    from adapters.bootstrap import reset_services
-    from adapters.resilience import set_retry_cap
+    from portside.adapters.app import reset_services
+    from portside.adapters.resilience import set_retry_cap
 
     reset_services()
     set_retry_cap(None)

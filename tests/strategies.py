@@ -6,21 +6,23 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from domain.llm import (
+from portside.domain import (
     CacheInfo,
     ChatDelta,
     ChatMessage,
     ChatRequest,
     Completion,
+    DeadLetter,
+    Delivery,
     Embeddings,
     LLMIdentity,
+    QueueMessage,
     ResponseFormat,
     ToolCall,
     ToolCallDelta,
     ToolSpec,
     Usage,
 )
-from domain.queue import DeadLetter, Delivery, QueueMessage
 
 text = st.text(max_size=20)
 floats = st.floats(allow_nan=False, allow_infinity=False)

@@ -5,13 +5,23 @@ against it. They encode through the same codec as the real adapters, so a value 
 would fail in production fails here too.
 """
 
-from adapters.memory.cache import MemoryCache, MemoryStore
-from adapters.memory.clock import ManualClock, SystemClock
-from adapters.memory.llm import FakeLLM, Reply
-from adapters.memory.queue import MemoryQueue
-from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from portside.adapters.memory._cache import MemoryCache, MemoryStore
+from portside.adapters.memory._clock import ManualClock
+from portside.adapters.memory._llm import (
+    FAILURE_KINDS,
+    EmbedCall,
+    FailureKind,
+    FakeLLM,
+    Reply,
+    Responder,
+)
+from portside.adapters.memory._queue import MemoryQueue
+from portside.adapters.memory._uow import MemoryDatabase, MemoryUnitOfWork
 
 __all__ = [
+    "FAILURE_KINDS",
+    "EmbedCall",
+    "FailureKind",
     "FakeLLM",
     "ManualClock",
     "MemoryCache",
@@ -20,5 +30,5 @@ __all__ = [
     "MemoryStore",
     "MemoryUnitOfWork",
     "Reply",
-    "SystemClock",
+    "Responder",
 ]

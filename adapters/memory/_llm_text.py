@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from domain.llm import ChatMessage, ToolCall, ToolCallDelta
+from portside.domain._llm import ChatMessage, ToolCall, ToolCallDelta
 
 __all__ = [
     "ARGUMENT_FRAGMENT",

@@ -9,17 +9,14 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import attrs
 
-from adapters.entities import Entities, EntitySpec, copy_value, out_of_range
-from domain.errors import Conflict, InvalidRequest, ServiceError
+from portside.adapters.entities import Entities, EntitySpec, copy_value, out_of_range
+from portside.domain._errors import Conflict, InvalidRequest, ServiceError
 
-if TYPE_CHECKING:
-    from adapters.memory.uow import MemoryUnitOfWork
-
-__all__ = ["Change", "MemoryDatabase", "Row"]
+__all__ = ["Change", "Row", "RowStore", "Stager"]
 
 Row = dict[str, Any]
 
@@ -35,9 +32,17 @@ class Change:
     expected_version: int | None = None
 
 
+class Stager(Protocol):
+    """What the store asks of a unit of work that stages new objects."""
+
+    def holds(self, entity: Any) -> bool:
+        """Whether the unit still has ``entity`` staged."""
+        ...
+
+
 @attrs.define
-class MemoryDatabase:
-    """Committed rows of every registered entity, shared by the units of work it opens.
+class RowStore:
+    """Committed rows of every registered entity (``MemoryDatabase`` opens units on it).
 
     For tests and the embedded default. ``commits`` counts successful commits.
     """
@@ -54,15 +59,9 @@ class MemoryDatabase:
 
     # New objects staged by an open unit, as a SQLAlchemy session owns its pending
     # instances: another unit may not stage the same object.
-    _staged: dict[int, tuple[weakref.ref[Any], MemoryUnitOfWork]] = attrs.field(
+    _staged: dict[int, tuple[weakref.ref[Any], Stager]] = attrs.field(
         factory=dict, init=False, repr=False
     )
-
-    def unit_of_work(self) -> MemoryUnitOfWork:
-        """A new unit of work over this database."""
-        from adapters.memory.uow import MemoryUnitOfWork  # the unit builds on this store
-
-        return MemoryUnitOfWork(self)
 
     def close(self) -> None:
         """Nothing to release; present so either database can be closed alike."""
@@ -80,7 +79,7 @@ class MemoryDatabase:
         """Whether ``entity`` was loaded or committed by a unit of work."""
         return self._persisted.get(id(entity)) is entity
 
-    def claim(self, entity: Any, unit: MemoryUnitOfWork) -> bool:
+    def claim(self, entity: Any, unit: Stager) -> bool:
         """Record ``unit`` as the owner of new ``entity``; ``False`` if another unit has it."""
         entry = self._staged.get(id(entity))
         if (
@@ -93,7 +92,7 @@ class MemoryDatabase:
         self._staged[id(entity)] = (weakref.ref(entity), unit)
         return True
 
-    def release(self, entity: Any, unit: MemoryUnitOfWork) -> None:
+    def release(self, entity: Any, unit: Stager) -> None:
         """Forget that ``unit`` owns ``entity``."""
         entry = self._staged.get(id(entity))
         if entry is not None and entry[1] is unit:

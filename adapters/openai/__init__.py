@@ -3,10 +3,10 @@
 Needs ``portside[openai]``.
 """
 
-from adapters._extras import require
+from portside.adapters._extras import require
 
 require("openai", "openai")
 
-from adapters.openai.llm import DEFAULT_BASE_URL, OpenAILLM  # noqa: E402 - after the check
+from portside.adapters.openai._llm import DEFAULT_BASE_URL, OpenAILLM  # noqa: E402 - after the check
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAILLM"]

@@ -13,7 +13,7 @@ from typing import Any, Final, Literal, cast
 
 import orjson
 
-from domain.llm import (
+from portside.domain._llm import (
     FINISH_REASONS,
     ChatMessage,
     ChatRequest,

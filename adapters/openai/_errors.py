@@ -20,7 +20,7 @@ from typing import Any, Final
 import httpx2
 import openai
 
-from domain.errors import (
+from portside.domain._errors import (
     Conflict,
     ContentFiltered,
     InvalidRequest,

@@ -11,8 +11,8 @@ import redis.exceptions as rex
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from adapters._redact import redact_url
-from domain.errors import (
+from portside.adapters._redact import redact_url
+from portside.domain._errors import (
     InvalidRequest,
     ProtocolError,
     QuotaExceeded,

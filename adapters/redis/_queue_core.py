@@ -16,14 +16,14 @@ import redis
 from redis.commands.core import Script
 from returns.result import Failure
 
-from adapters._queue_rules import QueueOptions, name_problem
-from adapters.memory.clock import SystemClock
-from adapters.redis import _queue_lua as lua
-from adapters.redis._client import map_error
-from adapters.redis._queue_layout import SERVICE, GroupCalls, TopicKeys, receive_flags
-from adapters.redis._queue_wait import check_eviction_policy
-from domain.errors import ServiceError
-from ports.clock import Clock
+from portside.adapters.clock import SystemClock
+from portside.adapters.redis import _queue_lua as lua
+from portside.adapters.redis._client import map_error
+from portside.adapters.redis._queue_layout import SERVICE, GroupCalls, TopicKeys, receive_flags
+from portside.adapters.redis._queue_wait import check_eviction_policy
+from portside.domain._errors import ServiceError
+from portside.ports._clock import Clock
+from portside.ports.queue_rules import QueueOptions, name_problem
 
 __all__ = ["QueueCore"]
 

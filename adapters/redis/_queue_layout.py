@@ -17,10 +17,10 @@ from typing import Any, Final
 import attrs
 from returns.result import Failure, Result, Success
 
-from adapters._queue_rules import QueueOptions
-from adapters.codec import decode
-from domain.errors import ServiceError
-from domain.queue import DeadLetter, Delivery, QueueMessage
+from portside.adapters.codec import decode
+from portside.domain._errors import ServiceError
+from portside.domain._queue import DeadLetter, Delivery, QueueMessage
+from portside.ports.queue_rules import QueueOptions
 
 __all__ = [
     "SERVICE",

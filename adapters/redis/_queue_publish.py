@@ -14,18 +14,18 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from adapters._queue_rules import (
+from portside.adapters.codec import encode
+from portside.adapters.redis._client import REDIS_ERRORS, map_error
+from portside.adapters.redis._queue_layout import SERVICE, TopicKeys
+from portside.domain._errors import ServiceError, TimedOut, Unavailable
+from portside.ports._clock import Clock
+from portside.ports.queue_rules import (
     QueueOptions,
     check_body,
     check_headers,
     check_name,
     check_publish_batch,
 )
-from adapters.codec import encode
-from adapters.redis._client import REDIS_ERRORS, map_error
-from adapters.redis._queue_layout import SERVICE, TopicKeys
-from domain.errors import ServiceError, TimedOut, Unavailable
-from ports.clock import Clock
 
 __all__ = ["batch_args", "checked_fields", "publish_deduped"]
 

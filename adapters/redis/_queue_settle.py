@@ -15,11 +15,11 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from adapters._queue_rules import check_delay, check_delivery, refused
-from adapters.redis._queue_layout import SERVICE, names_of
-from domain.errors import ServiceError
-from domain.queue import Delivery
-from ports.clock import Clock
+from portside.adapters.redis._queue_layout import SERVICE, names_of
+from portside.domain._errors import ServiceError
+from portside.domain._queue import Delivery
+from portside.ports._clock import Clock
+from portside.ports.queue_rules import check_delay, check_delivery, refused
 
 __all__ = ["ack_batches", "extend_args", "nack_args", "refused_by"]
 

@@ -13,8 +13,8 @@ from typing import Any, Final
 
 import redis
 
-from adapters.redis._client import REDIS_ERRORS
-from ports.clock import Clock
+from portside.adapters.redis._client import REDIS_ERRORS
+from portside.ports._clock import Clock
 
 __all__ = ["adopt_orphans", "block", "check_eviction_policy", "eviction_warning"]
 

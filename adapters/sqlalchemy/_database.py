@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.entities import Entities
-from adapters.sqlalchemy._uow import SqlAlchemyUnitOfWork
+from portside.adapters.entities import Entities
+from portside.adapters.sqlalchemy._uow import SqlAlchemyUnitOfWork
 
 __all__ = ["DEFAULT_URL", "Database", "make_engine"]
 

@@ -12,7 +12,7 @@ from typing import Final
 import sqlalchemy.exc as sa_exc
 import sqlalchemy.orm.exc as orm_exc
 
-from domain.errors import Conflict, InvalidRequest, ServiceError, TimedOut, Unavailable
+from portside.domain._errors import Conflict, InvalidRequest, ServiceError, TimedOut, Unavailable
 
 __all__ = ["SQL_ERRORS", "map_error"]
 

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
-from adapters._unit import UnitLifecycle, identity_of, query_problem
-from adapters.entities import INT64_MAX, Entities, EntitySpec
-from adapters.sqlalchemy._errors import SQL_ERRORS, map_error
-from domain.errors import Conflict, InvalidRequest, NotFound, ServiceError
-from ports.uow import Repository
+from portside.adapters._unit import UnitLifecycle, identity_of, query_problem
+from portside.adapters.entities import INT64_MAX, Entities, EntitySpec
+from portside.adapters.sqlalchemy._errors import SQL_ERRORS, map_error
+from portside.domain._errors import Conflict, InvalidRequest, NotFound, ServiceError
+from portside.ports._uow import Repository
 
 __all__ = ["SqlAlchemyRepository", "SqlAlchemyUnitOfWork"]
 

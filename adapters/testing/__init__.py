@@ -1,7 +1,156 @@
-"""The contract kit: property-based state machines that prove an adapter equals its fake.
+"""The contract kits, the local OpenAI-compatible server and the fault tools. For tests.
+
+- Kits: hypothesis state machines that prove an adapter equals its fake, one per port
+  (``cache_contract``, ``check_queue_contract``, ``check_unit_of_work``, ``llm_contract``).
+- ``OpenAITestServer``: a local OpenAI-compatible HTTP server with scripted replies and
+  faults, so the OpenAI adapter is tested with no network.
+- Fault tools: ``TcpFaultProxy`` (cut, stall or blackhole a loopback connection) and
+  ``throwaway_redis`` (a killable ``redis-server`` on a free port).
+- ``require_server``: the URL of a real server for a test, or a skip (a failure with
+  ``PORTSIDE_REQUIRE_SERVICES=1``).
 
 Ships in the package so users can run it against their own adapters. Importing it needs
 the ``testing`` extra (hypothesis and pytest).
 """
 
-__all__: list[str] = []
+from portside.adapters.testing._cache_kit import (
+    CacheContract,
+    CacheTarget,
+    cache_contract,
+    run_cache_contract,
+)
+from portside.adapters.testing._fault_proxy import (
+    Direction,
+    ProxyMode,
+    ProxyStats,
+    TcpFaultProxy,
+)
+from portside.adapters.testing._llm_kit import (
+    Collected,
+    LLMContract,
+    LLMFactory,
+    LLMKitOptions,
+    LLMScript,
+    collect_stream,
+    fake_llm_subject,
+    llm_contract,
+    run_llm_contract,
+)
+from portside.adapters.testing._llm_strategies import (
+    INVALID_CHAT,
+    INVALID_EMBED,
+    ScriptedReply,
+    chat_requests,
+    embed_texts,
+    replies,
+    stream_texts,
+)
+from portside.adapters.testing._openai_answers import (
+    Behaviour,
+    Delay,
+    HttpError,
+    RawBody,
+    Reply,
+    StreamFault,
+    chat_body,
+    default_reply,
+    embeddings_body,
+    error_body,
+    sse_events,
+)
+from portside.adapters.testing._openai_http import RecordedRequest
+from portside.adapters.testing._openai_server import OpenAITestServer
+from portside.adapters.testing._queue_kit import (
+    KIT_OPTIONS,
+    QueueContract,
+    QueueFactory,
+    check_queue_contract,
+)
+from portside.adapters.testing._services import (
+    DEFAULT_MARIADB_URL,
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_REDIS_URL,
+    require_server,
+    services_required,
+    unreachable_reason,
+)
+from portside.adapters.testing._throwaway_redis import (
+    FaultToolError,
+    ThrowawayRedis,
+    free_port,
+    throwaway_redis,
+)
+from portside.adapters.testing._uow_backends import (
+    KitEntity,
+    MemoryBackend,
+    UowBackend,
+    kit_entities,
+    memory_backend,
+    sqlalchemy_backend,
+)
+from portside.adapters.testing._uow_kit import (
+    UowContract,
+    check_unit_of_work,
+)
+
+__all__ = [
+    "DEFAULT_MARIADB_URL",
+    "DEFAULT_POSTGRES_URL",
+    "DEFAULT_REDIS_URL",
+    "INVALID_CHAT",
+    "INVALID_EMBED",
+    "KIT_OPTIONS",
+    "Behaviour",
+    "CacheContract",
+    "CacheTarget",
+    "Collected",
+    "Delay",
+    "Direction",
+    "FaultToolError",
+    "HttpError",
+    "KitEntity",
+    "LLMContract",
+    "LLMFactory",
+    "LLMKitOptions",
+    "LLMScript",
+    "MemoryBackend",
+    "OpenAITestServer",
+    "ProxyMode",
+    "ProxyStats",
+    "QueueContract",
+    "QueueFactory",
+    "RawBody",
+    "RecordedRequest",
+    "Reply",
+    "ScriptedReply",
+    "StreamFault",
+    "TcpFaultProxy",
+    "ThrowawayRedis",
+    "UowBackend",
+    "UowContract",
+    "cache_contract",
+    "chat_body",
+    "chat_requests",
+    "check_queue_contract",
+    "check_unit_of_work",
+    "collect_stream",
+    "default_reply",
+    "embed_texts",
+    "embeddings_body",
+    "error_body",
+    "fake_llm_subject",
+    "free_port",
+    "kit_entities",
+    "llm_contract",
+    "memory_backend",
+    "replies",
+    "require_server",
+    "run_cache_contract",
+    "run_llm_contract",
+    "services_required",
+    "sqlalchemy_backend",
+    "sse_events",
+    "stream_texts",
+    "throwaway_redis",
+    "unreachable_reason",
+]

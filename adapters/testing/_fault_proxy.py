@@ -1,4 +1,4 @@
-"""The loopback TCP fault proxy behind ``adapters.testing.faults``. For tests only."""
+"""The loopback TCP fault proxy behind ``portside.adapters.testing._faults``. For tests only."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import attrs
 import orjson
 from hypothesis import strategies as st
 
-from domain.llm import ChatMessage, ChatRequest, FinishReason, ToolCall, ToolSpec, Usage
+from portside.domain._llm import ChatMessage, ChatRequest, FinishReason, ToolCall, ToolSpec, Usage
 
 __all__ = [
     "INVALID_CHAT",

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
-from domain.llm import ToolCall, Usage
+from portside.domain._llm import ToolCall, Usage
 
 __all__ = [
     "Behaviour",

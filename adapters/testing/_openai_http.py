@@ -11,12 +11,12 @@ import socket
 import sys
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import orjson
 
-from adapters.testing._openai_answers import (
+from portside.adapters.testing._openai_answers import (
     Behaviour,
     Delay,
     HttpError,
@@ -32,10 +32,20 @@ from adapters.testing._openai_answers import (
     sse_events,
 )
 
-if TYPE_CHECKING:
-    from adapters.testing.openai_server import OpenAITestServer
+__all__ = ["HTTPServer", "Handler", "Owner", "RecordedRequest"]
 
-__all__ = ["HTTPServer", "Handler", "RecordedRequest"]
+
+class Owner(Protocol):
+    """What the handler asks of the server that owns it (``OpenAITestServer``)."""
+
+    api_key: str | None
+    stall_seconds: float
+
+    def _record(self, request: RecordedRequest) -> None: ...
+
+    def _next(self) -> Behaviour | None: ...
+
+    def _wait(self, seconds: float) -> None: ...
 
 
 @attrs.frozen
@@ -57,7 +67,7 @@ class HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
-    owner: OpenAITestServer
+    owner: Owner
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Ignore clients that hung up (timeouts do that on purpose); report the rest."""

@@ -1,4 +1,4 @@
-"""The killable throwaway redis-server behind ``adapters.testing.faults``. For tests only."""
+"""A killable throwaway redis-server on a free port. For tests only."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What the unit-of-work kit runs against: its entity, and backends for the fake and SQL.
 
-Part of the contract kit (``adapters.testing.uow_kit`` re-exports every name).
+Part of the contract kit (``portside.adapters.testing._uow_kit`` re-exports every name).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any, Protocol
 import attrs
 from sqlalchemy import Column, Integer, String, Table, delete
 
-from adapters.entities import Entities
-from adapters.memory.uow import MemoryDatabase
-from adapters.sqlalchemy import Database
-from ports.uow import UnitOfWork
+from portside.adapters.entities import Entities
+from portside.adapters.memory._uow import MemoryDatabase
+from portside.adapters.sqlalchemy import Database
+from portside.ports._uow import UnitOfWork
 
 __all__ = [
     "KitEntity",

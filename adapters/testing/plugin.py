@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from adapters.memory.clock import ManualClock
-from adapters.testing.services import (
+from portside.adapters.memory._clock import ManualClock
+from portside.adapters.testing._services import (
     DEFAULT_MARIADB_URL,
     DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
@@ -20,7 +20,7 @@ from adapters.testing.services import (
 )
 
 if TYPE_CHECKING:
-    from adapters.testing.openai_server import OpenAITestServer
+    from portside.adapters.testing._openai_server import OpenAITestServer
 
 __all__ = [
     "manual_clock",
@@ -46,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Turn on the real-LLM guard when the ini option asks for it."""
     if config.getini("portside_forbid_real_llm"):
-        from adapters._llm_rules import forbid_real_llm
+        from portside.ports.llm_rules import forbid_real_llm
 
         forbid_real_llm()
 
@@ -82,7 +82,7 @@ def openai_server() -> Iterator[OpenAITestServer]:
     Point an adapter at ``server.base_url``; script answers with ``server.reply(...)``
     and faults with ``server.fail(...)``. Needs the ``openai`` extra.
     """
-    from adapters.testing.openai_server import OpenAITestServer
+    from portside.adapters.testing._openai_server import OpenAITestServer
 
     with OpenAITestServer() as server:
         yield server

@@ -17,11 +17,11 @@ from typing import Any, Final
 import flask
 from returns.result import Failure, Result, Success
 
-from adapters.bootstrap import Services
-from adapters.flask import init_app, request_unit_of_work
-from domain.errors import InvalidRequest, NotFound, ServiceError
 from examples.support_desk.logic import Desk, list_tickets
 from examples.support_desk.wiring import build_desk, services_from_environment
+from portside.adapters.app import Services
+from portside.adapters.app.flask import init_app, request_unit_of_work
+from portside.domain import InvalidRequest, NotFound, ServiceError
 
 __all__ = ["create_app", "desk"]
 

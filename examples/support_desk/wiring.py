@@ -2,7 +2,7 @@
 
 This is the only module of the example (besides the Flask app and the worker) that
 knows about SQLAlchemy and portside's adapters. Swapping PostgreSQL for SQLite, Redis
-for memory or OpenAI for the fake happens in ``adapters.bootstrap`` from the
+for memory or OpenAI for the fake happens in ``portside.adapters.app._services`` from the
 environment; the desk itself never changes.
 """
 
@@ -16,16 +16,14 @@ from typing import Final
 from returns.result import Result
 from sqlalchemy import Column, Float, Integer, String, Table, Text
 
-from adapters.bootstrap import Services, build_services
-from adapters.entities import Entities
-from adapters.llm_cache import CachingLLM
-from adapters.memory.llm import FakeLLM
-from adapters.settings import load_settings
-from adapters.structured import complete_structured
-from domain.errors import ServiceError
-from domain.llm import ChatRequest
 from examples.support_desk.logic import AskTriage, Desk, Ticket, Triage
-from ports.llm import LLMPort
+from portside.adapters.app import Services, build_services, load_settings
+from portside.adapters.entities import Entities
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.memory import FakeLLM
+from portside.adapters.structured import complete_structured
+from portside.domain import ChatRequest, ServiceError
+from portside.ports import LLMPort
 
 __all__ = [
     "DEFAULT_TABLE",

@@ -11,11 +11,9 @@ import threading
 
 from returns.result import Result
 
-from adapters.bootstrap import Services
-from adapters.worker import WorkerReport, run_worker
-from domain.errors import ServiceError
-from domain.queue import Delivery
 from examples.support_desk.logic import Desk, Outcome, ticket_id_of
+from portside.adapters.app import Services, WorkerReport, run_worker
+from portside.domain import Delivery, ServiceError
 
 __all__ = ["run_triage_worker"]
 

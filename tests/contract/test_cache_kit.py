@@ -8,11 +8,9 @@ import pytest
 import redis
 from hypothesis import settings
 
-from adapters.memory.cache import MemoryCache, MemoryStore
-from adapters.memory.clock import ManualClock
-from adapters.redis._client import connect
-from adapters.redis.cache import RedisCache
-from adapters.testing.cache_kit import CacheTarget, cache_contract, run_cache_contract
+from portside.adapters.memory import ManualClock, MemoryCache, MemoryStore
+from portside.adapters.redis import RedisCache, connect
+from portside.adapters.testing import CacheTarget, cache_contract, run_cache_contract
 
 
 def _fake_target() -> CacheTarget:

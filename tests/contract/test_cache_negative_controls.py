@@ -16,11 +16,10 @@ import pytest
 from hypothesis import Phase, settings
 from returns.result import Failure, Result, Success
 
-from adapters._cache_rules import check_key, check_ttl, check_value, parse_counter
-from adapters.memory.cache import MemoryCache, MemoryStore
-from adapters.memory.clock import ManualClock
-from adapters.testing.cache_kit import CacheTarget, run_cache_contract
-from domain.errors import InvalidRequest, ServiceError
+from portside.adapters.memory import ManualClock, MemoryCache, MemoryStore
+from portside.adapters.testing import CacheTarget, run_cache_contract
+from portside.domain import InvalidRequest, ServiceError
+from portside.ports.cache_rules import check_key, check_ttl, check_value, parse_counter
 
 ROUND_TRIP = 0.002
 

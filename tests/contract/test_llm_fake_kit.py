@@ -9,17 +9,27 @@ import pytest
 from hypothesis import Phase, settings
 from returns.result import Failure, Result, Success
 
-from adapters.memory.llm import FakeLLM
-from adapters.testing.llm_kit import (
+from portside.adapters.memory import FakeLLM
+from portside.adapters.testing import (
     LLMKitOptions,
     LLMScript,
     collect_stream,
     fake_llm_subject,
     run_llm_contract,
 )
-from domain.errors import ProtocolError, ServiceError, TimedOut, Unavailable
-from domain.llm import ChatDelta, ChatMessage, ChatRequest, Completion, Embeddings, Usage
-from ports.llm import LLMPort
+from portside.domain import (
+    ChatDelta,
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    Embeddings,
+    ProtocolError,
+    ServiceError,
+    TimedOut,
+    Unavailable,
+    Usage,
+)
+from portside.ports import LLMPort
 
 # Negative controls only need the kit to fail: shrinking the counterexample would cost
 # most of the time and prove nothing more.

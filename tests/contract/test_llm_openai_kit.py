@@ -8,12 +8,11 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from adapters.memory.clock import ManualClock
-from adapters.openai import OpenAILLM
-from adapters.resilience import RetryPolicy
-from adapters.testing.llm_kit import LLMKitOptions, LLMScript, run_llm_contract
-from adapters.testing.openai_server import OpenAITestServer
-from ports.llm import LLMPort
+from portside.adapters.memory import ManualClock
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.resilience import RetryPolicy
+from portside.adapters.testing import LLMKitOptions, LLMScript, OpenAITestServer, run_llm_contract
+from portside.ports import LLMPort
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,10 +7,10 @@ from collections import deque
 import pytest
 from hypothesis import Phase, settings
 
-from adapters.memory.queue import MemoryQueue, QueueOptions, _Group, _Lease, _Topic
-from adapters.testing.queue_kit import check_queue_contract
-from ports.clock import Clock
-from ports.queue import QueuePort
+from portside.adapters.memory._queue import MemoryQueue, _Group, _Lease, _Topic
+from portside.adapters.testing import check_queue_contract
+from portside.ports import Clock, QueuePort
+from portside.ports.queue_rules import QueueOptions
 
 _NO_SHRINK = settings(phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None)
 
@@ -51,7 +51,7 @@ class _BuriedTwice(MemoryQueue):
         reason: str,
         now: float,
     ) -> None:
-        from domain.queue import DeadLetter
+        from portside.domain import DeadLetter
 
         message = state.messages[message_id].message
         group.dead.append(DeadLetter(message, group_name, reason, lease.attempt, now))

@@ -8,12 +8,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from adapters.memory.queue import QueueOptions
-from adapters.redis._client import connect
-from adapters.redis.queue import RedisQueue
-from adapters.testing.queue_kit import check_queue_contract
-from ports.clock import Clock
-from ports.queue import QueuePort
+from portside.adapters.redis import RedisQueue, connect
+from portside.adapters.testing import check_queue_contract
+from portside.ports import Clock, QueuePort
+from portside.ports.queue_rules import QueueOptions
 
 
 @pytest.fixture(name="client")

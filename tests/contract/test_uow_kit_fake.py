@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.testing.uow_kit import check_unit_of_work, memory_backend
+from portside.adapters.testing import check_unit_of_work, memory_backend
 
 
 def test_fake_passes_the_kit() -> None:

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from adapters.testing.uow_kit import check_unit_of_work, sqlalchemy_backend
+from portside.adapters.testing import check_unit_of_work, sqlalchemy_backend
 
 
 def _run_and_check_clean(url: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.testing.uow_kit import check_unit_of_work, sqlalchemy_backend
+from portside.adapters.testing import check_unit_of_work, sqlalchemy_backend
 
 
 def test_sqlite_passes_the_kit(tmp_path: Path) -> None:

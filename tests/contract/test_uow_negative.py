@@ -8,10 +8,10 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from adapters.entities import Entities
-from adapters.memory.uow import Change, MemoryDatabase, MemoryUnitOfWork, Row
-from adapters.testing.uow_kit import MemoryBackend, UowBackend, check_unit_of_work
-from domain.errors import ServiceError
+from portside.adapters.entities import Entities
+from portside.adapters.memory._uow import Change, MemoryDatabase, MemoryUnitOfWork, Row
+from portside.adapters.testing import MemoryBackend, UowBackend, check_unit_of_work
+from portside.domain import ServiceError
 
 HUNT = settings(
     max_examples=300,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import attrs
 from returns.result import Failure, Result
 
-from domain.errors import ServiceError
+from portside.domain import ServiceError
 
 
 @attrs.define

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import pytest
 
-from adapters.testing.faults import FaultToolError, ThrowawayRedis, throwaway_redis
+from portside.adapters.testing import FaultToolError, ThrowawayRedis, throwaway_redis
 
 REPORT_ENV = "PORTSIDE_FAULT_REPORT"
 _RECORDS: list[dict[str, Any]] = []

@@ -18,15 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
-from adapters.memory.cache import MemoryCache
-from adapters.memory.clock import ManualClock
-from domain.errors import ServiceError
-from ports.cache import CachePort
+from portside.adapters.memory import ManualClock, MemoryCache
+from portside.domain import ServiceError
+from portside.ports import CachePort
 from tests.faults.conftest import Campaign
 
 pytestmark = pytest.mark.faults
 
-redis_cache = pytest.importorskip("adapters.redis.cache")
+redis_cache = pytest.importorskip("portside.adapters.redis._cache")
 
 
 def _mostly(valid: st.SearchStrategy[Any], hostile: st.SearchStrategy[Any]) -> Any:

@@ -19,16 +19,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FakeLLM
-from domain.errors import ServiceError
-from domain.llm import ChatMessage, ChatRequest, ResponseFormat, ToolCall, ToolSpec
+from portside.adapters.memory import FakeLLM, ManualClock
+from portside.domain import (
+    ChatMessage,
+    ChatRequest,
+    ResponseFormat,
+    ServiceError,
+    ToolCall,
+    ToolSpec,
+)
 from tests.faults.conftest import Campaign
 
-pytest.importorskip("adapters.openai")
-from adapters.openai import OpenAILLM
-from adapters.resilience import RetryPolicy
-from adapters.testing.openai_server import OpenAITestServer
+pytest.importorskip("portside.adapters.openai")
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.resilience import RetryPolicy
+from portside.adapters.testing import OpenAITestServer
 
 pytestmark = pytest.mark.faults
 

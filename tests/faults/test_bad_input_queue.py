@@ -19,16 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
-from adapters._queue_rules import QueueOptions
-from adapters.memory.clock import ManualClock
-from adapters.memory.queue import MemoryQueue
-from domain.errors import ServiceError
-from domain.queue import Delivery, QueueMessage
+from portside.adapters.memory import ManualClock, MemoryQueue
+from portside.domain import Delivery, QueueMessage, ServiceError
+from portside.ports.queue_rules import QueueOptions
 from tests.faults.conftest import Campaign
 
 pytestmark = pytest.mark.faults
 
-redis_queue = pytest.importorskip("adapters.redis.queue")
+redis_queue = pytest.importorskip("portside.adapters.redis._queue")
 
 OPTIONS = QueueOptions(lease_timeout=30.0, max_deliveries=3, max_body_bytes=64 * 1024)
 

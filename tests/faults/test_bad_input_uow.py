@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table
 
-from adapters.entities import Entities
-from adapters.memory.uow import MemoryDatabase
-from adapters.sqlalchemy import Database
-from domain.errors import ServiceError
+from portside.adapters.entities import Entities
+from portside.adapters.memory import MemoryDatabase
+from portside.adapters.sqlalchemy import Database
+from portside.domain import ServiceError
 from tests.faults.conftest import Campaign
 
 pytestmark = pytest.mark.faults

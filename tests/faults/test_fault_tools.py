@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.testing.faults import ProxyMode, TcpFaultProxy, ThrowawayRedis, free_port
+from portside.adapters.testing import ProxyMode, TcpFaultProxy, ThrowawayRedis, free_port
 
 pytestmark = pytest.mark.faults
 

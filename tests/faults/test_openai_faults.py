@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.testing.faults import TcpFaultProxy
-from domain import errors
-from domain.llm import ChatMessage, ChatRequest
+import portside.domain as errors
+from portside.adapters.testing import TcpFaultProxy
+from portside.domain import ChatMessage, ChatRequest
 from tests.faults.conftest import Campaign
 
-pytest.importorskip("adapters.openai", reason="the OpenAI adapter is not in this tree yet")
-server_module = pytest.importorskip("adapters.testing.openai_server")
+pytest.importorskip("portside.adapters.openai", reason="the OpenAI adapter is not in this tree yet")
+server_module = pytest.importorskip("portside.adapters.testing._openai_server")
 
-from adapters.memory.clock import ManualClock  # noqa: E402 - after the skip checks
-from adapters.openai import OpenAILLM  # noqa: E402
-from adapters.resilience import RetryPolicy  # noqa: E402
-from adapters.testing.openai_server import (  # noqa: E402
+from portside.adapters.memory import ManualClock  # noqa: E402 - after the skip checks
+from portside.adapters.openai import OpenAILLM  # noqa: E402
+from portside.adapters.resilience import RetryPolicy  # noqa: E402
+from portside.adapters.testing import (  # noqa: E402
     Delay,
     HttpError,
     OpenAITestServer,

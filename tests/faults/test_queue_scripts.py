@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from returns.result import Success
 
-from adapters.testing.faults import ThrowawayRedis
+from portside.adapters.testing import ThrowawayRedis
 
 pytestmark = pytest.mark.faults
 
@@ -14,7 +14,7 @@ def test_every_operation_reloads_its_scripts_after_a_script_flush(
     redis_server: ThrowawayRedis,
 ) -> None:
     """After SCRIPT FLUSH each script call loads the scripts and succeeds, nothing lost."""
-    queue_module = pytest.importorskip("adapters.redis.queue")
+    queue_module = pytest.importorskip("portside.adapters.redis._queue")
     queue = queue_module.RedisQueue.from_url(redis_server.url)
     try:
         for group in ("a", "b"):

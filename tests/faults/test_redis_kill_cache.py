@@ -8,17 +8,17 @@ import time
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.testing.faults import TcpFaultProxy, ThrowawayRedis
-from domain.errors import NotFound, ServiceError
-from ports.cache import CachePort
+from portside.adapters.testing import TcpFaultProxy, ThrowawayRedis
+from portside.domain import NotFound, ServiceError
+from portside.ports import CachePort
 from tests.faults._load import Load, Step
 from tests.faults.conftest import Campaign
 
 pytestmark = pytest.mark.faults
 
-cache_module = pytest.importorskip("adapters.redis.cache")
+cache_module = pytest.importorskip("portside.adapters.redis._cache")
 RedisCache = cache_module.RedisCache
-RedisOptions = pytest.importorskip("adapters.redis._client").RedisOptions
+RedisOptions = pytest.importorskip("portside.adapters.redis._client").RedisOptions
 
 SOCKET_TIMEOUT = 0.25
 # A read may be retried once on a fresh connection: two timeouts plus a connect, plus

@@ -13,17 +13,17 @@ import time
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.testing.faults import ThrowawayRedis
-from domain.errors import ServiceError
-from ports.queue import QueuePort
+from portside.adapters.testing import ThrowawayRedis
+from portside.domain import ServiceError
+from portside.ports import QueuePort
 from tests.faults._load import Load, Step
 from tests.faults.conftest import Campaign
 
 pytestmark = pytest.mark.faults
 
-queue_module = pytest.importorskip("adapters.redis.queue")
-QueueOptions = pytest.importorskip("adapters._queue_rules").QueueOptions
-RedisOptions = pytest.importorskip("adapters.redis._client").RedisOptions
+queue_module = pytest.importorskip("portside.adapters.redis._queue")
+QueueOptions = pytest.importorskip("portside.ports.queue_rules").QueueOptions
+RedisOptions = pytest.importorskip("portside.adapters.redis._client").RedisOptions
 
 SOCKET_TIMEOUT = 0.5
 BOUND = 3 * SOCKET_TIMEOUT + 1.5

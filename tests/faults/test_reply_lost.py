@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from returns.result import Failure, Success
 
-from adapters.testing.faults import TcpFaultProxy, ThrowawayRedis
+from portside.adapters.testing import TcpFaultProxy, ThrowawayRedis
 from tests.faults.conftest import Campaign
 
 pytestmark = pytest.mark.faults
 
-RedisOptions = pytest.importorskip("adapters.redis._client").RedisOptions
+RedisOptions = pytest.importorskip("portside.adapters.redis._client").RedisOptions
 OPTIONS = RedisOptions(socket_timeout=0.5, connect_timeout=0.5)
 
 
@@ -36,7 +36,7 @@ def test_incr_whose_reply_is_lost_fails_and_is_applied_exactly_once(
     redis_server: ThrowawayRedis, proxy: TcpFaultProxy, campaign: Campaign
 ) -> None:
     """A lost INCR reply is a Failure; the server counted it once; the next incr counts on."""
-    cache_module = pytest.importorskip("adapters.redis.cache")
+    cache_module = pytest.importorskip("portside.adapters.redis._cache")
     through = cache_module.RedisCache.from_url(
         f"redis://127.0.0.1:{proxy.port}/0", namespace="lost", options=OPTIONS
     )
@@ -62,7 +62,7 @@ def test_publish_whose_reply_is_lost_is_stored_once(
     dedupe: bool, redis_server: ThrowawayRedis, proxy: TcpFaultProxy, campaign: Campaign
 ) -> None:
     """A lost publish reply never stores the message twice; with a dedupe key a retry is safe."""
-    queue_module = pytest.importorskip("adapters.redis.queue")
+    queue_module = pytest.importorskip("portside.adapters.redis._queue")
     through = queue_module.RedisQueue.from_url(
         f"redis://127.0.0.1:{proxy.port}/0", connection=OPTIONS
     )

@@ -20,12 +20,12 @@ import attrs
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.testing.faults import Direction, TcpFaultProxy
-from domain.errors import ServiceError
+from portside.adapters.testing import Direction, TcpFaultProxy
+from portside.domain import ServiceError
 from tests.faults.conftest import Campaign
 
-sqlalchemy_adapter = pytest.importorskip("adapters.sqlalchemy")
-entities_module = pytest.importorskip("adapters.entities")
+sqlalchemy_adapter = pytest.importorskip("portside.adapters.sqlalchemy")
+entities_module = pytest.importorskip("portside.adapters.entities")
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, select  # noqa: E402
 

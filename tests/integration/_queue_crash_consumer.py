@@ -16,12 +16,10 @@ import sys
 
 from returns.result import Result, Success
 
-from adapters.memory.queue import QueueOptions
-from adapters.redis._client import connect
-from adapters.redis.queue import RedisQueue
-from adapters.worker import Backoff, run_worker
-from domain.errors import ServiceError
-from domain.queue import Delivery
+from portside.adapters.app import Backoff, run_worker
+from portside.adapters.redis import RedisQueue, connect
+from portside.domain import Delivery, ServiceError
+from portside.ports.queue_rules import QueueOptions
 
 TOPIC = "jobs"
 GROUP = "workers"

@@ -9,10 +9,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from adapters.memory.clock import ManualClock
-from adapters.openai import OpenAILLM
-from adapters.resilience import RetryPolicy
-from adapters.testing.openai_server import OpenAITestServer
+from portside.adapters.memory import ManualClock
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.resilience import RetryPolicy
+from portside.adapters.testing import OpenAITestServer
 
 #: The key the local server demands; tests check it never leaks.
 API_KEY = "sk-portside-test-0123456789abcdef"

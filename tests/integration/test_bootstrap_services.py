@@ -7,13 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.bootstrap import build_services, check_services
-from adapters.openai import OpenAILLM
-from adapters.redis.cache import RedisCache
-from adapters.redis.queue import RedisQueue
-from adapters.settings import load_settings
-from adapters.testing.openai_server import OpenAITestServer
-from domain.llm import ChatMessage, ChatRequest
+from portside.adapters.app import build_services, check_services, load_settings
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.redis import RedisCache, RedisQueue
+from portside.adapters.testing import OpenAITestServer
+from portside.domain import ChatMessage, ChatRequest
 
 
 @pytest.fixture(name="server")

@@ -11,14 +11,10 @@ import pytest
 from returns.result import Success
 from sqlalchemy import Column, Integer, String, Table
 
-from adapters.bootstrap import build_services
-from adapters.entities import Entities
-from adapters.flask import current_services, init_app, request_unit_of_work
-from adapters.memory.cache import MemoryCache
-from adapters.memory.llm import FakeLLM
-from adapters.memory.queue import MemoryQueue
-from adapters.memory.uow import MemoryDatabase
-from adapters.settings import load_settings
+from portside.adapters.app import build_services, load_settings
+from portside.adapters.app.flask import current_services, init_app, request_unit_of_work
+from portside.adapters.entities import Entities
+from portside.adapters.memory import FakeLLM, MemoryCache, MemoryDatabase, MemoryQueue
 
 
 @attrs.define(slots=False)

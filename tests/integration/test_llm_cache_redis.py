@@ -10,16 +10,13 @@ import attrs
 import pytest
 from returns.result import Result, Success
 
-from adapters.llm_cache import CachingLLM
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FakeLLM
-from adapters.observability import Metrics
-from adapters.redis._client import RedisOptions
-from adapters.redis.cache import RedisCache
-from adapters.resilience import CircuitBreaker
-from adapters.testing.faults import FaultToolError, throwaway_redis
-from domain.errors import ServiceError
-from domain.llm import ChatMessage, ChatRequest, Completion
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.memory import FakeLLM, ManualClock
+from portside.adapters.observability import Metrics
+from portside.adapters.redis import RedisCache, RedisOptions
+from portside.adapters.resilience import CircuitBreaker
+from portside.adapters.testing import FaultToolError, throwaway_redis
+from portside.domain import ChatMessage, ChatRequest, Completion, ServiceError
 
 ASK = ChatRequest((ChatMessage.user("name three rivers"),), temperature=0.0)
 

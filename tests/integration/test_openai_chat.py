@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.openai import OpenAILLM
-from adapters.testing.openai_server import OpenAITestServer, RawBody, Reply
-from domain.errors import InvalidRequest, Unavailable
-from domain.llm import (
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.testing import OpenAITestServer, RawBody, Reply
+from portside.domain import (
     ChatMessage,
     ChatRequest,
+    InvalidRequest,
     LLMIdentity,
     ResponseFormat,
     ToolCall,
     ToolCallDelta,
     ToolSpec,
+    Unavailable,
     Usage,
 )
 from tests.integration.conftest import API_KEY, MakeLLM

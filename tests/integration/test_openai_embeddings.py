@@ -7,8 +7,8 @@ import math
 import pytest
 from returns.result import Failure
 
-from adapters.testing.openai_server import OpenAITestServer, RawBody
-from domain.errors import InvalidRequest
+from portside.adapters.testing import OpenAITestServer, RawBody
+from portside.domain import InvalidRequest
 from tests.integration.conftest import MakeLLM
 
 pytestmark = pytest.mark.timeout(20)

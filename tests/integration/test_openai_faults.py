@@ -7,7 +7,7 @@ import socket
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.testing.openai_server import (
+from portside.adapters.testing import (
     Delay,
     HttpError,
     OpenAITestServer,
@@ -15,7 +15,10 @@ from adapters.testing.openai_server import (
     Reply,
     StreamFault,
 )
-from domain.errors import (
+from portside.domain import (
+    ChatDelta,
+    ChatMessage,
+    ChatRequest,
     Conflict,
     ContentFiltered,
     InvalidRequest,
@@ -28,7 +31,6 @@ from domain.errors import (
     Unauthorized,
     Unavailable,
 )
-from domain.llm import ChatDelta, ChatMessage, ChatRequest
 from tests.integration.conftest import MakeLLM
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(20)]

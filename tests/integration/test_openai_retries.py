@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from returns.result import Failure, Success
 
-from adapters.memory.clock import ManualClock
-from adapters.resilience import RetryPolicy, retries_disabled
-from adapters.testing.openai_server import (
+from portside.adapters.memory import ManualClock
+from portside.adapters.resilience import RetryPolicy, retries_disabled
+from portside.adapters.testing import (
     Delay,
     HttpError,
     OpenAITestServer,
@@ -15,8 +15,14 @@ from adapters.testing.openai_server import (
     Reply,
     StreamFault,
 )
-from domain.errors import InvalidRequest, ProtocolError, RateLimited, Unavailable
-from domain.llm import ChatMessage, ChatRequest
+from portside.domain import (
+    ChatMessage,
+    ChatRequest,
+    InvalidRequest,
+    ProtocolError,
+    RateLimited,
+    Unavailable,
+)
 from tests.integration.conftest import MakeLLM
 
 pytestmark = pytest.mark.timeout(20)

@@ -9,12 +9,11 @@ from collections.abc import Iterator
 import pytest
 from returns.result import Failure
 
-from adapters._llm_rules import forbid_real_llm
-from adapters.openai import OpenAILLM
-from adapters.resilience import RetryPolicy
-from adapters.testing.openai_server import HttpError, OpenAITestServer
-from domain.errors import InvalidRequest, ServiceError, Unauthorized
-from domain.llm import ChatMessage, ChatRequest
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.resilience import RetryPolicy
+from portside.adapters.testing import HttpError, OpenAITestServer
+from portside.domain import ChatMessage, ChatRequest, InvalidRequest, ServiceError, Unauthorized
+from portside.ports.llm_rules import forbid_real_llm
 from tests.integration.conftest import API_KEY, MakeLLM
 
 pytestmark = pytest.mark.timeout(20)

@@ -14,10 +14,10 @@ import pytest
 import redis
 from returns.result import Success
 
-from adapters.redis._client import connect
-from adapters.redis.cache import CHUNK, RedisCache
-from adapters.testing.faults import TcpFaultProxy, free_port, throwaway_redis
-from domain.errors import InvalidRequest, NotFound, Unavailable
+from portside.adapters.redis import connect
+from portside.adapters.redis._cache import CHUNK, RedisCache
+from portside.adapters.testing import TcpFaultProxy, free_port, throwaway_redis
+from portside.domain import InvalidRequest, NotFound, Unavailable
 
 
 @pytest.fixture(name="raw")

@@ -9,13 +9,12 @@ import pytest
 import redis
 from returns.result import Success
 
-from adapters.cache_tools import FailOpenCache, get_or_set
-from adapters.memory.clock import ManualClock
-from adapters.redis._client import connect
-from adapters.redis.cache import RedisCache
-from adapters.resilience import CircuitBreaker
-from adapters.testing.faults import ThrowawayRedis, free_port, throwaway_redis
-from domain.errors import NotFound, Unavailable
+from portside.adapters.cache_tools import FailOpenCache, get_or_set
+from portside.adapters.memory import ManualClock
+from portside.adapters.redis import RedisCache, connect
+from portside.adapters.resilience import CircuitBreaker
+from portside.adapters.testing import ThrowawayRedis, free_port, throwaway_redis
+from portside.domain import NotFound, Unavailable
 
 
 def _portside_records(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -12,12 +12,12 @@ import pytest
 import redis
 from returns.result import Success
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.queue import QueueOptions
-from adapters.redis._client import connect
-from adapters.redis.queue import RedisQueue, eviction_warning
-from adapters.testing.faults import TcpFaultProxy, throwaway_redis
-from domain.errors import InvalidRequest, Unavailable
+from portside.adapters.memory import ManualClock
+from portside.adapters.redis import RedisQueue, connect
+from portside.adapters.redis._queue_wait import eviction_warning
+from portside.adapters.testing import TcpFaultProxy, throwaway_redis
+from portside.domain import InvalidRequest, Unavailable
+from portside.ports.queue_rules import QueueOptions
 
 
 @pytest.fixture(name="client")

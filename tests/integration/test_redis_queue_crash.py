@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from adapters.memory.queue import QueueOptions
-from adapters.redis._client import connect
-from adapters.redis.queue import RedisQueue
+from portside.adapters.redis import RedisQueue, connect
+from portside.ports.queue_rules import QueueOptions
 from tests.integration._queue_crash_consumer import GROUP, MAX_DELIVERIES, TOPIC
 
 MESSAGES = 1000

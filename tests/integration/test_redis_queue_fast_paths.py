@@ -16,12 +16,10 @@ import attrs
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.queue import QueueOptions
-from adapters.redis._client import connect
-from adapters.redis.queue import RedisQueue
-from domain.errors import ServiceError
-from domain.queue import Delivery
+from portside.adapters.memory import ManualClock
+from portside.adapters.redis import RedisQueue, connect
+from portside.domain import Delivery, ServiceError
+from portside.ports.queue_rules import QueueOptions
 
 MAX_BODY = 64
 

@@ -14,11 +14,10 @@ import pytest
 import redis
 from returns.result import Success
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.queue import QueueOptions
-from adapters.redis._client import connect
-from adapters.redis.queue import RedisQueue
-from domain.errors import InvalidRequest
+from portside.adapters.memory import ManualClock
+from portside.adapters.redis import RedisQueue, connect
+from portside.domain import InvalidRequest
+from portside.ports.queue_rules import QueueOptions
 
 
 @pytest.fixture(name="client")

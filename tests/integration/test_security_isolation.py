@@ -12,14 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from returns.result import Success
 
-from adapters._queue_rules import QueueOptions
-from adapters.memory.cache import MemoryCache, MemoryStore
-from adapters.memory.queue import MemoryQueue
-from ports.cache import CachePort
-from ports.queue import QueuePort
+from portside.adapters.memory import MemoryCache, MemoryQueue, MemoryStore
+from portside.ports import CachePort, QueuePort
+from portside.ports.queue_rules import QueueOptions
 
-redis_cache = pytest.importorskip("adapters.redis.cache")
-redis_queue = pytest.importorskip("adapters.redis.queue")
+redis_cache = pytest.importorskip("portside.adapters.redis._cache")
+redis_queue = pytest.importorskip("portside.adapters.redis._queue")
 
 namespaces = st.text(
     alphabet=string.ascii_letters + string.digits + "_.:-", min_size=1, max_size=20

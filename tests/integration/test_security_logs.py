@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure
 
-from adapters.memory.clock import ManualClock
-from domain.llm import ChatMessage, ChatRequest
+from portside.adapters.memory import ManualClock
+from portside.domain import ChatMessage, ChatRequest
 
-pytest.importorskip("adapters.openai")
-from adapters.openai import OpenAILLM
-from adapters.resilience import RetryPolicy
-from adapters.testing.openai_server import HttpError, OpenAITestServer
+pytest.importorskip("portside.adapters.openai")
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.resilience import RetryPolicy
+from portside.adapters.testing import HttpError, OpenAITestServer
 
 api_keys = st.text(alphabet=string.ascii_letters + string.digits, min_size=24, max_size=40).map(
     lambda s: "sk-proj-" + s
@@ -87,7 +87,7 @@ def test_the_api_key_is_in_no_log_line_or_error(server: OpenAITestServer, key: s
 @pytest.mark.services
 def test_a_redis_password_is_in_no_log_line_or_error(redis_url: str) -> None:
     """A refused Redis password shows in no error, repr or log line."""
-    redis_cache = pytest.importorskip("adapters.redis.cache")
+    redis_cache = pytest.importorskip("portside.adapters.redis._cache")
     password = "Zq9-unlikely-redis-password-77"
     host = redis_url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
     with _all_logs() as logs:

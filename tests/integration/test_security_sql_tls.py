@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from returns.result import Failure, Success
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, inspect, select
 
-from adapters.entities import Entities
-from adapters.memory.uow import MemoryDatabase
-from adapters.settings import load_settings
-from adapters.sqlalchemy import Database, make_engine
+from portside.adapters.app import load_settings
+from portside.adapters.entities import Entities
+from portside.adapters.memory import MemoryDatabase
+from portside.adapters.sqlalchemy import Database, make_engine
 
 INJECTIONS = [
     "x' OR '1'='1",
@@ -146,7 +146,7 @@ def test_a_hostile_filter_field_is_invalid_and_runs_nothing(
 
 def test_rediss_url_builds_a_tls_connection_with_the_given_verification() -> None:
     """A rediss:// URL makes redis-py use SSLConnection with the URL's certificate options."""
-    redis_client = pytest.importorskip("adapters.redis._client")
+    redis_client = pytest.importorskip("portside.adapters.redis._client")
     import redis
 
     url = "rediss://:pw@cache.internal:6380/0?ssl_cert_reqs=required&ssl_ca_certs=/etc/ca.pem"
@@ -163,8 +163,8 @@ def test_rediss_url_builds_a_tls_connection_with_the_given_verification() -> Non
 
 def test_redis_adapters_keep_tls_from_their_url() -> None:
     """RedisCache.from_url and RedisQueue.from_url build TLS clients for rediss:// URLs."""
-    cache_module = pytest.importorskip("adapters.redis.cache")
-    queue_module = pytest.importorskip("adapters.redis.queue")
+    cache_module = pytest.importorskip("portside.adapters.redis._cache")
+    queue_module = pytest.importorskip("portside.adapters.redis._queue")
     import redis
 
     url = "rediss://app:pw@cache.internal:6380/1?ssl_cert_reqs=none"

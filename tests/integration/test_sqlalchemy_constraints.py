@@ -12,8 +12,8 @@ import pytest
 from returns.result import Success
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, create_engine, text
 
-from adapters.entities import Entities
-from adapters.sqlalchemy import Database
+from portside.adapters.entities import Entities
+from portside.adapters.sqlalchemy import Database
 
 
 @attrs.define(slots=False, eq=False)

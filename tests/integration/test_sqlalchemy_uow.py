@@ -12,8 +12,8 @@ from returns.result import Success
 from sqlalchemy import Column, Integer, String, Table, create_engine, func, select, text
 from sqlalchemy.orm import sessionmaker
 
-from adapters.entities import Entities
-from adapters.sqlalchemy import Database, make_engine
+from portside.adapters.entities import Entities
+from portside.adapters.sqlalchemy import Database, make_engine
 
 
 @attrs.define(slots=False, eq=False)

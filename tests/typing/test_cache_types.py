@@ -6,10 +6,10 @@ from typing import assert_type
 
 from returns.result import Result
 
-from adapters.cache_tools import TypedCache, get_or_set
-from adapters.memory.cache import MemoryCache
-from adapters.singleflight import SingleFlight
-from domain import ServiceError, Usage
+from portside.adapters.cache_tools import TypedCache, get_or_set
+from portside.adapters.memory import MemoryCache
+from portside.adapters.resilience import SingleFlight
+from portside.domain import ServiceError, Usage
 
 
 def test_typed_cache_types() -> None:

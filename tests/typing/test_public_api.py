@@ -6,8 +6,8 @@ from typing import assert_type
 
 from returns.result import Result
 
-from adapters.codec import decode, encode
-from domain import Completion, SerializationError, Usage
+from portside.adapters.codec import decode, encode
+from portside.domain import Completion, SerializationError, Usage
 
 
 def test_codec_types() -> None:

@@ -6,11 +6,10 @@ from typing import assert_type
 
 from returns.result import Result
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.queue import MemoryQueue
-from adapters.worker import WorkerReport, run_worker
-from domain import DeadLetter, Delivery, ServiceError
-from ports.queue import QueuePort
+from portside.adapters.app import WorkerReport, run_worker
+from portside.adapters.memory import ManualClock, MemoryQueue
+from portside.domain import DeadLetter, Delivery, ServiceError
+from portside.ports import QueuePort
 
 
 def test_queue_methods_return_precise_results() -> None:

@@ -7,11 +7,10 @@ from typing import assert_type
 import attrs
 from returns.result import Result
 
-from adapters.memory.llm import FakeLLM
-from adapters.structured import Structured, complete_structured
-from domain import ServiceError
-from domain.llm import ChatMessage, ChatRequest, Completion
-from ports.llm import LLMPort
+from portside.adapters.memory import FakeLLM
+from portside.adapters.structured import Structured, complete_structured
+from portside.domain import ChatMessage, ChatRequest, Completion, ServiceError
+from portside.ports import LLMPort
 
 
 @attrs.frozen

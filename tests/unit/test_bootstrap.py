@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from adapters import bootstrap
-from adapters.bootstrap import build_services, get_services, reset_services
-from adapters.memory.cache import MemoryCache
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FakeLLM
-from adapters.memory.queue import MemoryQueue
-from adapters.memory.uow import MemoryDatabase
-from adapters.settings import SettingsError, load_settings
+from portside.adapters import app as bootstrap
+from portside.adapters.app import (
+    SettingsError,
+    build_services,
+    get_services,
+    load_settings,
+    reset_services,
+)
+from portside.adapters.app import _services as composition
+from portside.adapters.entities import Entities
+from portside.adapters.memory import FakeLLM, ManualClock, MemoryCache, MemoryDatabase, MemoryQueue
 
 
 @pytest.fixture(name="embedded_env")
@@ -59,7 +62,7 @@ def test_overrides_replace_ports_and_are_not_closed(embedded_env: Path) -> None:
         cache=cache,
         queue=queue,
         clock=clock,
-        database=MemoryDatabase(bootstrap.Entities()),
+        database=MemoryDatabase(Entities()),
     )
     assert services.cache is cache
     assert services.queue is queue
@@ -88,7 +91,7 @@ def test_get_services_is_one_object_under_a_thread_race(
         built.append(services)
         return services
 
-    monkeypatch.setattr(bootstrap, "build_services", counting_build)
+    monkeypatch.setattr(composition, "build_services", counting_build)
     barrier = threading.Barrier(100)
     seen: list[bootstrap.Services] = []
 

@@ -9,10 +9,9 @@ import attrs
 import pytest
 from returns.result import Success
 
-from adapters.cache_tools import LockPolicy, get_or_set, lock_key
-from adapters.memory.cache import MemoryCache, MemoryStore
-from adapters.memory.clock import ManualClock
-from domain.errors import InvalidRequest
+from portside.adapters.cache_tools import LockPolicy, get_or_set, lock_key
+from portside.adapters.memory import ManualClock, MemoryCache, MemoryStore
+from portside.domain import InvalidRequest
 
 THREADS = 8
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from returns.result import Failure, Success
 
-from adapters.memory.cache import MemoryCache, MemoryStore
-from adapters.memory.clock import ManualClock
-from domain.errors import InvalidRequest, NotFound
-from ports.cache import CachePort, CompareAndDelete
+from portside.adapters.memory import ManualClock, MemoryCache, MemoryStore
+from portside.domain import InvalidRequest, NotFound
+from portside.ports import CachePort, CompareAndDelete
 
 
 @pytest.fixture(name="cache")

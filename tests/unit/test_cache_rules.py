@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from adapters._cache_rules import (
+from portside.ports.cache_rules import (
     check_by,
     check_key,
     check_keys,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.singleflight import SingleFlight
+from portside.adapters.resilience import SingleFlight
 
 WAITERS = 5
 

@@ -7,11 +7,9 @@ import logging
 import pytest
 from returns.result import Success
 
-from adapters.cache_tools import TypedCache
-from adapters.memory.cache import MemoryCache
-from adapters.memory.clock import ManualClock
-from domain.errors import SerializationError
-from domain.llm import Completion, Usage
+from portside.adapters.cache_tools import TypedCache
+from portside.adapters.memory import ManualClock, MemoryCache
+from portside.domain import Completion, SerializationError, Usage
 
 
 @pytest.fixture(name="raw")

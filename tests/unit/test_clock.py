@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory.clock import ManualClock, SystemClock
-from ports.clock import Clock
+from portside.adapters.clock import SystemClock
+from portside.adapters.memory import ManualClock
+from portside.ports import Clock
 
 
 def test_manual_clock_advances_only_when_told() -> None:

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from adapters.codec import Codec, decode, decode_value, encode
-from domain.errors import SerializationError
+from portside.adapters.codec import Codec, decode, decode_value, encode
+from portside.domain import SerializationError
 from tests.strategies import DOMAIN_VALUES, json_values
 
 codec = Codec()
@@ -114,7 +114,7 @@ def test_the_error_keeps_the_vendor_exception_as_cause() -> None:
 
 def test_no_pickle_in_the_envelope() -> None:
     """Encoded attrs values are JSON text after the header, not pickle opcodes."""
-    from domain.llm import Usage
+    from portside.domain import Usage
 
     data = encode(Usage(1, 2, 3)).unwrap()
     assert data.startswith(b"ps1a{")

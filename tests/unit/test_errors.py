@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from returns.result import Failure
 
-from domain import errors
+import portside.domain as errors
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ import pytest
 @pytest.mark.parametrize(
     ("blocked", "module", "extra"),
     [
-        ("openai", "adapters.openai", "openai"),
-        ("redis", "adapters.redis", "redis"),
-        ("flask", "adapters.flask", "flask"),
+        ("openai", "portside.adapters.openai", "openai"),
+        ("redis", "portside.adapters.redis", "redis"),
+        ("flask", "portside.adapters.app.flask", "flask"),
     ],
 )
 def test_missing_sdk_names_the_extra(blocked: str, module: str, extra: str) -> None:

@@ -6,14 +6,20 @@ import attrs
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.llm_cache import CachingLLM
-from adapters.memory.cache import MemoryCache
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FakeLLM
-from adapters.observability import Metrics
-from adapters.resilience import CircuitBreaker
-from domain.errors import InvalidRequest, ServiceError, Unavailable
-from domain.llm import ChatDelta, ChatMessage, ChatRequest, ToolCall, Usage
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.memory import FakeLLM, ManualClock, MemoryCache
+from portside.adapters.observability import Metrics
+from portside.adapters.resilience import CircuitBreaker
+from portside.domain import (
+    ChatDelta,
+    ChatMessage,
+    ChatRequest,
+    InvalidRequest,
+    ServiceError,
+    ToolCall,
+    Unavailable,
+    Usage,
+)
 
 ASK = ChatRequest((ChatMessage.user("what is the capital of France?"),), temperature=0.0)
 

@@ -8,13 +8,18 @@ from collections.abc import Callable, Iterator
 import attrs
 from returns.result import Failure, Result, Success
 
-from adapters.llm_cache import CachingLLM
-from adapters.memory.cache import MemoryCache
-from adapters.memory.llm import FakeLLM
-from adapters.observability import Metrics
-from adapters.singleflight import SingleFlight
-from domain.errors import ServiceError, Unavailable
-from domain.llm import ChatDelta, ChatMessage, ChatRequest, Completion
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.memory import FakeLLM, MemoryCache
+from portside.adapters.observability import Metrics
+from portside.adapters.resilience import SingleFlight
+from portside.domain import (
+    ChatDelta,
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    ServiceError,
+    Unavailable,
+)
 
 ASK = ChatRequest((ChatMessage.user("summarise the report"),), temperature=0.0)
 THREADS = 50

@@ -11,14 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters._llm_cache_entry import ChatEntry, HitDecoder, decode_hit
-from adapters.codec import default_codec
-from adapters.llm_cache import CachingLLM
-from adapters.memory.cache import MemoryCache
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FakeLLM
-from adapters.observability import Metrics
-from domain.llm import (
+from portside.adapters.codec import default_codec
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.llm_cache._entry import ChatEntry, HitDecoder, decode_hit
+from portside.adapters.memory import FakeLLM, ManualClock, MemoryCache
+from portside.adapters.observability import Metrics
+from portside.domain import (
     CacheInfo,
     ChatDelta,
     ChatMessage,

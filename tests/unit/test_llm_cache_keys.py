@@ -13,21 +13,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure
 
-from adapters._llm_cache_key import (
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.llm_cache._key import (
     CHAT_FIELDS,
     MESSAGE_FIELDS,
     TRANSPORT_FIELDS,
     RequestKeys,
     chat_key,
 )
-from adapters.llm_cache import CachingLLM
-from adapters.memory.cache import MemoryCache
-from adapters.memory.llm import FakeLLM
-from domain.errors import InvalidRequest
-from domain.llm import (
+from portside.adapters.memory import FakeLLM, MemoryCache
+from portside.domain import (
     CacheInfo,
     ChatMessage,
     ChatRequest,
+    InvalidRequest,
     LLMIdentity,
     ResponseFormat,
     ToolSpec,

@@ -9,13 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters._llm_cache_key import RequestKeys, chat_key
-from adapters._llm_rules import validate_chat
-from adapters.llm_cache import CachingLLM
-from adapters.memory.cache import MemoryCache
-from adapters.memory.llm import FakeLLM
-from domain.errors import InvalidRequest
-from domain.llm import ChatMessage, ChatRequest, LLMIdentity, ResponseFormat, ToolCall
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.llm_cache._key import RequestKeys, chat_key
+from portside.adapters.memory import FakeLLM, MemoryCache
+from portside.domain import (
+    ChatMessage,
+    ChatRequest,
+    InvalidRequest,
+    LLMIdentity,
+    ResponseFormat,
+    ToolCall,
+)
+from portside.ports.llm_rules import validate_chat
 from tests.strategies import DOMAIN_VALUES
 
 BASE = ChatRequest(

@@ -8,26 +8,29 @@ from collections.abc import Iterator
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.memory.llm import FAILURE_KINDS, FailureKind, FakeLLM, Reply
-from adapters.testing.llm_kit import collect_stream
-from domain.errors import (
-    InvalidRequest,
-    ProtocolError,
-    RateLimited,
-    ServiceError,
-    Unavailable,
+from portside.adapters.memory import (
+    FAILURE_KINDS,
+    FailureKind,
+    FakeLLM,
+    Reply,
 )
-from domain.llm import (
+from portside.adapters.testing import collect_stream
+from portside.domain import (
     ChatDelta,
     ChatMessage,
     ChatRequest,
     Completion,
+    InvalidRequest,
     LLMIdentity,
+    ProtocolError,
+    RateLimited,
+    ServiceError,
     ToolCall,
     ToolCallDelta,
+    Unavailable,
     Usage,
 )
-from ports.llm import LLMPort
+from portside.ports import LLMPort
 
 ASK = ChatRequest((ChatMessage.system("be brief"), ChatMessage.user("say hello please")))
 

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Success
 
-from adapters.memory._llm_text import (
+from portside.adapters.memory import FakeLLM
+from portside.adapters.memory._llm_text import (
     count_tokens,
     cut_at_stop,
     cut_to_tokens,
@@ -16,9 +17,8 @@ from adapters.memory._llm_text import (
     split_deltas,
     tool_call_deltas,
 )
-from adapters.memory.llm import FakeLLM
-from adapters.testing.llm_kit import collect_stream
-from domain.llm import ChatDelta, ToolCall, Usage
+from portside.adapters.testing import collect_stream
+from portside.domain import ChatDelta, ToolCall, Usage
 
 texts = st.text(st.characters(codec="utf-8"), max_size=60)
 

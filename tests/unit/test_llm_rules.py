@@ -7,7 +7,15 @@ from typing import Any, cast
 import pytest
 from hypothesis import given
 
-from adapters._llm_rules import (
+from portside.domain import (
+    ChatMessage,
+    ChatRequest,
+    InvalidRequest,
+    ResponseFormat,
+    ToolCall,
+    ToolSpec,
+)
+from portside.ports.llm_rules import (
     MAX_EMBED_TEXT_CHARS,
     check_real_llm_allowed,
     forbid_real_llm,
@@ -15,8 +23,6 @@ from adapters._llm_rules import (
     validate_chat,
     validate_embed,
 )
-from domain.errors import InvalidRequest
-from domain.llm import ChatMessage, ChatRequest, ResponseFormat, ToolCall, ToolSpec
 from tests.strategies import DOMAIN_VALUES
 
 HELLO = (ChatMessage.user("hello"),)

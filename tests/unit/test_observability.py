@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters import observability
-from adapters.memory.clock import ManualClock
-from adapters.observability import (
+from portside.adapters import observability
+from portside.adapters.memory import ManualClock
+from portside.adapters.observability import (
     Metrics,
     instrument,
     log_call,
@@ -19,9 +19,8 @@ from adapters.observability import (
     retry_logger,
     watch_breaker,
 )
-from adapters.resilience import CircuitBreaker
-from domain.errors import ServiceError, TimedOut
-from domain.llm import Usage
+from portside.adapters.resilience import CircuitBreaker
+from portside.domain import ServiceError, TimedOut, Usage
 
 FIELDS = ("service", "operation", "outcome", "duration", "attempt")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.openai._sse import sse_data
+from portside.adapters.openai._sse import sse_data
 
 EVENTS = [b'{"a": 1}', b'{"b": "two words"}', b"[DONE]"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters._llm_rules import check_real_llm_allowed, real_llm_forbidden
-from adapters.testing import services
+from portside.adapters.testing import _services as services
+from portside.ports.llm_rules import check_real_llm_allowed, real_llm_forbidden
 
 
 def test_the_suite_runs_with_the_real_llm_guard_on() -> None:

@@ -7,10 +7,10 @@ import threading
 import pytest
 from returns.result import Failure, Success
 
-from adapters._queue_rules import REASON_LEASE_EXPIRED, REASON_NACKED
-from adapters.memory.clock import ManualClock, SystemClock
-from adapters.memory.queue import MemoryQueue, QueueOptions
-from domain.errors import InvalidRequest
+from portside.adapters.clock import SystemClock
+from portside.adapters.memory import ManualClock, MemoryQueue
+from portside.domain import InvalidRequest
+from portside.ports.queue_rules import REASON_LEASE_EXPIRED, REASON_NACKED, QueueOptions
 
 
 @pytest.fixture(name="queue")

@@ -7,7 +7,8 @@ import math
 import pytest
 from returns.result import Failure, Success
 
-from adapters._queue_rules import (
+from portside.domain import InvalidRequest
+from portside.ports.queue_rules import (
     MAX_BATCH,
     QueueOptions,
     check_body,
@@ -16,7 +17,6 @@ from adapters._queue_rules import (
     check_publish_batch,
     check_receive,
 )
-from domain.errors import InvalidRequest
 
 
 def _message(result: object) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis.exceptions as rex
 
-from adapters.redis._client import map_error, redacted_url
-from domain import errors
+import portside.domain as errors
+from portside.adapters.redis._client import map_error, redacted_url
 
 
 @pytest.mark.parametrize(

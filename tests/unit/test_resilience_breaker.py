@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
-from adapters.memory.clock import ManualClock
-from adapters.resilience import CircuitBreaker, default_trips, with_breaker
-from domain.errors import (
+from portside.adapters.memory import ManualClock
+from portside.adapters.resilience import CircuitBreaker, default_trips, with_breaker
+from portside.domain import (
     InvalidRequest,
     NotFound,
     ServiceError,

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
-from adapters.memory.clock import ManualClock
-from adapters.resilience import RetryPolicy, retries_disabled, retry_cap, set_retry_cap
-from domain.errors import (
+from portside.adapters.memory import ManualClock
+from portside.adapters.resilience import RetryPolicy, retries_disabled, retry_cap, set_retry_cap
+from portside.domain import (
     Conflict,
     InvalidRequest,
     RateLimited,
@@ -141,12 +141,3 @@ def test_invalid_settings_are_refused() -> None:
         RetryPolicy(jitter=2)
     with pytest.raises(ValueError, match="max_attempts"):
         set_retry_cap(0)
-
-
-def test_resilience_still_exports_the_retry_policy_from_its_own_module() -> None:
-    """The retry names kept in adapters.resilience are the very objects of adapters.retry."""
-    import adapters.resilience
-    import adapters.retry
-
-    for name in adapters.retry.__all__:
-        assert getattr(adapters.resilience, name, None) is getattr(adapters.retry, name)

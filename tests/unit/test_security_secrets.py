@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import observability
-from adapters.redis._client import redacted_url
-from adapters.settings import describe, load_settings, redact_url
+from portside.adapters import observability
+from portside.adapters.app import describe, load_settings, redact_url
+from portside.adapters.redis._client import redacted_url
 
 # Long enough that finding one in unrelated text ("redis", "127.0.0.1") is not a coincidence.
 _ALPHABET = string.ascii_letters + string.digits + "!$%&'()*+,;=-._~:@"
@@ -99,11 +99,11 @@ def test_log_redaction_hides_keys_tokens_and_url_passwords(key: str, password: s
 @given(key=api_keys)
 def test_the_openai_adapter_repr_and_errors_hide_the_key(key: str) -> None:
     """OpenAILLM's repr and an error made from an exception quoting the key never show it."""
-    pytest.importorskip("adapters.openai")
+    pytest.importorskip("portside.adapters.openai")
     import openai
 
-    from adapters.openai import OpenAILLM
-    from adapters.openai._errors import map_error
+    from portside.adapters.openai import OpenAILLM
+    from portside.adapters.openai._errors import map_error
 
     llm = OpenAILLM(api_key=key, base_url="http://127.0.0.1:9/v1")
     try:

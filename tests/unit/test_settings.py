@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.settings import Settings, SettingsError, describe, load_settings, redact_url
+from portside.adapters.app import (
+    Settings,
+    SettingsError,
+    describe,
+    load_settings,
+    redact_url,
+)
 
 
 def test_nothing_configured_means_embedded_defaults() -> None:

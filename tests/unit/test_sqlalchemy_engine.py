@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from adapters.sqlalchemy import _database, make_engine
+from portside.adapters.sqlalchemy import _database, make_engine
 
 captured: dict[str, Any] = {}
 

@@ -12,16 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from adapters.codec import default_codec
-from adapters.memory.llm import FakeLLM
-from adapters.structured import Structured, complete_structured
-from domain.errors import (
+from portside.adapters.codec import default_codec
+from portside.adapters.memory import FakeLLM
+from portside.adapters.structured import Structured, complete_structured
+from portside.domain import (
+    ChatMessage,
+    ChatRequest,
     ContentFiltered,
     InvalidRequest,
     ProtocolError,
     RateLimited,
+    ToolCall,
+    Usage,
 )
-from domain.llm import ChatMessage, ChatRequest, ToolCall, Usage
 
 ASK = ChatRequest((ChatMessage.user("Extract the invoice"),))
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters._json_schema import first_problem
-from adapters.structured import SchemaError, json_schema
+from portside.adapters.structured import SchemaError, json_schema
+from portside.adapters.structured._json_schema import first_problem
 
 
 class Level(enum.Enum):

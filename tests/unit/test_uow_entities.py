@@ -10,8 +10,8 @@ from returns.result import Success
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from adapters.entities import Entities
-from adapters.memory.uow import MemoryDatabase
+from portside.adapters.entities import Entities
+from portside.adapters.memory import MemoryDatabase
 
 
 @attrs.define(slots=False, eq=False)

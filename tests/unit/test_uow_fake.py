@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from returns.result import Success
 
-from adapters.entities import Entities
-from adapters.memory.uow import MemoryDatabase
-from adapters.testing.uow_kit import kit_entities
+from portside.adapters.entities import Entities
+from portside.adapters.memory import MemoryDatabase
+from portside.adapters.testing import kit_entities
 
 
 @pytest.fixture(name="shop")

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy.exc as sa_exc
 import sqlalchemy.orm.exc as orm_exc
 
-from adapters.sqlalchemy import map_error
+from portside.adapters.sqlalchemy import map_error
 
 
 def _wrap(kind: type[sa_exc.DBAPIError], orig: Exception) -> sa_exc.DBAPIError:
@@ -88,18 +88,18 @@ def test_a_missing_sqlalchemy_fails_in_one_line(monkeypatch: pytest.MonkeyPatch)
     import importlib
     import sys
 
-    from adapters._extras import MissingExtraError
+    from portside.adapters import MissingExtraError
 
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)
-    monkeypatch.delitem(sys.modules, "adapters.sqlalchemy")
+    monkeypatch.delitem(sys.modules, "portside.adapters.sqlalchemy")
     with pytest.raises(MissingExtraError, match=r"pip install 'portside\[all\]'"):
-        importlib.import_module("adapters.sqlalchemy")
+        importlib.import_module("portside.adapters.sqlalchemy")
 
 
 def test_database_repr_hides_the_password() -> None:
     """A Database built from a URL with a password never shows it."""
-    from adapters.entities import Entities
-    from adapters.sqlalchemy import Database
+    from portside.adapters.entities import Entities
+    from portside.adapters.sqlalchemy import Database
 
     database = Database.from_url(Entities(), "postgresql+psycopg://app:s3cret@127.0.0.1:1/x")
     try:

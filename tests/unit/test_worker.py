@@ -9,11 +9,10 @@ import threading
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.queue import MemoryQueue, QueueOptions
-from adapters.worker import Backoff, run_worker
-from domain.errors import RateLimited, ServiceError
-from domain.queue import Delivery
+from portside.adapters.app import Backoff, run_worker
+from portside.adapters.memory import ManualClock, MemoryQueue
+from portside.domain import Delivery, RateLimited, ServiceError
+from portside.ports.queue_rules import QueueOptions
 
 
 @pytest.fixture(name="queue")

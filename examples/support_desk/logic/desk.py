@@ -20,9 +20,6 @@ from typing import Final, Literal, Protocol
 import attrs
 from returns.result import Failure, Result, Success
 
-from domain.errors import InvalidRequest, NotFound, RateLimited, ServiceError
-from domain.llm import ChatRequest
-from domain.queue import Delivery
 from examples.support_desk.logic.tickets import (
     Ticket,
     TicketView,
@@ -30,9 +27,15 @@ from examples.support_desk.logic.tickets import (
     input_problem,
     triage_request,
 )
-from ports.clock import Clock
-from ports.queue import QueuePort
-from ports.uow import UnitOfWork
+from portside.domain import (
+    ChatRequest,
+    Delivery,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServiceError,
+)
+from portside.ports import Clock, QueuePort, UnitOfWork
 
 __all__ = [
     "GROUP",

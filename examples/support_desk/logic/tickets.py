@@ -6,8 +6,7 @@ from typing import Any, Final, Literal, cast, get_args
 
 import attrs
 
-from domain.errors import ServiceError
-from domain.llm import ChatMessage, ChatRequest
+from portside.domain import ChatMessage, ChatRequest, ServiceError
 
 __all__ = [
     "CATEGORIES",

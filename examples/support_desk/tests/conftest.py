@@ -7,15 +7,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from adapters.entities import Entities
-from adapters.llm_cache import CachingLLM
-from adapters.memory.cache import MemoryCache
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FakeLLM, Responder
-from adapters.memory.queue import MemoryQueue
-from adapters.memory.uow import MemoryDatabase
 from examples.support_desk.logic import Desk
 from examples.support_desk.wiring import structured_triage, ticket_entities
+from portside.adapters.entities import Entities
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.memory import (
+    FakeLLM,
+    ManualClock,
+    MemoryCache,
+    MemoryDatabase,
+    MemoryQueue,
+    Responder,
+)
 
 #: One table name per test run, so runs on a shared PostgreSQL never meet.
 TABLE = f"support_desk_test_{uuid.uuid4().hex[:10]}"

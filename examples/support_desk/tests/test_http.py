@@ -9,20 +9,14 @@ from typing import Any
 import flask
 import pytest
 
-from adapters.bootstrap import Services, build_services
-from adapters.entities import Entities
-from adapters.memory.cache import MemoryCache
-from adapters.memory.clock import ManualClock
-from adapters.memory.queue import MemoryQueue
-from adapters.memory.uow import MemoryDatabase
-from adapters.redis.cache import RedisCache
-from adapters.redis.queue import RedisQueue
-from adapters.settings import load_settings
-from adapters.sqlalchemy import Database
-from adapters.worker import WorkerReport
 from examples.support_desk.app import create_app, desk
 from examples.support_desk.wiring import keyword_llm
 from examples.support_desk.worker import run_triage_worker
+from portside.adapters.app import Services, WorkerReport, build_services, load_settings
+from portside.adapters.entities import Entities
+from portside.adapters.memory import ManualClock, MemoryCache, MemoryDatabase, MemoryQueue
+from portside.adapters.redis import RedisCache, RedisQueue
+from portside.adapters.sqlalchemy import Database
 
 TICKETS = [
     {"customer": "ann", "subject": "Refund please", "body": "I was charged twice."},

@@ -8,21 +8,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.entities import Entities
-from adapters.llm_cache import CachingLLM
-from adapters.memory.cache import MemoryCache
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FakeLLM
-from adapters.memory.queue import MemoryQueue
-from adapters.memory.uow import MemoryDatabase
-from adapters.openai import OpenAILLM
-from adapters.redis.cache import RedisCache
-from adapters.redis.queue import RedisQueue
-from adapters.resilience import RetryPolicy
-from adapters.sqlalchemy import Database
-from adapters.testing.openai_server import OpenAITestServer
 from examples.support_desk.logic import Desk, Ticket
 from examples.support_desk.wiring import keyword_triage, structured_triage
+from portside.adapters.entities import Entities
+from portside.adapters.llm_cache import CachingLLM
+from portside.adapters.memory import FakeLLM, ManualClock, MemoryCache, MemoryDatabase, MemoryQueue
+from portside.adapters.openai import OpenAILLM
+from portside.adapters.redis import RedisCache, RedisQueue
+from portside.adapters.resilience import RetryPolicy
+from portside.adapters.sqlalchemy import Database
+from portside.adapters.testing import OpenAITestServer
 
 VALID = json.dumps({"category": "bug", "summary": "Saving crashes the app"})
 

@@ -8,13 +8,16 @@ import attrs
 import pytest
 from returns.result import Failure, Result, Success
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FakeLLM
-from adapters.memory.queue import MemoryQueue
-from domain.errors import InvalidRequest, ProtocolError, ServiceError, Unavailable
 from examples.support_desk.logic import Desk
 from examples.support_desk.tests.conftest import MakeDesk
 from examples.support_desk.wiring import keyword_triage
+from portside.adapters.memory import FakeLLM, ManualClock, MemoryQueue
+from portside.domain import (
+    InvalidRequest,
+    ProtocolError,
+    ServiceError,
+    Unavailable,
+)
 
 VALID = json.dumps({"category": "billing", "summary": "Charged twice for one order"})
 

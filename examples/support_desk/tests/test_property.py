@@ -8,12 +8,10 @@ from collections import deque
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.memory.clock import ManualClock
-from adapters.memory.llm import FAILURE_KINDS, FakeLLM
-from domain.errors import RateLimited, ServiceError
-from domain.llm import ChatRequest
 from examples.support_desk.logic import CATEGORIES
 from examples.support_desk.tests.conftest import MakeDesk
+from portside.adapters.memory import FAILURE_KINDS, FakeLLM, ManualClock
+from portside.domain import ChatRequest, RateLimited, ServiceError
 
 _VALID = st.builds(
     lambda category, summary: json.dumps({"category": category, "summary": summary}),

@@ -1,0 +1,272 @@
+"""``MemoryCache``: the in-memory cache fake and the reference model of ``CachePort``.
+
+For tests and the embedded default. It is the model the contract kit checks every
+real cache against, so it states the semantics plainly: expiry is read from the
+injected ``Clock`` (a ``ManualClock`` in tests, so nothing sleeps), an expired key is
+absent for every method, and every operation is atomic under one lock.
+
+Caches created from one ``MemoryStore`` behave like caches on one Redis database: each
+sees only its own namespace, and ``clear()`` empties that namespace only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from portside.adapters.clock import SystemClock
+from portside.domain._errors import InvalidRequest, NotFound, ServiceError
+from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._clock import Clock
+from portside.ports.cache_rules import (
+    MAX_INCR,
+    MIN_INCR,
+    check_by,
+    check_items,
+    check_key,
+    check_keys,
+    check_namespace,
+    check_ttl,
+    check_value,
+    parse_counter,
+)
+
+__all__ = ["MemoryCache", "MemoryStore"]
+
+# An entry is (value, expires_at on the clock's monotonic scale, or None for never).
+_Entry = tuple[bytes, float | None]
+_HIT: Final = Success(None)
+# Expired entries are dropped when read; a full sweep every so many writes bounds the
+# memory held by keys that are written once and never read again.
+_SWEEP_EVERY: Final = 4096
+
+
+@attrs.define
+class MemoryStore:
+    """The shared memory behind one or more ``MemoryCache`` namespaces. For tests.
+
+    Like one Redis database: several caches (namespaces) live in it side by side.
+    """
+
+    _spaces: dict[str, dict[str, _Entry]] = attrs.field(factory=dict, init=False, repr=False)
+    lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def space(self, namespace: str) -> dict[str, _Entry]:
+        """The dictionary holding ``namespace``'s keys (created when first asked)."""
+        with self.lock:
+            return self._spaces.setdefault(namespace, {})
+
+    def namespaces(self) -> list[str]:
+        """Every namespace that has ever been used in this store."""
+        with self.lock:
+            return list(self._spaces)
+
+
+def _not_found(key: str) -> NotFound:
+    return NotFound(service="cache", operation="ttl", message="no such key")
+
+
+@attrs.define
+class MemoryCache(CachePort, CompareAndDelete):
+    """Thread-safe in-memory ``CachePort`` with TTLs on the injected clock. For tests.
+
+    Returns ``Failure(InvalidRequest)`` for a bad key, value or TTL and for ``incr`` on
+    a value that is not an integer; never ``Unavailable`` or ``TimedOut``.
+    """
+
+    _namespace: str = attrs.field(default="default", alias="namespace")
+    clock: Clock = attrs.field(factory=SystemClock)
+    store: MemoryStore = attrs.field(factory=MemoryStore, repr=False)
+    _data: dict[str, _Entry] = attrs.field(init=False, repr=False)
+    _lock: threading.Lock = attrs.field(init=False, repr=False)
+    _writes: int = attrs.field(default=0, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        check_namespace(self._namespace)
+        self._data = self.store.space(self._namespace)
+        self._lock = self.store.lock
+
+    @property
+    def namespace(self) -> str:
+        """The namespace every key of this cache lives in."""
+        return self._namespace
+
+    def _live(self, key: str, now: float) -> _Entry | None:
+        """The entry at ``key`` unless expired (an expired one is dropped). Under lock."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        expires = entry[1]
+        if expires is not None and expires <= now:
+            del self._data[key]
+            return None
+        return entry
+
+    def _expiry(self, ttl: float | None) -> float | None:
+        return None if ttl is None else self.clock.monotonic() + ttl
+
+    def _wrote(self) -> None:
+        """Count a write and sweep expired keys now and then. Under lock."""
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY == 0:
+            now = self.clock.monotonic()
+            dead = [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]
+            for key in dead:
+                del self._data[key]
+
+    def get(self, key: str) -> Result[bytes | None, ServiceError]:
+        """The value at ``key``, or ``None`` when absent or expired."""
+        error = check_key(key, "get")
+        if error is not None:
+            return Failure(error)
+        # Lock-free read: a dict lookup is atomic, and an entry tuple never changes.
+        entry = self._data.get(key)
+        if entry is None:
+            return _HIT
+        expires = entry[1]
+        if expires is not None and expires <= self.clock.monotonic():
+            with self._lock:
+                if self._data.get(key) is entry:  # not rewritten meanwhile
+                    del self._data[key]
+            return _HIT
+        return Success(entry[0])
+
+    def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
+        """The present keys among ``keys`` with their values."""
+        listed, error = check_keys(keys, "get_many")
+        if error is not None:
+            return Failure(error)
+        now = self.clock.monotonic()
+        found: dict[str, bytes] = {}
+        with self._lock:
+            for key in listed:
+                entry = self._live(key, now)
+                if entry is not None:
+                    found[key] = entry[0]
+        return Success(found)
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> Result[None, ServiceError]:
+        """Store ``value`` at ``key``, replacing any value and expiry."""
+        error = check_key(key, "set") or check_value(value, "set") or check_ttl(ttl, "set")
+        if error is not None:
+            return Failure(error)
+        entry = (value, self._expiry(ttl))
+        with self._lock:
+            self._data[key] = entry
+            self._wrote()
+        return _HIT
+
+    def set_many(
+        self, items: Mapping[str, bytes], ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """Store every item with the same ``ttl``; nothing is written if any item is bad."""
+        error = check_items(items, "set_many") or check_ttl(ttl, "set_many")
+        if error is not None:
+            return Failure(error)
+        expires = self._expiry(ttl)
+        with self._lock:
+            for key, value in items.items():
+                self._data[key] = (value, expires)
+                self._wrote()
+        return _HIT
+
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
+        """Store ``value`` only if ``key`` is absent; ``True`` if this call wrote it."""
+        error = check_key(key, "add") or check_value(value, "add") or check_ttl(ttl, "add")
+        if error is not None:
+            return Failure(error)
+        now = self.clock.monotonic()
+        with self._lock:
+            if self._live(key, now) is not None:
+                return Success(False)
+            self._data[key] = (value, None if ttl is None else now + ttl)
+            self._wrote()
+        return Success(True)
+
+    def delete(self, key: str) -> Result[bool, ServiceError]:
+        """Remove ``key``; ``True`` if it was present."""
+        error = check_key(key, "delete")
+        if error is not None:
+            return Failure(error)
+        now = self.clock.monotonic()
+        with self._lock:
+            if self._live(key, now) is None:
+                return Success(False)
+            del self._data[key]
+        return Success(True)
+
+    def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """Remove ``key`` only if it holds ``expected``; ``True`` if it was removed."""
+        error = check_key(key, "delete_if_equal") or check_value(expected, "delete_if_equal")
+        if error is not None:
+            return Failure(error)
+        now = self.clock.monotonic()
+        with self._lock:
+            entry = self._live(key, now)
+            if entry is None or entry[0] != expected:
+                return Success(False)
+            del self._data[key]
+        return Success(True)
+
+    def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
+        """Add ``by`` to the integer at ``key`` (absent is 0), keeping its expiry.
+
+        ``InvalidRequest`` when the stored value is not a decimal integer or the result
+        leaves the signed 64-bit range (the value is then unchanged).
+        """
+        error = check_key(key, "incr") or check_by(by)
+        if error is not None:
+            return Failure(error)
+        now = self.clock.monotonic()
+        with self._lock:
+            entry = self._live(key, now)
+            current, expires = (0, None) if entry is None else (parse_counter(entry[0]), entry[1])
+            if current is None:
+                return Failure(
+                    InvalidRequest(
+                        service="cache", operation="incr", message="value is not an integer"
+                    )
+                )
+            total = current + by
+            if not MIN_INCR <= total <= MAX_INCR:
+                return Failure(
+                    InvalidRequest(
+                        service="cache",
+                        operation="incr",
+                        message="increment would overflow a signed 64-bit integer",
+                    )
+                )
+            self._data[key] = (str(total).encode(), expires)
+            self._wrote()
+        return Success(total)
+
+    def ttl(self, key: str) -> Result[float | None, ServiceError]:
+        """Seconds left before ``key`` expires, ``None`` if never; ``NotFound`` if absent."""
+        error = check_key(key, "ttl")
+        if error is not None:
+            return Failure(error)
+        now = self.clock.monotonic()
+        with self._lock:
+            entry = self._live(key, now)
+        if entry is None:
+            return Failure(_not_found(key))
+        return Success(None if entry[1] is None else entry[1] - now)
+
+    def clear(self) -> Result[None, ServiceError]:
+        """Remove every key of this namespace and nothing else."""
+        with self._lock:
+            self._data.clear()
+        return _HIT
+
+    def close(self) -> None:
+        """Nothing to release; present for the port."""
+
+    def __len__(self) -> int:
+        """Number of live keys (for tests that check memory stays bounded)."""
+        now = self.clock.monotonic()
+        with self._lock:
+            return sum(1 for _, exp in self._data.values() if exp is None or exp > now)

@@ -1,0 +1,308 @@
+"""The in-memory unit of work: an honest fake of the SQLAlchemy adapter. For tests.
+
+It keeps committed rows as per-entity snapshots (dicts of copied values) and hands out
+fresh objects built from them, never a stored object; each unit of work stages its
+changes in its own identity map and applies them at commit, all or nothing, under one
+lock. A commit compares only the entities the unit touched against their snapshots,
+so its cost grows with the unit, not with the store. Versions follow SQLAlchemy's
+``version_id_col``: 1 on insert, +1 on each update that changed something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from portside.adapters._unit import UnitLifecycle, identity_of, query_problem
+from portside.adapters.entities import EntitySpec, copy_value
+from portside.adapters.memory._uow_store import Change, Row, RowStore
+from portside.domain._errors import Conflict, InvalidRequest, NotFound, ServiceError
+from portside.ports._uow import Repository
+
+__all__ = ["Change", "MemoryDatabase", "MemoryRepository", "MemoryUnitOfWork", "Row"]
+
+E = TypeVar("E")
+_Identity = tuple[type, Any]
+_MISSING: Any = object()
+_FOREIGN = "the entity belongs to another unit of work; get it again in this one"
+
+
+@attrs.define
+class MemoryDatabase(RowStore):
+    """Committed rows of every registered entity, shared by the units of work it opens.
+
+    For tests and the embedded default. ``commits`` counts successful commits.
+    """
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        """A new unit of work over this database."""
+        return MemoryUnitOfWork(self)
+
+
+@attrs.define
+class MemoryUnitOfWork(UnitLifecycle):
+    """A unit of work over a ``MemoryDatabase``. For tests.
+
+    Objects it returns are its own copies: mutating one changes nothing durable until
+    ``commit()``, and no other unit of work ever sees it.
+    """
+
+    database: MemoryDatabase
+    _objects: dict[_Identity, Any] = attrs.field(factory=dict, init=False, repr=False)
+    _snapshots: dict[_Identity, Row | None] = attrs.field(factory=dict, init=False, repr=False)
+    _removed: set[_Identity] = attrs.field(factory=set, init=False, repr=False)
+
+    def _begin(self) -> None:
+        self._forget()
+
+    def _end(self) -> None:
+        self._forget()
+
+    def _discard(self) -> None:
+        self._forget()
+
+    def _forget(self) -> None:
+        for entity in self._objects.values():
+            self.database.release(entity, self)
+        self._objects.clear()
+        self._snapshots.clear()
+        self._removed.clear()
+
+    def _repository(self, entity_type: type[E]) -> Repository[E]:
+        spec = self.database.entities.spec(entity_type)
+        return MemoryRepository(self, spec, self.generation)
+
+    def changes(self) -> list[Change] | ServiceError:
+        """What a commit would write now, or why it cannot (a changed key)."""
+        changes: list[Change] = []
+        specs = self.database.entities
+        for identity, entity in self._objects.items():
+            spec: EntitySpec[Any] = specs.spec(identity[0])
+            key = identity[1]
+            snapshot = self._snapshots[identity]
+            if getattr(entity, spec.key) != key:
+                return InvalidRequest(
+                    service="uow",
+                    operation="commit",
+                    message=f"the key of a stored {spec.entity_type.__name__} cannot change",
+                )
+            if identity in self._removed:
+                version = None if snapshot is None else snapshot.get(spec.version or "")
+                changes.append(Change("delete", spec, key, {}, version))
+            elif snapshot is None:
+                changes.append(Change("insert", spec, key, spec.values(entity)))
+            else:
+                changed = {
+                    name: copy_value(value)
+                    for name in spec.fields
+                    if name != spec.version
+                    and (value := getattr(entity, name, None)) != snapshot.get(name, _MISSING)
+                }
+                if changed:
+                    version = snapshot.get(spec.version) if spec.version else None
+                    changes.append(Change("update", spec, key, changed, version))
+        return changes
+
+    def _commit(self) -> Result[None, ServiceError]:
+        changes = self.changes()
+        if isinstance(changes, ServiceError):
+            self._forget()
+            return Failure(changes)
+        problem = self.database.write(changes)
+        if problem is not None:
+            self._forget()
+            return Failure(problem)
+        for change in changes:
+            self._committed(change)
+        self._removed.clear()
+        return Success(None)
+
+    def _committed(self, change: Change) -> None:
+        """Bring the unit's object and snapshot up to what the commit wrote."""
+        spec = change.spec
+        identity = (spec.entity_type, change.key)
+        if change.kind == "delete":
+            del self._objects[identity]
+            del self._snapshots[identity]
+            return
+        if change.kind == "insert":
+            self.database.mark_persisted(self._objects[identity])
+        snapshot = self._snapshots[identity] or {}
+        snapshot = {**snapshot, **{k: copy_value(v) for k, v in change.values.items()}}
+        if spec.version is not None:
+            version = 1 if change.kind == "insert" else (change.expected_version or 0) + 1
+            snapshot[spec.version] = version
+            setattr(self._objects[identity], spec.version, version)
+        self._snapshots[identity] = snapshot
+
+    # Helpers for MemoryRepository: the unit's identity map.
+
+    def local(self, identity: _Identity) -> Any:
+        """The unit's object for ``identity`` (``None`` when absent or removed)."""
+        if identity in self._removed:
+            return None
+        return self._objects.get(identity)
+
+    def holds(self, entity: Any) -> bool:
+        """Whether ``entity`` is one of this unit's objects."""
+        return any(held is entity for held in self._objects.values())
+
+    def is_removed(self, identity: _Identity) -> bool:
+        """Whether the unit removed the entity with ``identity``."""
+        return identity in self._removed
+
+    def load(self, spec: EntitySpec[E], key: Any, row: Row) -> E:
+        """Adopt a committed row into the unit: build a fresh object and snapshot it."""
+        entity = spec.build(row)
+        self.database.mark_persisted(entity)
+        identity = (spec.entity_type, key)
+        self._objects[identity] = entity
+        self._snapshots[identity] = row
+        return entity
+
+    def stage_add(self, identity: _Identity, entity: Any) -> None:
+        """Record ``entity`` as new."""
+        self._objects[identity] = entity
+        self._snapshots[identity] = None
+
+    def stage_remove(self, identity: _Identity) -> None:
+        """Record the removal of the unit's object for ``identity``."""
+        if self._snapshots[identity] is None:
+            self.database.release(self._objects[identity], self)
+            del self._objects[identity]
+            del self._snapshots[identity]
+        else:
+            self._removed.add(identity)
+
+    def local_of(self, entity_type: type) -> tuple[dict[Any, Any], set[Any]]:
+        """The unit's live objects of ``entity_type`` by key, and every key it holds."""
+        live: dict[Any, Any] = {}
+        held: set[Any] = set()
+        for (cls, key), entity in self._objects.items():
+            if cls is entity_type:
+                held.add(key)
+                if (cls, key) not in self._removed:
+                    live[key] = entity
+        return live, held
+
+
+@attrs.define
+class MemoryRepository(Repository[E], Generic[E]):
+    """Entities of one type inside one ``MemoryUnitOfWork`` block. For tests."""
+
+    _uow: MemoryUnitOfWork
+    _spec: EntitySpec[E]
+    _generation: int
+
+    def _error(self, kind: type[ServiceError], operation: str, message: str) -> ServiceError:
+        return kind(service=self._uow.service, operation=operation, message=message)
+
+    def _identity_of(self, entity: E, operation: str) -> _Identity | ServiceError:
+        return identity_of(self._spec, entity, service=self._uow.service, operation=operation)
+
+    def add(self, entity: E) -> Result[None, ServiceError]:
+        """Stage ``entity`` for insertion.
+
+        ``Failure(InvalidRequest)`` when its key is unset or of the wrong type,
+        ``Failure(Conflict)`` when the unit already holds or removed that key.
+        """
+        self._uow.ensure_open(self._generation)
+        identity = self._identity_of(entity, "add")
+        if isinstance(identity, ServiceError):
+            return Failure(identity)
+        if self._uow.is_removed(identity):
+            return Failure(
+                self._error(Conflict, "add", "this key was removed in this unit; commit first")
+            )
+        held = self._uow.local(identity)
+        if held is entity:
+            return Success(None)
+        if held is not None:
+            return Failure(
+                self._error(Conflict, "add", "another entity with this key is in this unit")
+            )
+        database = self._uow.database
+        if database.was_persisted(entity) or not database.claim(entity, self._uow):
+            return Failure(self._error(InvalidRequest, "add", _FOREIGN))
+        self._uow.stage_add(identity, entity)
+        return Success(None)
+
+    def get(self, key: Any) -> Result[E, ServiceError]:
+        """The entity with identity ``key``.
+
+        ``Failure(NotFound)`` when absent, ``Failure(InvalidRequest)`` for a key of the
+        wrong type.
+        """
+        self._uow.ensure_open(self._generation)
+        problem = self._spec.key_problem(key)
+        if problem is not None:
+            return Failure(self._error(InvalidRequest, "get", problem))
+        identity = (self._spec.entity_type, key)
+        if self._uow.is_removed(identity):
+            return Failure(self._error(NotFound, "get", f"no {self._spec.entity_type.__name__}"))
+        held = self._uow.local(identity)
+        if held is not None:
+            return Success(held)
+        row = self._uow.database.read(self._spec, key)
+        if row is None:
+            return Failure(self._error(NotFound, "get", f"no {self._spec.entity_type.__name__}"))
+        return Success(self._uow.load(self._spec, key, row))
+
+    def list(
+        self,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Result[list[E], ServiceError]:
+        """Entities whose fields equal ``where``, ordered by key, paginated.
+
+        Entities this unit already holds are judged by their current values.
+        ``Failure(InvalidRequest)`` for an unknown field or a negative limit/offset.
+        """
+        self._uow.ensure_open(self._generation)
+        conditions = dict(where or {})
+        problem = query_problem(self._spec, conditions, limit, offset)
+        if problem is not None:
+            return Failure(self._error(InvalidRequest, "list", problem))
+        live, held = self._uow.local_of(self._spec.entity_type)
+        found: list[tuple[Any, Any, Row | None]] = [
+            (key, entity, None)
+            for key, entity in live.items()
+            if all(getattr(entity, f, None) == v for f, v in conditions.items())
+        ]
+        found.extend(
+            (key, None, row) for key, row in self._uow.database.scan(self._spec, conditions, held)
+        )
+        found.sort(key=lambda item: item[0])
+        page = found[offset:] if limit is None else found[offset : offset + limit]
+        result: list[E] = [
+            entity
+            if entity is not None
+            else self._uow.load(self._spec, key, {k: copy_value(v) for k, v in (row or {}).items()})
+            for key, entity, row in page
+        ]
+        return Success(result)
+
+    def remove(self, entity: E) -> Result[None, ServiceError]:
+        """Stage the removal of ``entity``, which must have been loaded or added here.
+
+        ``Failure(InvalidRequest)`` for an entity this unit does not hold.
+        """
+        self._uow.ensure_open(self._generation)
+        identity = self._identity_of(entity, "remove")
+        if isinstance(identity, ServiceError):
+            return Failure(identity)
+        if self._uow.is_removed(identity):
+            return Success(None)
+        if self._uow.local(identity) is not entity:
+            return Failure(
+                self._error(
+                    InvalidRequest, "remove", "the entity was not loaded or added in this unit"
+                )
+            )
+        self._uow.stage_remove(identity)
+        return Success(None)

@@ -1,0 +1,305 @@
+"""``RedisCache``: ``CachePort`` over redis-py, namespaced, one round trip per batch.
+
+Every key is stored as ``<namespace>|<key>``; a namespace never contains ``|``, so no
+namespace's keys start with another's prefix and ``clear()`` can match
+``<namespace>|*`` safely. Reads and plain writes are retried once after a dropped
+connection (a pooled connection the server closed fails on first use); ``add``,
+``delete``, ``delete_if_equal`` and ``incr`` are never retried, because after a lost
+reply a second attempt would report the wrong answer or apply the increment twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, cast
+
+import attrs
+import redis
+import redis.exceptions as rex
+from returns.result import Failure, Result, Success
+
+from portside.adapters.redis._client import (
+    REDIS_ERRORS,
+    RedisOptions,
+    connect,
+    map_error,
+    redacted_url,
+)
+from portside.domain._errors import InvalidRequest, NotFound, ServiceError
+from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports.cache_rules import (
+    check_by,
+    check_items,
+    check_key,
+    check_keys,
+    check_namespace,
+    check_ttl,
+    check_value,
+)
+
+__all__ = ["RedisCache"]
+
+SERVICE: Final = "redis-cache"
+#: Keys per MGET command / commands per pipeline round trip for very large batches.
+CHUNK: Final = 10_000
+#: Keys per UNLINK while clearing a namespace, and the SCAN COUNT hint.
+CLEAR_BATCH: Final = 500
+_OK: Final = Success(None)
+_MISS: Final = Success(None)
+# A stale pooled connection fails with ConnectionError on first use; one more attempt
+# on a fresh connection fixes that. TimeoutError is deliberately not retried: the
+# server is slow, and a second wait would double the cost of an outage.
+_RECONNECT: Final = (rex.ConnectionError,)
+# Compare-and-delete must be one atomic step on the server.
+_DELETE_IF_EQUAL: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+# redis-py drops the "ERR " prefix from error replies, so these are the texts it keeps
+# for an INCRBY on a value that is not an integer or would overflow: bad input.
+_BAD_COUNTER: Final = ("value is not an integer", "increment or decrement would overflow")
+
+
+def _map_error(exc: BaseException, *, operation: str) -> ServiceError:
+    """``map_error``, plus the counter replies it does not recognise as bad input."""
+    if isinstance(exc, rex.ResponseError) and str(exc).startswith(_BAD_COUNTER):
+        return InvalidRequest(service=SERVICE, operation=operation, message=str(exc)).caused_by(exc)
+    return map_error(exc, service=SERVICE, operation=operation)
+
+
+def _px(ttl: float) -> int:
+    """Milliseconds for Redis, rounded up so a key never lives shorter than asked."""
+    return max(1, math.ceil(ttl * 1000))
+
+
+@attrs.define
+class RedisCache(CachePort, CompareAndDelete):
+    """``CachePort`` on one pooled redis-py client.
+
+    Every method returns ``Failure(InvalidRequest)`` for bad input (nothing is sent),
+    ``Failure(Unavailable)`` when Redis cannot be reached, ``Failure(TimedOut)`` when it
+    does not answer within the socket timeout (after a timed-out write the write may or
+    may not have happened), ``Failure(Unauthorized)`` for refused credentials and
+    ``Failure(ProtocolError)`` for an answer the adapter does not understand.
+    """
+
+    client: redis.Redis = attrs.field(repr=False)
+    _namespace: str = attrs.field(default="default", alias="namespace")
+    owns_client: bool = attrs.field(default=False, repr=False)
+    url: str = attrs.field(default="", converter=redacted_url)
+    _prefix: str = attrs.field(init=False, repr=False)
+    _script: Any = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._prefix = check_namespace(self._namespace) + "|"
+        self._script = self.client.register_script(_DELETE_IF_EQUAL)
+
+    @classmethod
+    def from_url(
+        cls, url: str, namespace: str = "default", options: RedisOptions | None = None
+    ) -> RedisCache:
+        """A cache with its own pooled client for a ``redis://``, ``rediss://`` or ``unix://`` URL.
+
+        Connects lazily: an unreachable server shows up as ``Unavailable`` on first use.
+        """
+        return cls(connect(url, options), namespace=namespace, owns_client=True, url=url)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace every key of this cache lives in."""
+        return self._namespace
+
+    def _call(self, operation: str, retry: bool, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, or the mapped ``ServiceError`` (returned, not raised)."""
+        try:
+            return fn(*args)
+        except _RECONNECT as exc:
+            if not retry:
+                return _map_error(exc, operation=operation)
+        except REDIS_ERRORS as exc:
+            return _map_error(exc, operation=operation)
+        try:
+            return fn(*args)
+        except REDIS_ERRORS as exc:
+            return _map_error(exc, operation=operation)
+
+    def get(self, key: str) -> Result[bytes | None, ServiceError]:
+        """The value at ``key``, or ``None`` when absent or expired."""
+        error = check_key(key, "get")
+        if error is not None:
+            return Failure(error)
+        name = self._prefix + key
+        try:
+            return Success(cast("bytes | None", self.client.get(name)))
+        except _RECONNECT:
+            pass  # a stale pooled connection: one more attempt below
+        except REDIS_ERRORS as exc:
+            return Failure(_map_error(exc, operation="get"))
+        value = self._call("get", False, self.client.get, name)
+        if isinstance(value, ServiceError):
+            return Failure(value)
+        return _MISS if value is None else Success(value)
+
+    def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
+        """The present keys among ``keys`` with their values, in one round trip.
+
+        One MGET, or for very large batches one pipeline of MGETs of ``CHUNK`` keys.
+        """
+        listed, error = check_keys(keys, "get_many")
+        if error is not None:
+            return Failure(error)
+        if not listed:
+            return Success({})
+        prefix = self._prefix
+        names = [prefix + key for key in listed]
+        if len(names) <= CHUNK:
+            values = self._call("get_many", True, self.client.mget, names)
+        else:
+            values = self._call("get_many", True, self._chunked_mget, names)
+        if isinstance(values, ServiceError):
+            return Failure(values)
+        return Success({k: v for k, v in zip(listed, values, strict=True) if v is not None})
+
+    def _chunked_mget(self, names: list[str]) -> list[bytes | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for start in range(0, len(names), CHUNK):
+            pipe.mget(names[start : start + CHUNK])
+        return [value for chunk in pipe.execute() for value in chunk]
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> Result[None, ServiceError]:
+        """Store ``value`` at ``key``, replacing any value and expiry (``SET ... PX``)."""
+        error = check_key(key, "set") or check_value(value, "set") or check_ttl(ttl, "set")
+        if error is not None:
+            return Failure(error)
+        name = self._prefix + key
+        px = None if ttl is None else _px(ttl)
+        try:
+            self.client.set(name, value, px=px)
+        except _RECONNECT:
+            # A stale pooled connection: one more attempt (SET is idempotent).
+            outcome = self._call("set", False, self.client.set, name, value, None, px)
+            if isinstance(outcome, ServiceError):
+                return Failure(outcome)
+        except REDIS_ERRORS as exc:
+            return Failure(_map_error(exc, operation="set"))
+        return _OK
+
+    def set_many(
+        self, items: Mapping[str, bytes], ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """Store every item with the same ``ttl`` in one pipelined round trip.
+
+        Very large batches take one round trip per ``CHUNK`` items. Nothing is sent if
+        any item is bad.
+        """
+        error = check_items(items, "set_many") or check_ttl(ttl, "set_many")
+        if error is not None:
+            return Failure(error)
+        if not items:
+            return _OK
+        outcome = self._call("set_many", True, self._pipelined_set, items, ttl)
+        return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
+
+    def _pipelined_set(self, items: Mapping[str, bytes], ttl: float | None) -> None:
+        prefix = self._prefix
+        px = None if ttl is None else _px(ttl)
+        pipe = self.client.pipeline(transaction=False)
+        for count, (key, value) in enumerate(items.items(), 1):
+            pipe.set(prefix + key, value, px=px)
+            if count % CHUNK == 0:
+                pipe.execute()
+        pipe.execute()
+
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
+        """``SET NX``: store ``value`` only if ``key`` is absent; ``True`` if this call wrote it."""
+        error = check_key(key, "add") or check_value(value, "add") or check_ttl(ttl, "add")
+        if error is not None:
+            return Failure(error)
+        px = None if ttl is None else _px(ttl)
+        written = self._call(
+            "add", False, self.client.set, self._prefix + key, value, None, px, True
+        )
+        if isinstance(written, ServiceError):
+            return Failure(written)
+        return Success(bool(written))
+
+    def delete(self, key: str) -> Result[bool, ServiceError]:
+        """Remove ``key``; ``True`` if it was present."""
+        error = check_key(key, "delete")
+        if error is not None:
+            return Failure(error)
+        removed = self._call("delete", False, self.client.delete, self._prefix + key)
+        if isinstance(removed, ServiceError):
+            return Failure(removed)
+        return Success(bool(removed))
+
+    def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """Remove ``key`` only if it holds ``expected`` (one Lua script, atomic)."""
+        error = check_key(key, "delete_if_equal") or check_value(expected, "delete_if_equal")
+        if error is not None:
+            return Failure(error)
+        removed = self._call(
+            "delete_if_equal", False, self._run_script, self._prefix + key, expected
+        )
+        if isinstance(removed, ServiceError):
+            return Failure(removed)
+        return Success(bool(removed))
+
+    def _run_script(self, name: str, expected: bytes) -> object:
+        return self._script(keys=[name], args=[expected])
+
+    def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
+        """``INCRBY``: add ``by`` to the integer at ``key`` (absent is 0), keeping its TTL.
+
+        ``InvalidRequest`` when the value is not an integer or would overflow 64 bits.
+        Never retried: after ``TimedOut`` the increment may or may not have happened.
+        """
+        error = check_key(key, "incr") or check_by(by)
+        if error is not None:
+            return Failure(error)
+        total = self._call("incr", False, self.client.incrby, self._prefix + key, by)
+        if isinstance(total, ServiceError):
+            return Failure(total)
+        return Success(int(total))
+
+    def ttl(self, key: str) -> Result[float | None, ServiceError]:
+        """``PTTL`` in seconds; ``None`` if the key never expires; ``NotFound`` if absent."""
+        error = check_key(key, "ttl")
+        if error is not None:
+            return Failure(error)
+        millis = self._call("ttl", True, self.client.pttl, self._prefix + key)
+        if isinstance(millis, ServiceError):
+            return Failure(millis)
+        if millis == -2:
+            return Failure(NotFound(service=SERVICE, operation="ttl", message="no such key"))
+        return Success(None if millis == -1 else millis / 1000)
+
+    def clear(self) -> Result[None, ServiceError]:
+        """Remove this namespace's keys with ``SCAN MATCH <namespace>|*`` and ``UNLINK``.
+
+        Incremental (never ``FLUSHDB``): other namespaces and a queue sharing the
+        database are untouched. On a failure midway, part of the namespace is gone.
+        """
+        outcome = self._call("clear", True, self._scan_and_unlink)
+        return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
+
+    def _scan_and_unlink(self) -> None:
+        batch: list[bytes] = []
+        # The namespace alphabet has no glob characters, so the prefix needs no escaping.
+        for name in self.client.scan_iter(match=self._prefix + "*", count=CLEAR_BATCH):
+            batch.append(name)
+            if len(batch) >= CLEAR_BATCH:
+                self.client.unlink(*batch)
+                batch.clear()
+        if batch:
+            self.client.unlink(*batch)
+
+    def close(self) -> None:
+        """Close the client's connections if this cache created the client."""
+        if self.owns_client:
+            self.client.close()

@@ -1,0 +1,348 @@
+"""``QueuePort`` on Redis Streams and consumer groups (Redis 7.0 and later).
+
+Each operation is one command: a bare XADD for a plain publish, one Lua script (see
+``_queue_lua``) for the rest, so a crash between two commands can never half-apply it.
+Leases and delays are kept in a sorted set per group, scored on the adapter's
+``Clock``: that makes lease expiry testable with a manual clock and lets ``extend``
+and ``nack(delay=)`` set any due time. Attempt counts are the stream's own delivery
+counters (XPENDING), set explicitly on every redelivery.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from random import getrandbits as _random_bits
+from typing import Any, Final
+
+import attrs
+import redis
+from returns.result import Failure, Result, Success
+
+from portside.adapters.clock import SystemClock
+from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, connect
+from portside.adapters.redis._queue_core import QueueCore
+from portside.adapters.redis._queue_layout import SERVICE as _SERVICE
+from portside.adapters.redis._queue_layout import decode_dead_letters, decode_deliveries
+from portside.adapters.redis._queue_publish import batch_args, checked_fields, publish_deduped
+from portside.adapters.redis._queue_settle import ack_batches, extend_args, nack_args, refused_by
+from portside.adapters.redis._queue_wait import adopt_orphans, block
+from portside.domain._errors import ServiceError
+from portside.domain._queue import DeadLetter, Delivery
+from portside.ports._clock import Clock
+from portside.ports._queue import QueuePort
+from portside.ports.queue_rules import (
+    MAX_BATCH,
+    QueueOptions,
+    check_delivery,
+    check_name,
+    check_receive,
+)
+
+__all__ = ["RedisQueue"]
+
+_QUEUE_CONNECTION: Final = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
+#: Immutable, so every successful ack shares one.
+_DONE: Final[Success[None]] = Success(None)
+_INF: Final = math.inf
+
+
+@attrs.define
+class RedisQueue(QueueCore, QueuePort):
+    """An at-least-once queue on Redis Streams with consumer groups.
+
+    Use ``RedisQueue.from_url``; ``close()`` releases the connection pool when the
+    queue created it. Every method returns ``Failure(InvalidRequest)`` for bad input
+    (nothing written), ``Failure(Unavailable)`` or ``Failure(TimedOut)`` when Redis
+    cannot be reached or does not answer. ``receive(wait=)`` waits in real time.
+    The fields (``client``, ``clock``, ``options``, ``namespace``, ``dedupe_retries``,
+    ``owns_client``) and the shared plumbing are ``QueueCore``'s.
+    """
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        options: QueueOptions | None = None,
+        namespace: str = "portside:queue",
+        connection: RedisOptions | None = None,
+    ) -> RedisQueue:
+        """A queue with its own connection pool to ``url`` (closed by ``close()``)."""
+        return cls(
+            connect(url, connection or _QUEUE_CONNECTION),
+            clock or SystemClock(),
+            options or QueueOptions(),
+            namespace,
+            owns_client=True,
+        )
+
+    def stream_key(self, topic: str) -> str:
+        """The Redis key of the stream holding ``topic`` (for XINFO and monitoring)."""
+        return self._topic_keys(topic).stream.decode()
+
+    # -- publishing -------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+    ) -> Result[str, ServiceError]:
+        """Append a message; returns its id (the first one's for a seen dedupe key).
+
+        Without a dedupe key a failed or timed-out publish is never repeated (it may
+        have been stored); with one it is repeated up to ``dedupe_retries`` times.
+        """
+        try:
+            keys = self._keys.get(topic)  # cached only once valid
+        except TypeError:  # an unhashable topic: the check below names the problem
+            keys = None
+        if (
+            keys is not None
+            and headers is None
+            and dedupe_key is None
+            and type(body) is bytes
+            and len(body) <= self.options.max_body_bytes
+        ):
+            # The common publish: valid names, no headers, no dedupe key. A bare XADD
+            # (the same command a raw client sends) with nothing built on the way.
+            try:
+                added: Any = self.client.execute_command(  # type: ignore[no-untyped-call]
+                    "XADD", keys.stream, b"*", b"b", body, b"t", repr(self.clock.now())
+                )
+            except REDIS_ERRORS as exc:
+                return self._fail(exc, "publish")
+            return Success(added.decode())
+        return self._publish_checked(topic, body, headers, dedupe_key)
+
+    def _publish_checked(
+        self,
+        topic: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        dedupe_key: str | None,
+    ) -> Result[str, ServiceError]:
+        """``publish`` for anything but the common case: every argument checked."""
+        fields = checked_fields(topic, body, headers, dedupe_key, self.options, self.clock)
+        if isinstance(fields, Failure):
+            return fields
+        keys = self._topic_keys(topic)
+        if dedupe_key is None:
+            # Nothing to check first: a bare XADD, the same command a raw client sends
+            # (execute_command skips xadd()'s dict-to-list work; redis-py leaves it untyped).
+            try:
+                added: Any = self.client.execute_command(  # type: ignore[no-untyped-call]
+                    "XADD", keys.stream, b"*", *fields.unwrap()
+                )
+            except REDIS_ERRORS as exc:
+                return self._fail(exc, "publish")
+            return Success(added.decode())
+        window, retries = self.options.dedupe_window, self.dedupe_retries
+        return publish_deduped(self._run, keys, dedupe_key, fields.unwrap(), window, retries)
+
+    def publish_many(
+        self,
+        topic: str,
+        bodies: Iterable[bytes],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Result[list[str], ServiceError]:
+        """Append several messages in one atomic script call; returns their ids.
+
+        Bad input fails the whole batch before anything is sent. A batch that timed
+        out may have been stored (whole); it is not repeated.
+        """
+        args = batch_args(topic, bodies, headers, self.options, self.clock)
+        if isinstance(args, Failure):
+            return args
+        if len(args.unwrap()) == 2:
+            return Success([])
+        keys = self._topic_keys(topic)
+        try:
+            replies = self._run("PUBLISH_MANY", [keys.stream], args.unwrap())
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "publish_many")
+        return Success([reply.decode() for reply in replies])
+
+    # -- receiving --------------------------------------------------------------
+
+    def receive(
+        self,
+        topic: str,
+        group: str,
+        consumer: str,
+        *,
+        max_messages: int = 1,
+        wait: float = 0.0,
+    ) -> Result[list[Delivery], ServiceError]:
+        """Lease up to ``max_messages``: own due messages, others' due ones, then new ones.
+
+        Creates the group on first use: the topic's first group starts with the
+        messages kept before it, a later one after the messages already published.
+        Waits up to ``wait`` real seconds when nothing is ready.
+        """
+        count: object = max_messages
+        seconds: object = wait
+        try:
+            calls = self._calls.get((topic, group, consumer))  # cached only once valid
+        except TypeError:  # an unhashable name: the check below names the problem
+            calls = None
+        if (
+            calls is None
+            or type(count) is not int
+            or not 0 < count <= MAX_BATCH
+            or (type(seconds) is not float and type(seconds) is not int)
+            or not 0.0 <= seconds < _INF  # false for NaN too
+        ):
+            checked = check_receive(topic, group, consumer, count, seconds, service=_SERVICE)
+            if isinstance(checked, Failure):
+                return checked
+            count, seconds = checked.unwrap()
+            calls = self._calls_for(topic, group, consumer)
+        waiting = float(seconds)
+        try:
+            # The first receive of a group in this process adopts orphans and makes
+            # sure the group exists; later ones skip both (a NOGROUP reply, after the
+            # keys were deleted under us, brings the check back).
+            create = (topic, group) not in self._adopted
+            if create:
+                group_keys = self._topic_keys(topic).group(group)
+                lease = self.options.lease_timeout
+                adopt_orphans(self.client, self._run, self.clock, group, group_keys, lease)
+                self._adopted.add((topic, group))
+            deadline = time.monotonic() + waiting if waiting else 0.0
+            while True:
+                now = self.clock.now()
+                # Random, so no two receives anywhere share a receipt (the module's
+                # generator is reseeded in a forked child; a receipt is no secret).
+                head = (*calls.receive, count, repr(now), f"{_random_bits(48):012x}.")
+                try:
+                    reply = self._call((*head, self._flags(create, waiting)))
+                except redis.exceptions.ResponseError as exc:
+                    if create or "NOGROUP" not in str(exc):
+                        raise
+                    create = True
+                    reply = self._call((*head, self._flags(True, waiting)))
+                if reply[0] or reply[1] or waiting <= 0:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                stream = self._topic_keys(topic).stream
+                due = reply[3] or None
+                block(self.client, stream, reply[2], due, remaining, now, self._read_timeout)
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "receive")
+        return decode_deliveries(topic, group, consumer, reply, now + self.options.lease_timeout)
+
+    # -- settling deliveries ----------------------------------------------------
+
+    def ack(self, delivery: Delivery) -> Result[None, ServiceError]:
+        """Mark the message done for its group; deletes it once every group is done.
+
+        A stale or already acked delivery is ``InvalidRequest``.
+        """
+        calls = None
+        if type(delivery) is Delivery:
+            message = delivery.message
+            calls = self._calls.get((message.topic, delivery.group, delivery.consumer))
+        if calls is None:
+            checked = check_delivery(delivery, operation="ack", service=_SERVICE)
+            if isinstance(checked, Failure):
+                return checked
+            message = delivery.message
+            calls = self._calls_for(message.topic, delivery.group, delivery.consumer)
+        try:
+            code = self._call((*calls.ack, message.id, delivery.receipt))
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "ack")
+        return _DONE if code == 1 else refused_by(code, delivery, "ack")
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
+        """Ack each delivery ``ack`` would accept, in one round trip; returns how many."""
+        grouped = ack_batches(deliveries, self._calls, self._calls_for)
+        if isinstance(grouped, Failure):
+            return grouped
+        batches = grouped.unwrap()
+        try:
+            if len(batches) == 1:
+                [((topic, group), args)] = batches.items()
+                keys = self._topic_keys(topic).group(group)[:4]
+                return Success(int(self._run("ACK_MANY", keys, args)))
+            script = self._scripts["ACK_MANY"]
+            with self.client.pipeline(transaction=False) as pipe:
+                for (topic, group), args in batches.items():
+                    script(self._topic_keys(topic).group(group)[:4], args, client=pipe)
+                counts = pipe.execute()
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "ack_many")
+        return Success(sum(int(count) for count in counts))
+
+    def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
+        """Return the message, due again after ``delay``; dead-letter it after the last try.
+
+        A negative delay or a stale or acked delivery is ``InvalidRequest``.
+        """
+        args = nack_args(delivery, delay, self.clock, self.options.max_deliveries)
+        if isinstance(args, Failure):
+            return args
+        keys = self._topic_keys(delivery.message.topic).group(delivery.group)
+        try:
+            code = self._run("NACK", keys, args.unwrap())
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "nack")
+        return Success(None) if code in (1, 2) else refused_by(code, delivery, "nack")
+
+    def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
+        """Lease the message ``by`` seconds from now; returns the updated delivery.
+
+        ``by`` must be positive; a stale, nacked or acked delivery is ``InvalidRequest``.
+        """
+        checked = extend_args(delivery, by, self.clock)
+        if isinstance(checked, Failure):
+            return checked
+        args, due = checked.unwrap()
+        keys = self._topic_keys(delivery.message.topic).group(delivery.group)
+        try:
+            code = self._run("EXTEND", keys[:4], args)
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "extend")
+        if code != 1:
+            return refused_by(code, delivery, "extend")
+        return Success(attrs.evolve(delivery, lease_expires_at=due))
+
+    # -- inspection -------------------------------------------------------------
+
+    def dead_letters(self, topic: str, group: str) -> Result[list[DeadLetter], ServiceError]:
+        """The group's dead letters, oldest first (after sweeping spent leases)."""
+        for kind, name in (("topic", topic), ("group", group)):
+            checked = check_name(kind, name, operation="dead_letters", service=_SERVICE)
+            if isinstance(checked, Failure):
+                return checked
+        group_keys = self._topic_keys(topic).group(group)
+        now = self.clock.now()
+        try:
+            # A receive of zero messages that does not create the group: only the sweep.
+            args = [group, "-", 0, repr(now), "x.", self._flags(False, 0.0)]
+            self._run("RECEIVE", group_keys, args)
+            entries: Any = self.client.xrange(group_keys[4], "-", "+")
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "dead_letters")
+        return decode_dead_letters(topic, group, entries)
+
+    def stored(self, topic: str) -> Result[int, ServiceError]:
+        """How many entries the topic's stream holds (messages some group still needs)."""
+        try:
+            return Success(int(self.client.xlen(self._topic_keys(topic).stream)))
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, "stored")
+
+    def close(self) -> None:
+        """Close the connection pool when this queue created it."""
+        if self.owns_client:
+            self.client.close()

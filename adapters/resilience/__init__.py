@@ -1,0 +1,40 @@
+"""Resilience around any port: circuit breaker, retry policy, single-flight, fail-open.
+
+- ``CircuitBreaker`` and ``with_breaker(port, breaker)``: stop paying a timeout on every
+  call while a service is down.
+- ``RetryPolicy``: retries for call paths whose adapter does not own retries already
+  (each call path has one retry owner); ``retries_disabled()`` and ``set_retry_cap(n)``
+  are the test mode.
+- ``SingleFlight``: concurrent calls for one key share one execution.
+- ``FailOpenCache``: the application keeps working while its cache is down.
+"""
+
+from portside.adapters.resilience._breaker import (
+    BreakerState,
+    CircuitBreaker,
+    default_trips,
+    with_breaker,
+)
+from portside.adapters.resilience._fail_open import FailOpenCache
+from portside.adapters.resilience._retry import (
+    RetryListener,
+    RetryPolicy,
+    retries_disabled,
+    retry_cap,
+    set_retry_cap,
+)
+from portside.adapters.resilience._singleflight import SingleFlight
+
+__all__ = [
+    "BreakerState",
+    "CircuitBreaker",
+    "FailOpenCache",
+    "RetryListener",
+    "RetryPolicy",
+    "SingleFlight",
+    "default_trips",
+    "retries_disabled",
+    "retry_cap",
+    "set_retry_cap",
+    "with_breaker",
+]

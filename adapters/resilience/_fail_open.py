@@ -1,0 +1,193 @@
+"""``FailOpenCache``: the application keeps working while its cache is down."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, TypeVar
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from portside.adapters.clock import SystemClock
+from portside.adapters.resilience._breaker import CircuitBreaker
+from portside.domain._errors import InvalidRequest, NotFound, ServiceError, TimedOut, Unavailable
+from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._clock import Clock
+
+__all__ = ["FailOpenCache"]
+
+T = TypeVar("T")
+
+log: Final = logging.getLogger("portside.cache")
+
+_NONE: Final = Success(None)
+_FALSE: Final = Success(False)
+_TRUE: Final = Success(True)
+_NOTHING: Final[Success[dict[str, bytes]]] = Success({})
+
+
+def _default_breaker(self: FailOpenCache) -> CircuitBreaker:
+    return CircuitBreaker(self.clock, failure_threshold=3, reset_timeout=5.0, name="cache")
+
+
+@attrs.define
+class FailOpenCache(CachePort, CompareAndDelete):
+    """A cache that answers even when its backend is down.
+
+    While ``inner`` returns ``Unavailable`` or ``TimedOut``: reads are misses (``get``
+    is ``None``, ``get_many`` is empty, ``ttl`` is ``NotFound``), writes are skipped
+    (``set``, ``set_many``, ``clear`` succeed; ``delete`` and ``delete_if_equal`` are
+    ``False``), and ``add`` is ``True`` (go ahead as if first: a lock or a dedupe
+    marker must not stall the application). ``incr`` cannot be faked and returns the
+    ``Unavailable``/``TimedOut`` failure. Other failures (bad input, refused
+    credentials) pass through unchanged.
+
+    The circuit breaker (on the injected clock) opens after consecutive outage errors;
+    while open, calls do not touch the backend, so nobody pays the socket timeout on
+    every call; after ``reset_timeout`` one call probes the backend again. Each outage
+    is logged once (logger ``portside.cache``) and so is the recovery.
+    """
+
+    inner: CachePort
+    clock: Clock = attrs.field(factory=SystemClock, repr=False)
+    breaker: CircuitBreaker = attrs.field(
+        default=attrs.Factory(_default_breaker, takes_self=True), repr=False
+    )
+    _down: bool = attrs.field(default=False, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def namespace(self) -> str:
+        """The wrapped cache's namespace."""
+        return self.inner.namespace
+
+    @property
+    def is_down(self) -> bool:
+        """Whether the backend is currently considered down (an outage was reported)."""
+        return self._down
+
+    def _settle(self, result: Result[T, ServiceError], operation: str, fallback: Any) -> Any:
+        """``result``, or ``fallback`` if it is an outage; feeds the breaker and the log."""
+        if isinstance(result, Failure):
+            error = result.failure()
+            if isinstance(error, Unavailable | TimedOut):
+                self.breaker.record_failure()
+                self._report_down(operation, error)
+                return Failure(error) if fallback is None else fallback
+            if isinstance(error, InvalidRequest):
+                return result  # rejected before any I/O: says nothing about the backend
+        self.breaker.record_success()
+        if self._down:
+            self._report_up()
+        return result
+
+    def _report_down(self, operation: str, error: ServiceError) -> None:
+        with self._lock:
+            if self._down:
+                return
+            self._down = True
+        log.warning(
+            "cache %s is unavailable (%s during %s); failing open: reads are misses and "
+            "writes are skipped until it recovers",
+            self.inner.namespace,
+            error.kind,
+            operation,
+        )
+
+    def _report_up(self) -> None:
+        with self._lock:
+            if not self._down:
+                return
+            self._down = False
+        log.warning("cache %s is available again", self.inner.namespace)
+
+    def get(self, key: str) -> Result[bytes | None, ServiceError]:
+        """The value at ``key``; ``None`` when absent or while the backend is down."""
+        if not self.breaker.allow():
+            return _NONE
+        result: Result[bytes | None, ServiceError] = self._settle(self.inner.get(key), "get", _NONE)
+        return result
+
+    def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
+        """The present keys among ``keys``; empty while the backend is down."""
+        if not self.breaker.allow():
+            return _NOTHING
+        result: Result[dict[str, bytes], ServiceError] = self._settle(
+            self.inner.get_many(keys), "get_many", _NOTHING
+        )
+        return result
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> Result[None, ServiceError]:
+        """Store ``value``; skipped (``Success``) while the backend is down."""
+        if not self.breaker.allow():
+            return _NONE
+        result: Result[None, ServiceError] = self._settle(
+            self.inner.set(key, value, ttl), "set", _NONE
+        )
+        return result
+
+    def set_many(
+        self, items: Mapping[str, bytes], ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """Store every item; skipped (``Success``) while the backend is down."""
+        if not self.breaker.allow():
+            return _NONE
+        result: Result[None, ServiceError] = self._settle(
+            self.inner.set_many(items, ttl), "set_many", _NONE
+        )
+        return result
+
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
+        """Store if absent; ``True`` (go ahead) while the backend is down."""
+        if not self.breaker.allow():
+            return _TRUE
+        result: Result[bool, ServiceError] = self._settle(
+            self.inner.add(key, value, ttl), "add", _TRUE
+        )
+        return result
+
+    def delete(self, key: str) -> Result[bool, ServiceError]:
+        """Remove ``key``; ``False`` while the backend is down."""
+        if not self.breaker.allow():
+            return _FALSE
+        result: Result[bool, ServiceError] = self._settle(self.inner.delete(key), "delete", _FALSE)
+        return result
+
+    def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """Compare-and-delete when ``inner`` offers it; ``False`` otherwise or while down."""
+        if not isinstance(self.inner, CompareAndDelete) or not self.breaker.allow():
+            return _FALSE
+        result: Result[bool, ServiceError] = self._settle(
+            self.inner.delete_if_equal(key, expected), "delete_if_equal", _FALSE
+        )
+        return result
+
+    def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
+        """Atomic increment; ``Failure(Unavailable)`` (no I/O) while the breaker is open."""
+        if not self.breaker.allow():
+            return Failure(self.breaker.open_error("incr"))
+        result: Result[int, ServiceError] = self._settle(self.inner.incr(key, by), "incr", None)
+        return result
+
+    def ttl(self, key: str) -> Result[float | None, ServiceError]:
+        """Seconds left; ``NotFound`` (a miss) while the backend is down."""
+        missing = Failure(NotFound(service="cache", operation="ttl", message="cache is down"))
+        if not self.breaker.allow():
+            return missing
+        result: Result[float | None, ServiceError] = self._settle(
+            self.inner.ttl(key), "ttl", missing
+        )
+        return result
+
+    def clear(self) -> Result[None, ServiceError]:
+        """Remove this namespace's keys; skipped while the backend is down."""
+        if not self.breaker.allow():
+            return _NONE
+        result: Result[None, ServiceError] = self._settle(self.inner.clear(), "clear", _NONE)
+        return result
+
+    def close(self) -> None:
+        """Close the wrapped cache."""
+        self.inner.close()

@@ -1,0 +1,102 @@
+"""The cache port: bytes in, bytes out, inside one namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol, runtime_checkable
+
+from returns.result import Result
+
+from portside.domain._errors import ServiceError
+
+__all__ = ["CachePort", "CompareAndDelete"]
+
+
+class CachePort(Protocol):
+    """A namespaced key/value cache of bytes with per-key expiry.
+
+    Keys are non-empty ``str`` of at most 1024 UTF-8 bytes without control characters;
+    each adapter prefixes them with its namespace, so two caches with different
+    namespaces never see each other's keys. TTLs are seconds (``float``) and must be
+    positive; ``None`` means no expiry. An expired key is absent for every method.
+
+    Every method returns ``Failure(InvalidRequest)`` for a bad key, value or TTL
+    (nothing is written), ``Failure(Unavailable)`` when the backend cannot be reached
+    and ``Failure(TimedOut)`` when it does not answer in time.
+    """
+
+    @property
+    def namespace(self) -> str:
+        """The namespace every key of this cache lives in."""
+        ...
+
+    def get(self, key: str) -> Result[bytes | None, ServiceError]:
+        """The value stored at ``key``, or ``None`` when absent or expired."""
+        ...
+
+    def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
+        """The present keys among ``keys`` with their values (one round trip)."""
+        ...
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> Result[None, ServiceError]:
+        """Store ``value`` at ``key``, replacing any value and expiry."""
+        ...
+
+    def set_many(
+        self, items: Mapping[str, bytes], ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """Store every item with the same ``ttl`` (one round trip); all or none is validated."""
+        ...
+
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
+        """Store ``value`` only if ``key`` is absent; ``True`` if this call wrote it.
+
+        Atomic: of several concurrent ``add`` calls on one absent key, exactly one wins.
+        """
+        ...
+
+    def delete(self, key: str) -> Result[bool, ServiceError]:
+        """Remove ``key``; ``True`` if it was present."""
+        ...
+
+    def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
+        """Atomically add ``by`` to the integer at ``key`` (absent counts as 0).
+
+        The key keeps its expiry. A value that is not a decimal integer is
+        ``InvalidRequest``. ``incr`` is never retried automatically: after a
+        ``TimedOut`` the increment may or may not have been applied.
+        """
+        ...
+
+    def ttl(self, key: str) -> Result[float | None, ServiceError]:
+        """Seconds left before ``key`` expires; ``None`` if it never expires.
+
+        ``Failure(NotFound)`` when the key is absent.
+        """
+        ...
+
+    def clear(self) -> Result[None, ServiceError]:
+        """Remove every key of this namespace and nothing else."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the cache must not be used afterwards."""
+        ...
+
+
+@runtime_checkable
+class CompareAndDelete(Protocol):
+    """An optional capability: delete a key only while it still holds a given value.
+
+    A lock taken with ``add(lock_key, token, ttl)`` must be released only by its owner:
+    ``GET`` then ``DELETE`` could remove a lock that expired and was taken by someone
+    else in between. Adapters that can do the comparison atomically offer this method;
+    ``get_or_set`` uses it when present and otherwise lets its lock expire.
+    """
+
+    def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """Remove ``key`` only if its value is ``expected``; ``True`` if it was removed.
+
+        Atomic with respect to every other operation on the key.
+        """
+        ...

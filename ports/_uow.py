@@ -1,0 +1,101 @@
+"""The unit-of-work port: transactions that really roll back, and repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+from returns.result import Result
+
+from portside.domain._errors import ServiceError
+
+__all__ = ["Repository", "UnitOfWork"]
+
+E = TypeVar("E")
+
+
+class Repository(Protocol[E]):
+    """Entities of one type inside one unit of work.
+
+    Usable only inside ``with uow:``; outside it every method raises ``RuntimeError``
+    (a programming error).
+    """
+
+    def add(self, entity: E) -> Result[None, ServiceError]:
+        """Stage ``entity`` for insertion at the next commit."""
+        ...
+
+    def get(self, key: Any) -> Result[E, ServiceError]:
+        """The entity with identity ``key``; ``Failure(NotFound)`` when absent.
+
+        Within one unit of work the same key gives the same object.
+        """
+        ...
+
+    def list(
+        self,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Result[list[E], ServiceError]:
+        """Entities whose fields equal ``where``, ordered by identity key, paginated."""
+        ...
+
+    def remove(self, entity: E) -> Result[None, ServiceError]:
+        """Stage ``entity`` for deletion at the next commit."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """A transaction boundary: ``with uow:`` ... ``uow.commit()``.
+
+    1. leaving the block without ``commit()`` discards adds, changes and removals;
+    2. an exception in the block rolls back and propagates;
+    3. mutating a loaded entity without commit changes nothing durable;
+    4. ``get(k)`` twice in one unit of work returns the same object;
+    5. reads inside the unit of work see its own writes;
+    6. another unit of work does not see uncommitted data;
+    7. of two units that loaded version 1 of an entity, the second commit is
+       ``Failure(Conflict)`` and writes nothing;
+    8. ``commit()`` twice commits what changed in between; ``commit()`` after
+       ``rollback()`` commits nothing staged before it; any use after the block has
+       exited raises ``RuntimeError``;
+    9. the cost of a commit grows with what it touched, not with the store's size.
+
+    A nested ``with uow:`` joins the outer block; only the outermost exit ends the
+    transaction, and an exception in an inner block dooms the outer commit.
+    """
+
+    def __enter__(self) -> Self:
+        """Begin the unit of work (or join the one already open)."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """End the block; roll back anything not committed."""
+        ...
+
+    def commit(self) -> Result[None, ServiceError]:
+        """Make every staged change durable at once, or none of them.
+
+        ``Failure(Conflict)`` on a version clash or uniqueness violation (nothing
+        written). ``Failure(Unavailable)`` when the connection was lost: before the
+        commit was sent nothing was written; if the reply to the commit itself was
+        lost, the transaction may have been applied. Either way it is whole or absent,
+        never partial; load the entities again to find out which.
+        """
+        ...
+
+    def rollback(self) -> None:
+        """Discard everything staged since the last commit."""
+        ...
+
+    def repository(self, entity_type: type[E]) -> Repository[E]:
+        """The repository of ``entity_type`` bound to this unit of work."""
+        ...

@@ -1,0 +1,248 @@
+"""Queue rules shared by the in-memory fake and the Redis adapter.
+
+Both adapters validate input here, before touching any state, so bad input fails the
+same way everywhere and nothing is published or changed. The dead-letter reasons live
+here too: the contract kit compares them between the fake and the real adapter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from portside.domain._errors import InvalidRequest
+from portside.domain._queue import Delivery
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_NAME_LENGTH",
+    "REASON_LEASE_EXPIRED",
+    "REASON_NACKED",
+    "QueueOptions",
+    "check_body",
+    "check_delay",
+    "check_delivery",
+    "check_headers",
+    "check_name",
+    "check_publish_batch",
+    "check_receive",
+    "name_problem",
+    "refused",
+]
+
+#: Topic, group, consumer and dedupe-key names are 1 to this many printable characters.
+MAX_NAME_LENGTH: Final = 200
+#: The most messages one ``receive`` or ``publish_many`` call may move.
+MAX_BATCH: Final = 1000
+#: The dead-letter reason when the last allowed delivery's lease ran out.
+REASON_LEASE_EXPIRED: Final = "lease expired"
+#: The dead-letter reason when the last allowed delivery was nacked.
+REASON_NACKED: Final = "nacked"
+
+
+@attrs.frozen
+class QueueOptions:
+    """Tuning shared by every queue adapter; the defaults suit a work queue.
+
+    ``lease_timeout`` is the visibility timeout in seconds; ``max_deliveries`` how
+    many deliveries a message gets before it is dead-lettered; ``max_body_bytes`` the
+    largest body ``publish`` accepts; ``dedupe_window`` how long, in seconds, a
+    ``dedupe_key`` is remembered.
+    """
+
+    lease_timeout: float = 30.0
+    max_deliveries: int = 5
+    max_body_bytes: int = 1024 * 1024
+    dedupe_window: float = 3600.0
+
+    def __attrs_post_init__(self) -> None:
+        # Options are programming input, not request data: a wrong value raises.
+        if not (math.isfinite(self.lease_timeout) and self.lease_timeout > 0):
+            raise ValueError("lease_timeout must be a positive number of seconds")
+        if self.max_deliveries < 1:
+            raise ValueError("max_deliveries must be at least 1")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be at least 1")
+        if not (math.isfinite(self.dedupe_window) and self.dedupe_window > 0):
+            raise ValueError("dedupe_window must be a positive number of seconds")
+
+
+def _invalid(operation: str, message: str, service: str) -> Failure[InvalidRequest]:
+    return Failure(InvalidRequest(service=service, operation=operation, message=message))
+
+
+def name_problem(kind: str, name: object) -> str | None:
+    """What is wrong with a ``kind`` name (a sentence), or ``None`` for a valid one.
+
+    Builds no result object: the adapters' hot paths call it for every name.
+    """
+    if not isinstance(name, str):
+        return f"{kind} name must be a str"
+    if not name:
+        return f"{kind} name is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"{kind} name is longer than {MAX_NAME_LENGTH} characters"
+    if not name.isprintable():
+        return f"{kind} name has a non-printable character"
+    return None
+
+
+def check_name(
+    kind: str, name: object, *, operation: str, service: str
+) -> Result[str, InvalidRequest]:
+    """``name`` when it is 1 to 200 printable characters, else ``InvalidRequest``."""
+    problem = name_problem(kind, name)
+    if problem is not None or not isinstance(name, str):
+        return _invalid(operation, problem or f"{kind} name must be a str", service)
+    return Success(name)
+
+
+def check_body(
+    body: object, options: QueueOptions, *, operation: str, service: str
+) -> Result[bytes, InvalidRequest]:
+    """``body`` as bytes when it is bytes within ``max_body_bytes``."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        return _invalid(operation, "body must be bytes", service)
+    data = bytes(body)
+    if len(data) > options.max_body_bytes:
+        return _invalid(
+            operation,
+            f"body is {len(data)} bytes, over the maximum of {options.max_body_bytes}",
+            service,
+        )
+    return Success(data)
+
+
+def check_headers(
+    headers: object, *, operation: str, service: str
+) -> Result[dict[str, str], InvalidRequest]:
+    """A copy of ``headers`` when every name is a valid name and every value a str."""
+    if headers is None:
+        return Success({})
+    if not isinstance(headers, Mapping):
+        return _invalid(operation, "headers must be a mapping of str to str", service)
+    copy: dict[str, str] = {}
+    items: Iterable[tuple[object, object]] = headers.items()
+    for key, value in items:
+        checked = check_name("header", key, operation=operation, service=service)
+        if isinstance(checked, Failure):
+            return checked
+        if not isinstance(value, str):
+            return _invalid(operation, f"header {key!r} value must be a str", service)
+        copy[checked.unwrap()] = value
+    return Success(copy)
+
+
+def _seconds(what: str, seconds: object, positive: bool) -> float | str:
+    """``seconds`` as a float, or what is wrong with it (a str)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return f"{what} must be a number of seconds"
+    value = float(seconds)
+    if not math.isfinite(value):
+        return f"{what} must be finite"
+    if value < 0 or (positive and value == 0):
+        sign = "positive" if positive else "zero or more"
+        return f"{what} must be {sign}, got {value!r}"
+    return value
+
+
+def check_delay(
+    what: str, seconds: object, *, operation: str, service: str, positive: bool = False
+) -> Result[float, InvalidRequest]:
+    """``seconds`` as a float when finite and not negative (or positive when asked)."""
+    value = _seconds(what, seconds, positive)
+    if isinstance(value, str):
+        return _invalid(operation, value, service)
+    return Success(value)
+
+
+def check_receive(
+    topic: str,
+    group: str,
+    consumer: str,
+    max_messages: object,
+    wait: object,
+    *,
+    service: str,
+) -> Result[tuple[int, float], InvalidRequest]:
+    """``(max_messages, wait)`` when every argument of ``receive`` is valid."""
+    for kind, name in (("topic", topic), ("group", group), ("consumer", consumer)):
+        problem = name_problem(kind, name)
+        if problem is not None:
+            return _invalid("receive", problem, service)
+    if (
+        isinstance(max_messages, bool)
+        or not isinstance(max_messages, int)
+        or not 1 <= max_messages <= MAX_BATCH
+    ):
+        return _invalid("receive", f"max_messages must be an int from 1 to {MAX_BATCH}", service)
+    waiting = _seconds("wait", wait, False)
+    if isinstance(waiting, str):
+        return _invalid("receive", waiting, service)
+    return Success((max_messages, waiting))
+
+
+def check_delivery(
+    delivery: object, *, operation: str, service: str
+) -> Result[Delivery, InvalidRequest]:
+    """``delivery`` when it is a ``Delivery`` with valid topic, group and consumer names."""
+    if not isinstance(delivery, Delivery):
+        return _invalid(operation, "expected a Delivery", service)
+    for kind, name in (
+        ("topic", delivery.message.topic),
+        ("group", delivery.group),
+        ("consumer", delivery.consumer),
+    ):
+        problem = name_problem(kind, name)
+        if problem is not None:
+            return _invalid(operation, problem, service)
+    return Success(delivery)
+
+
+def check_publish_batch(
+    topic: str,
+    bodies: Iterable[bytes],
+    options: QueueOptions,
+    *,
+    service: str,
+) -> Result[list[bytes], InvalidRequest]:
+    """The bodies of a ``publish_many`` call, each checked, when the batch is valid."""
+    checked_topic = check_name("topic", topic, operation="publish_many", service=service)
+    if isinstance(checked_topic, Failure):
+        return checked_topic
+    out: list[bytes] = []
+    limit = options.max_body_bytes
+    for index, body in enumerate(bodies):
+        if index >= MAX_BATCH:
+            return _invalid("publish_many", f"more than {MAX_BATCH} bodies in one batch", service)
+        if type(body) is bytes and len(body) <= limit:
+            out.append(body)  # the common case, immutable already: no copy, no Result
+            continue
+        checked = check_body(body, options, operation="publish_many", service=service)
+        if isinstance(checked, Failure):
+            return _invalid("publish_many", f"body {index}: {checked.failure().message}", service)
+        out.append(checked.unwrap())
+    return Success(out)
+
+
+def refused(
+    delivery: Delivery, *, stale: bool, operation: str, service: str
+) -> Failure[InvalidRequest]:
+    """The ``InvalidRequest`` for settling a delivery that is no longer live.
+
+    ``stale``: the message is still pending but this delivery was nacked or superseded
+    by a later delivery; otherwise the message is not pending in the group at all.
+    """
+    message_id, group = delivery.message.id, delivery.group
+    if stale:
+        text = f"delivery of message {message_id} is stale: it was nacked or delivered again"
+    else:
+        text = (
+            f"message {message_id} is not pending in group {group!r}: "
+            "already acked, dead-lettered, or never delivered to it"
+        )
+    return _invalid(operation, text, service)
