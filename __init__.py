@@ -6,6 +6,7 @@ every adapter applies) and ``portside.adapters`` (everything that touches the wo
 The build maps the folders with setuptools' ``package-dir`` (see docs/design.md).
 """
 
+#: The installed version of portside.
 __version__ = "0.2.0"
 
 __all__ = ["__version__"]

@@ -1,4 +1,4 @@
-"""Tools above any ``CachePort``: a typed view, ``get_or_set``, and fail-open.
+"""Tools above any ``CachePort``: a typed view and ``get_or_set``.
 
 Each works with every cache adapter and the fake alike.
 
@@ -8,8 +8,8 @@ Each works with every cache adapter and the fake alike.
   concurrent misses on one key, and across processes takes a short lock key (``add``
   with a random token, released only by its owner) so other processes wait for the
   value instead of computing it too.
-- ``FailOpenCache`` keeps the application working while the cache is down (see
-  ``adapters/_fail_open.py``).
+- Fail-open (the application keeps working while the cache is down) is
+  ``portside.adapters.resilience.FailOpenCache``.
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
 from portside.adapters.codec import Codec, default_codec
-from portside.adapters.resilience._fail_open import FailOpenCache
 from portside.adapters.resilience._singleflight import SingleFlight
 from portside.domain._errors import InvalidRequest, SerializationError, ServiceError
 from portside.ports._cache import CachePort, CompareAndDelete
 from portside.ports._clock import Clock
 from portside.ports.cache_rules import check_value
 
-__all__ = ["LOCK_PREFIX", "FailOpenCache", "LockPolicy", "TypedCache", "get_or_set", "lock_key"]
+__all__ = ["LOCK_PREFIX", "LockPolicy", "TypedCache", "get_or_set", "lock_key"]
 
 T = TypeVar("T")
 

@@ -38,9 +38,11 @@ __all__ = [
     "encode",
 ]
 
+#: A plain JSON value, as the codec stores it.
 JSON: TypeAlias = "bool | int | float | str | list[JSON] | dict[str, JSON] | None"
 T = TypeVar("T")
 
+#: The version byte of the stored envelope; another version reads as a miss.
 FORMAT_VERSION: Final = 1
 _PREFIX: Final = b"ps1"
 _BYTES: Final = b"ps1b"
@@ -189,6 +191,7 @@ def _unknown(header: bytes, wanted: str) -> str:
     return "not a portside envelope"
 
 
+#: The codec every adapter uses unless given another.
 default_codec: Final = Codec()
 encode: Final = default_codec.encode
 decode: Final = default_codec.decode

@@ -28,7 +28,9 @@ __all__ = [
     "Usage",
 ]
 
+#: Who wrote a chat message.
 Role = Literal["system", "user", "assistant", "tool"]
+#: Why the model stopped.
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 ROLES: frozenset[str] = frozenset(("system", "user", "assistant", "tool"))

@@ -40,6 +40,7 @@ MAX_VALUE_BYTES: Final = 512 * 1024 * 1024
 MAX_TTL: Final = float(2**31 - 1)
 #: The range of a counter, as Redis stores it (signed 64-bit).
 MIN_INCR: Final = -(2**63)
+#: The largest counter value (signed 64-bit).
 MAX_INCR: Final = 2**63 - 1
 
 # Letters, digits and ``_ . : -``. No ``|`` (the separator between namespace and key,

@@ -32,6 +32,7 @@ __all__ = [
     "redact_url",
 ]
 
+#: Which adapters to build: ``auto`` (real where configured), ``real`` (required) or ``memory``.
 Backend = Literal["auto", "real", "memory"]
 _PREFIX = "PORTSIDE_"
 

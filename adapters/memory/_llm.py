@@ -54,6 +54,7 @@ from portside.ports.llm_rules import MAX_EMBED_TEXT_CHARS, validate_chat, valida
 
 __all__ = ["FAILURE_KINDS", "EmbedCall", "FailureKind", "FakeLLM", "Reply", "Responder"]
 
+#: A failure the fake LLM can be scripted to return (see ``FAILURE_KINDS``).
 FailureKind: TypeAlias = Literal[
     "rate_limited", "timed_out", "unavailable", "unauthorized", "quota_exceeded", "content_filtered"
 ]

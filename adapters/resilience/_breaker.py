@@ -33,6 +33,7 @@ __all__ = [
 T = TypeVar("T")
 P = TypeVar("P")
 
+#: The state of a circuit breaker.
 BreakerState = Literal["closed", "open", "half_open"]
 StateListener = Callable[["CircuitBreaker", str, str], None]
 

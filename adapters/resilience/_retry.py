@@ -65,6 +65,7 @@ def retries_disabled() -> Iterator[None]:
         set_retry_cap(previous)
 
 
+#: Called before each retry with the attempt number, the error and the delay.
 RetryListener = Callable[[int, ServiceError, float], None]
 
 

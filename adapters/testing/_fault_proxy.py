@@ -19,6 +19,7 @@ __all__ = ["Direction", "ProxyMode", "ProxyStats", "TcpFaultProxy"]
 _POLL: Final = 0.02  # how often a pump notices a mode change; bounds every reaction time
 _CHUNK: Final = 65536
 _JOIN: Final = 2.0
+#: Which way a fault applies: towards the server, towards the client, or both.
 Direction = Literal["upstream", "downstream", "both"]
 
 

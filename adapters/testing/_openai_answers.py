@@ -93,6 +93,7 @@ class StreamFault:
     reply: Reply | None = None
 
 
+#: Anything the test server can be scripted to do for one request.
 Behaviour = Reply | HttpError | RawBody | Delay | StreamFault
 
 

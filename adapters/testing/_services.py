@@ -22,8 +22,11 @@ __all__ = [
     "unreachable_reason",
 ]
 
+#: The Redis the tests use when ``REDIS_URL`` is not set.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: The PostgreSQL the tests use when ``PORTSIDE_TEST_POSTGRES_URL`` is not set.
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: The MariaDB the tests use when ``PORTSIDE_TEST_MARIADB_URL`` is not set.
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 

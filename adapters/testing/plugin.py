@@ -27,8 +27,6 @@ __all__ = [
     "mariadb_url",
     "openai_server",
     "postgres_url",
-    "pytest_addoption",
-    "pytest_configure",
     "redis_url",
 ]
 

@@ -9,10 +9,10 @@ import pytest
 import redis
 from returns.result import Success
 
-from portside.adapters.cache_tools import FailOpenCache, get_or_set
+from portside.adapters.cache_tools import get_or_set
 from portside.adapters.memory import ManualClock
 from portside.adapters.redis import RedisCache, connect
-from portside.adapters.resilience import CircuitBreaker
+from portside.adapters.resilience import CircuitBreaker, FailOpenCache
 from portside.adapters.testing import ThrowawayRedis, free_port, throwaway_redis
 from portside.domain import NotFound, Unavailable
 
