@@ -13,19 +13,24 @@ Ships in the package so users can run it against their own adapters. Importing i
 the ``testing`` extra (hypothesis and pytest).
 """
 
-from portside.adapters.testing._cache_kit import (
+from portside.adapters._extras import require
+
+require("hypothesis", "testing")
+require("pytest", "testing")
+
+from portside.adapters.testing._cache_kit import (  # noqa: E402 - after the extra check
     CacheContract,
     CacheTarget,
     cache_contract,
     run_cache_contract,
 )
-from portside.adapters.testing._fault_proxy import (
+from portside.adapters.testing._fault_proxy import (  # noqa: E402 - after the extra check
     Direction,
     ProxyMode,
     ProxyStats,
     TcpFaultProxy,
 )
-from portside.adapters.testing._llm_kit import (
+from portside.adapters.testing._llm_kit import (  # noqa: E402 - after the extra check
     Collected,
     LLMContract,
     LLMFactory,
@@ -36,7 +41,7 @@ from portside.adapters.testing._llm_kit import (
     llm_contract,
     run_llm_contract,
 )
-from portside.adapters.testing._llm_strategies import (
+from portside.adapters.testing._llm_strategies import (  # noqa: E402 - after the extra check
     INVALID_CHAT,
     INVALID_EMBED,
     ScriptedReply,
@@ -45,7 +50,7 @@ from portside.adapters.testing._llm_strategies import (
     replies,
     stream_texts,
 )
-from portside.adapters.testing._openai_answers import (
+from portside.adapters.testing._openai_answers import (  # noqa: E402 - after the extra check
     Behaviour,
     Delay,
     HttpError,
@@ -58,15 +63,15 @@ from portside.adapters.testing._openai_answers import (
     error_body,
     sse_events,
 )
-from portside.adapters.testing._openai_http import RecordedRequest
-from portside.adapters.testing._openai_server import OpenAITestServer
-from portside.adapters.testing._queue_kit import (
+from portside.adapters.testing._openai_http import RecordedRequest  # noqa: E402 - after the extra check
+from portside.adapters.testing._openai_server import OpenAITestServer  # noqa: E402 - after the extra check
+from portside.adapters.testing._queue_kit import (  # noqa: E402 - after the extra check
     KIT_OPTIONS,
     QueueContract,
     QueueFactory,
     check_queue_contract,
 )
-from portside.adapters.testing._services import (
+from portside.adapters.testing._services import (  # noqa: E402 - after the extra check
     DEFAULT_MARIADB_URL,
     DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
@@ -74,13 +79,13 @@ from portside.adapters.testing._services import (
     services_required,
     unreachable_reason,
 )
-from portside.adapters.testing._throwaway_redis import (
+from portside.adapters.testing._throwaway_redis import (  # noqa: E402 - after the extra check
     FaultToolError,
     ThrowawayRedis,
     free_port,
     throwaway_redis,
 )
-from portside.adapters.testing._uow_backends import (
+from portside.adapters.testing._uow_backends import (  # noqa: E402 - after the extra check
     KitEntity,
     MemoryBackend,
     UowBackend,
@@ -88,7 +93,7 @@ from portside.adapters.testing._uow_backends import (
     memory_backend,
     sqlalchemy_backend,
 )
-from portside.adapters.testing._uow_kit import (
+from portside.adapters.testing._uow_kit import (  # noqa: E402 - after the extra check
     UowContract,
     check_unit_of_work,
 )

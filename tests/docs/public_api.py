@@ -20,11 +20,6 @@ import attrs
 
 import portside
 
-#: Facades whose optional extra may be missing; they are listed only when importable.
-OPTIONAL: frozenset[str] = frozenset(
-    {"portside.adapters.app.flask", "portside.adapters.testing", "portside.adapters.testing.plugin"}
-)
-
 
 @attrs.frozen
 class PublicName:

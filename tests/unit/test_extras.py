@@ -14,6 +14,7 @@ import pytest
         ("openai", "portside.adapters.openai", "openai"),
         ("redis", "portside.adapters.redis", "redis"),
         ("flask", "portside.adapters.app.flask", "flask"),
+        ("hypothesis", "portside.adapters.testing", "testing"),
     ],
 )
 def test_missing_sdk_names_the_extra(blocked: str, module: str, extra: str) -> None:

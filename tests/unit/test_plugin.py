@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from portside.adapters.testing import _services as services
@@ -27,3 +30,17 @@ def test_unreachable_server_skips_unless_services_are_required(
     monkeypatch.setenv("PORTSIDE_REQUIRE_SERVICES", "1")
     with pytest.raises(pytest.fail.Exception, match="PORTSIDE_REQUIRE_SERVICES"):
         services.require_server("X", "PORTSIDE_TEST_X_URL", "redis://127.0.0.1:9/0")
+
+
+def test_the_plugin_loads_nothing_heavy_at_start_up() -> None:
+    """Importing the pytest plugin (as pytest does for every run) loads no kit, SDK or ORM."""
+    code = (
+        "import sys\n"
+        "import portside.adapters.pytest_plugin\n"
+        "heavy = {'hypothesis', 'sqlalchemy', 'redis', 'openai', 'portside.adapters.testing'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"

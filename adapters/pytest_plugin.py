@@ -1,7 +1,9 @@
 """pytest plugin shipped with portside: fixtures for the contract kit and real servers.
 
-Loaded automatically (entry point ``pytest11``) when portside is installed. Fixtures are
-cheap to define; nothing connects anywhere until a test asks for a server fixture.
+Loaded automatically (entry point ``pytest11``) when portside is installed, so it
+lives outside ``portside.adapters.testing`` and imports nothing heavy at start-up: each
+fixture imports what it needs when a test asks for it (the server fixtures need the
+``testing`` extra). Nothing connects anywhere until a test asks for a server fixture.
 """
 
 from __future__ import annotations
@@ -11,16 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from portside.adapters.memory._clock import ManualClock
-from portside.adapters.testing._services import (
-    DEFAULT_MARIADB_URL,
-    DEFAULT_POSTGRES_URL,
-    DEFAULT_REDIS_URL,
-    require_server,
-)
-
 if TYPE_CHECKING:
-    from portside.adapters.testing._openai_server import OpenAITestServer
+    from portside.adapters.memory import ManualClock
+    from portside.adapters.testing import OpenAITestServer
 
 __all__ = [
     "manual_clock",
@@ -52,24 +47,32 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(name="manual_clock")
 def manual_clock() -> ManualClock:
     """A fresh manual clock; tests advance it instead of sleeping."""
+    from portside.adapters.memory import ManualClock
+
     return ManualClock()
 
 
 @pytest.fixture(name="redis_url", scope="session")
 def redis_url() -> str:
     """URL of a reachable Redis (``REDIS_URL``), or skip/fail as the services policy says."""
+    from portside.adapters.testing import DEFAULT_REDIS_URL, require_server
+
     return require_server("Redis", "REDIS_URL", DEFAULT_REDIS_URL)
 
 
 @pytest.fixture(name="postgres_url", scope="session")
 def postgres_url() -> str:
-    """URL of a reachable PostgreSQL (``DATABASE_URL`` when it is PostgreSQL)."""
+    """URL of a reachable PostgreSQL (``PORTSIDE_TEST_POSTGRES_URL``)."""
+    from portside.adapters.testing import DEFAULT_POSTGRES_URL, require_server
+
     return require_server("PostgreSQL", "PORTSIDE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
 @pytest.fixture(name="mariadb_url", scope="session")
 def mariadb_url() -> str:
-    """URL of a reachable MariaDB/MySQL server."""
+    """URL of a reachable MariaDB/MySQL server (``PORTSIDE_TEST_MARIADB_URL``)."""
+    from portside.adapters.testing import DEFAULT_MARIADB_URL, require_server
+
     return require_server("MariaDB", "PORTSIDE_TEST_MARIADB_URL", DEFAULT_MARIADB_URL)
 
 
@@ -80,7 +83,7 @@ def openai_server() -> Iterator[OpenAITestServer]:
     Point an adapter at ``server.base_url``; script answers with ``server.reply(...)``
     and faults with ``server.fail(...)``. Needs the ``openai`` extra.
     """
-    from portside.adapters.testing._openai_server import OpenAITestServer
+    from portside.adapters.testing import OpenAITestServer
 
     with OpenAITestServer() as server:
         yield server
