@@ -65,7 +65,13 @@ class ServiceError(Exception):
 
 @attrs.frozen(auto_exc=True, kw_only=True, eq=False)
 class Unavailable(ServiceError):
-    """The service could not be reached or refused the connection."""
+    """The service could not be reached or refused the connection.
+
+    ``retry_after`` is the number of seconds the service asked to wait (a 503 with
+    ``Retry-After``), when it said.
+    """
+
+    retry_after: float | None = None
 
     retryable: ClassVar[bool] = True
 
@@ -75,8 +81,11 @@ class TimedOut(ServiceError):
     """The service did not answer within the configured timeout.
 
     The call may or may not have been applied; each port documents what a caller can
-    assume for each operation.
+    assume for each operation. ``retry_after`` is the wait the service asked for (a 504
+    with ``Retry-After``), when it said.
     """
+
+    retry_after: float | None = None
 
     retryable: ClassVar[bool] = True
 

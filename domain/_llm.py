@@ -20,6 +20,9 @@ __all__ = [
     "Embeddings",
     "FinishReason",
     "LLMIdentity",
+    "Moderation",
+    "Moderations",
+    "ParsedToolCall",
     "ResponseFormat",
     "Role",
     "ToolCall",
@@ -100,8 +103,11 @@ class ResponseFormat:
 class ChatRequest:
     """Everything a chat completion depends on, plus transport-only settings.
 
-    ``timeout`` and ``metadata`` are transport-only: they never change the answer and
-    never enter a cache key. ``model=None`` means the adapter's configured default.
+    ``timeout``, ``metadata`` and ``deadline`` are transport-only: they never change the
+    answer and never enter a cache key. ``model=None`` means the adapter's configured
+    default. ``timeout`` bounds each wait for the server (a read); ``deadline`` bounds
+    the whole call, retries, backoff and a stream's last delta included, after which the
+    call is ``TimedOut`` (``None``: the adapter's own deadline).
     """
 
     messages: tuple[ChatMessage, ...]
@@ -118,6 +124,7 @@ class ChatRequest:
     # transport-only
     timeout: float | None = None
     metadata: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    deadline: float | None = None
 
 
 @attrs.frozen
@@ -152,7 +159,13 @@ class CacheInfo:
 
 @attrs.frozen
 class Completion:
-    """A finished chat answer."""
+    """A finished chat answer.
+
+    ``finish_reason`` is normalised to the port's four reasons; ``provider_finish_reason``
+    keeps what a server outside OpenAI's list said (``end_turn``, ``eos``...), ``None``
+    when it said one of the four. ``cost`` is in the price table's currency when the
+    adapter has one (``None``: not priced).
+    """
 
     text: str
     finish_reason: FinishReason = "stop"
@@ -160,6 +173,8 @@ class Completion:
     usage: Usage = Usage()
     model: str = ""
     cache: CacheInfo | None = None
+    provider_finish_reason: str | None = None
+    cost: float | None = None
 
 
 @attrs.frozen
@@ -174,7 +189,10 @@ class ToolCallDelta:
 
 @attrs.frozen
 class ChatDelta:
-    """One streamed fragment; the last one carries ``finish_reason`` and ``usage``."""
+    """One streamed fragment; the last one carries ``finish_reason`` and ``usage``.
+
+    The last one also carries ``provider_finish_reason`` and ``cost``, as ``Completion``.
+    """
 
     text: str = ""
     tool_calls: tuple[ToolCallDelta, ...] = ()
@@ -182,6 +200,8 @@ class ChatDelta:
     usage: Usage | None = None
     model: str = ""
     cache: CacheInfo | None = None
+    provider_finish_reason: str | None = None
+    cost: float | None = None
 
 
 @attrs.frozen
@@ -192,6 +212,7 @@ class Embeddings:
     model: str = ""
     usage: Usage = Usage()
     cache: CacheInfo | None = None
+    cost: float | None = None
 
     @property
     def dimensions(self) -> int:
@@ -206,3 +227,35 @@ class LLMIdentity:
     provider: str
     base_url: str = ""
     model: str = ""
+
+
+@attrs.frozen
+class ParsedToolCall:
+    """A tool call whose arguments were parsed and checked against its tool's schema."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any] = attrs.field(hash=False)
+    tool: ToolSpec
+
+
+@attrs.frozen
+class Moderation:
+    """The moderation verdict on one text: flagged or not, by category, with scores."""
+
+    flagged: bool
+    categories: Mapping[str, bool] = attrs.field(factory=dict, hash=False)
+    scores: Mapping[str, float] = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen
+class Moderations:
+    """One ``Moderation`` per input text, in input order."""
+
+    results: tuple[Moderation, ...]
+    model: str = ""
+
+    @property
+    def flagged(self) -> bool:
+        """Whether any text was flagged."""
+        return any(result.flagged for result in self.results)

@@ -18,10 +18,22 @@ class LLMPort(Protocol):
 
     Invalid requests (no messages, an unknown role, an empty model name, a tool without
     a name, negative ``max_tokens``, no texts to embed) are ``Failure(InvalidRequest)``
-    before any network call. Provider errors map to the taxonomy: ``RateLimited``
-    (with ``retry_after``), ``TimedOut``, ``Unavailable``, ``Unauthorized``,
-    ``QuotaExceeded``, ``ContentFiltered``, and ``ProtocolError`` for any malformed or
-    incomplete answer.
+    before any network call, and so is an argument of any wrong type anywhere (a
+    ``str`` for the request, a dict for a message, ``content=5``, ``max_tokens="10"``,
+    ``embed(None)``): the message names the argument. Nothing is raised.
+
+    Programming errors that do raise, all when a value or an adapter is built, never
+    from a port method: the value classes (``ChatMessage``, ``ChatRequest``...) check
+    nothing themselves (a request is checked as a whole when it is sent, so a wrong
+    field is reported by the call, not by the constructor); building an adapter with a
+    configuration no call could use raises ``ValueError`` (``OpenAILLM`` with a key
+    holding a newline or a non-ASCII character, a bad base URL or port; ``FakeLLM``
+    with ``dimensions`` above ``MAX_EMBED_DIMENSIONS``); the real-LLM guard raises
+    ``RuntimeError`` (see ``llm_rules.check_real_llm_allowed``).
+
+    Provider errors map to the taxonomy: ``RateLimited`` (with ``retry_after``),
+    ``TimedOut``, ``Unavailable``, ``Unauthorized``, ``QuotaExceeded``,
+    ``ContentFiltered``, and ``ProtocolError`` for any malformed or incomplete answer.
     """
 
     @property

@@ -70,7 +70,7 @@ _TOOL_CALL_FIELDS: Final = ("id", "name", "arguments")
 _TOOL_FIELDS: Final = ("name", "description", "parameters")
 _FORMAT_FIELDS: Final = ("kind", "name", "schema", "strict")
 #: ``ChatRequest`` fields that never enter a key: they cannot change the answer.
-TRANSPORT_FIELDS: Final = frozenset(("timeout", "metadata"))
+TRANSPORT_FIELDS: Final = frozenset(("timeout", "metadata", "deadline"))
 
 # Sorting keys also sorts nested mappings, so schemas written in any key order share a
 # key. Non-str mapping keys are refused (TypeError) rather than coerced, so {1: x} and

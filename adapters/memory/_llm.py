@@ -50,7 +50,12 @@ from portside.domain._llm import (
     Usage,
 )
 from portside.ports._llm import LLMPort
-from portside.ports.llm_rules import MAX_EMBED_TEXT_CHARS, validate_chat, validate_embed
+from portside.ports.llm_rules import (
+    MAX_EMBED_DIMENSIONS,
+    MAX_EMBED_TEXT_CHARS,
+    validate_chat,
+    validate_embed,
+)
 
 __all__ = ["FAILURE_KINDS", "EmbedCall", "FailureKind", "FakeLLM", "Reply", "Responder"]
 
@@ -121,6 +126,17 @@ def _error(kind: FailureKind | ServiceError, retry_after: float | None, op: str)
     return cls(service=_SERVICE, operation=op, message=message)
 
 
+def _check_dimensions(_: object, __: object, value: object) -> None:
+    # A programming error at build, as a bad setting of a real adapter: 10**7
+    # dimensions would allocate gigabytes on the first embed.
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not 0 < value <= MAX_EMBED_DIMENSIONS
+    ):
+        raise ValueError(f"dimensions must be an int between 1 and {MAX_EMBED_DIMENSIONS}")
+
+
 @attrs.define
 class FakeLLM(LLMPort):
     """A scriptable in-memory LLM. For tests and the embedded default only.
@@ -131,11 +147,13 @@ class FakeLLM(LLMPort):
     entry only when it is a failure, so a scripted failure hits whatever call comes
     next. Requests that fail validation return ``Failure(InvalidRequest)``, consume
     nothing and are not recorded. Thread-safe: one lock guards the script and records.
+    Building it with ``dimensions`` outside 1..``MAX_EMBED_DIMENSIONS`` raises
+    ``ValueError`` (a programming error, as a bad setting of a real adapter).
     """
 
     model: str = "fake-chat"
     embedding_model: str = "fake-embedding"
-    dimensions: int = 64
+    dimensions: int = attrs.field(default=64, validator=_check_dimensions)
     responder: Responder | None = None
     max_text_chars: int = MAX_EMBED_TEXT_CHARS
     _script: deque[_Entry] = attrs.field(factory=deque, init=False, repr=False)

@@ -1,20 +1,19 @@
 """Port values to OpenAI request bodies, and OpenAI answers back to port values.
 
 Answers (whole bodies and stream events alike) are parsed with orjson and checked field
-by field: anything missing, of the wrong type or unknown (a finish reason the port does
-not know) raises ``Malformed``, which the adapter turns into ``ProtocolError``. Nothing
-here does I/O.
+by field: anything missing or of the wrong type raises ``Malformed``, which the adapter
+turns into ``ProtocolError``. A finish reason outside OpenAI's list is normalised and
+kept (``normalise_finish_reason``), never an error. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Literal, cast
+from typing import Any, Literal, cast
 
 import orjson
 
 from portside.domain._llm import (
-    FINISH_REASONS,
     ChatMessage,
     ChatRequest,
     Completion,
@@ -25,6 +24,7 @@ from portside.domain._llm import (
     ToolSpec,
     Usage,
 )
+from portside.ports.llm_rules import normalise_finish_reason
 
 __all__ = [
     "ErrorEvent",
@@ -37,9 +37,6 @@ __all__ = [
 ]
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
-
-# Older servers (and OpenAI's legacy functions API) still say "function_call".
-_FINISH_ALIASES: Final = {"function_call": "tool_calls"}
 
 
 class Malformed(ValueError):
@@ -147,12 +144,10 @@ def chat_params(
 # --- answers -------------------------------------------------------------------------
 
 
-def _finish(value: object) -> FinishReason:
-    if isinstance(value, str):
-        value = _FINISH_ALIASES.get(value, value)
-        if value in FINISH_REASONS:
-            return cast(FinishReason, value)
-    raise Malformed(f"unknown finish reason {str(value)[:40]!r}")
+def _finish(value: object) -> tuple[FinishReason, str | None]:
+    if value is not None and not isinstance(value, str):
+        raise Malformed("the finish reason is not a string")
+    return normalise_finish_reason(value)
 
 
 def _int(value: object, what: str) -> int:
@@ -225,12 +220,16 @@ def completion_from_body(raw: bytes, *, fallback_model: str) -> tuple[Completion
         raise Malformed("the choice has no message")
     refusal = message.get("refusal")
     model = body.get("model")
+    # A foreign or missing reason on a whole answer is kept, never a failure: the
+    # body is complete, and retrying it would bill the same answer again.
+    finish, said = _finish(choice.get("finish_reason"))
     completion = Completion(
         text=_text(message.get("content"), "content"),
-        finish_reason=_finish(choice.get("finish_reason")),
+        finish_reason=finish,
         tool_calls=_tool_calls(message.get("tool_calls")),
         usage=usage_from(body.get("usage")),
         model=model if isinstance(model, str) and model else fallback_model,
+        provider_finish_reason=said,
     )
     return completion, refusal if isinstance(refusal, str) and refusal else None
 
@@ -291,10 +290,11 @@ class ErrorEvent(Exception):
 class StreamState:
     """Reads the events of one stream; remembers the finish reason, usage and model."""
 
-    __slots__ = ("finish_reason", "model", "usage")
+    __slots__ = ("finish_reason", "model", "provider_finish_reason", "usage")
 
     def __init__(self, model: str) -> None:
         self.finish_reason: FinishReason | None = None
+        self.provider_finish_reason: str | None = None
         self.usage: Usage | None = None
         self.model = model
 
@@ -325,7 +325,7 @@ class StreamState:
             raise Malformed("a stream choice is not an object")
         finish = choice.get("finish_reason")
         if finish is not None:
-            self.finish_reason = _finish(finish)
+            self.finish_reason, self.provider_finish_reason = _finish(finish)
         delta = choice.get("delta")
         if not isinstance(delta, Mapping):
             if delta is None and finish is not None:

@@ -37,6 +37,7 @@ from portside.domain._errors import (
 __all__ = [
     "SDK_ERRORS",
     "RedactedCause",
+    "is_final",
     "map_error",
     "map_error_event",
     "parse_retry_after",
@@ -134,12 +135,13 @@ def _status_error(
     code = _body_code(exc.body)
     said = _server_message(exc, secret)
     where: dict[str, Any] = {"service": SERVICE, "operation": operation}
+    # Any status may carry Retry-After (429, and 503/504/529 from overloaded servers).
+    retry_after = parse_retry_after(exc.response.headers, now)
     if code in _QUOTA_CODES or status == 402:
         return QuotaExceeded(**where, message=f"quota exhausted ({status}): {said}")
     if code in _CONTENT_FILTER_CODES:
         return ContentFiltered(**where, message=f"refused by the content filter: {said}")
     if status == 429:
-        retry_after = parse_retry_after(exc.response.headers, now)
         return RateLimited(**where, message=f"rate limited: {said}", retry_after=retry_after)
     if status in (401, 403):
         # The server's wording for a bad key may quote part of it: say nothing of it.
@@ -149,9 +151,13 @@ def _status_error(
     if status == 409:
         return Conflict(**where, message=f"conflict (409): {said}")
     if status in (408, 504):
-        return TimedOut(**where, message=f"the server timed out ({status})")
+        return TimedOut(
+            **where, message=f"the server timed out ({status})", retry_after=retry_after
+        )
     if status >= 500:
-        return Unavailable(**where, message=f"server error ({status}): {said}")
+        return Unavailable(
+            **where, message=f"server error ({status}): {said}", retry_after=retry_after
+        )
     if 400 <= status < 500:
         return InvalidRequest(**where, message=f"rejected ({status}): {said}")
     return ProtocolError(**where, message=f"unexpected status {status}")
@@ -161,6 +167,11 @@ def _classify(
     exc: BaseException, *, operation: str, now: float, secret: str | None
 ) -> ServiceError:
     where: dict[str, Any] = {"service": SERVICE, "operation": operation}
+    root = _transport_cause(exc)
+    if isinstance(root, httpx2.TooManyRedirects):
+        return ProtocolError(**where, message="the server redirected too often (a loop?)")
+    if isinstance(root, httpx2.DecodingError):
+        return ProtocolError(**where, message="the body could not be decoded (corrupt gzip?)")
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         return TimedOut(**where, message="the server did not answer in time")
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
@@ -175,6 +186,44 @@ def _classify(
     if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
         return ProtocolError(**where, message="the server sent malformed JSON")
     return ProtocolError(**where, message=f"the SDK failed: {type(exc).__name__}")
+
+
+def _transport_cause(exc: BaseException) -> BaseException:
+    """The httpx error under the SDK's ``APIConnectionError`` wrapper, else ``exc``."""
+    if isinstance(exc, openai.APIConnectionError) and isinstance(exc.__cause__, httpx2.HTTPError):
+        return exc.__cause__
+    return exc
+
+
+def is_final(error: ServiceError) -> bool:
+    """Whether repeating the call cannot help although ``error`` is retryable in general.
+
+    A redirect loop answers the same way every time; retrying it multiplies the
+    requests (3 attempts of 21 redirects each).
+    """
+    cause = error.__cause__
+    return cause is not None and isinstance(_transport_cause(cause), httpx2.TooManyRedirects)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception it was caused by or raised during, once each."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and not any(current is s for s in seen):
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _leaks(exc: BaseException, secret: str) -> bool:
+    for link in _chain(exc):
+        try:
+            text = f"{link!s} {link.args!r}"
+        except Exception:  # a __str__ that fails must not hide a leak
+            return True
+        if secret in text:
+            return True
+    return False
 
 
 def _event_error(body: object, said: str, where: dict[str, Any]) -> ServiceError:
@@ -203,10 +252,14 @@ def map_error(
     """The taxonomy error for ``exc`` (one of ``SDK_ERRORS``), with the cause kept.
 
     ``now`` (seconds since the epoch) dates a ``Retry-After`` given as an HTTP date;
-    ``secret`` is the API key, masked wherever it would show.
+    ``secret`` is the API key, masked wherever it would show: when it appears anywhere
+    in ``exc``'s chain of causes and contexts, the cause kept is a ``RedactedCause``
+    that names the exception's type only.
     """
     error = _classify(exc, operation=operation, now=now, secret=secret)
     cause: BaseException = exc
-    if secret and secret in str(exc):
-        cause = RedactedCause(redact(f"{type(exc).__name__}: {exc}", secret))
+    # The whole chain is checked, not only the outer text: a header error several
+    # causes down quotes the Authorization header.
+    if secret and _leaks(exc, secret):
+        cause = RedactedCause(f"{type(exc).__name__} (its text held the API key; hidden)")
     return error.caused_by(cause)

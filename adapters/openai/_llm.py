@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -16,6 +17,7 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
 from portside.adapters.observability import retry_logger
+from portside.adapters.openai._config import check_api_key, check_base_url
 from portside.adapters.openai._convert import (
     ErrorEvent,
     Malformed,
@@ -26,7 +28,15 @@ from portside.adapters.openai._convert import (
     completion_from_body,
     vectors_from_body,
 )
-from portside.adapters.openai._errors import SDK_ERRORS, SERVICE, map_error, map_error_event, redact
+from portside.adapters.openai._deadline import Alarm, socket_of, watchdog
+from portside.adapters.openai._errors import (
+    SDK_ERRORS,
+    SERVICE,
+    is_final,
+    map_error,
+    map_error_event,
+    redact,
+)
 from portside.adapters.openai._sse import sse_data
 from portside.adapters.resilience._retry import RetryPolicy
 from portside.domain._errors import (
@@ -34,6 +44,7 @@ from portside.domain._errors import (
     InvalidRequest,
     ProtocolError,
     ServiceError,
+    TimedOut,
     Unavailable,
 )
 from portside.domain._llm import ChatDelta, ChatRequest, Completion, Embeddings, LLMIdentity, Usage
@@ -41,17 +52,21 @@ from portside.ports._clock import Clock
 from portside.ports._llm import LLMPort
 from portside.ports.llm_rules import (
     MAX_EMBED_TEXT_CHARS,
+    MAX_SECONDS,
     check_real_llm_allowed,
     validate_chat,
     validate_embed,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "OpenAILLM"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "OpenAILLM"]
 
 T = TypeVar("T")
 
 #: The public OpenAI endpoint, used when neither ``base_url`` nor ``OPENAI_BASE_URL`` is set.
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
+
+#: Seconds a whole call may take by default, retries and backoff included.
+DEFAULT_DEADLINE: Final = 120.0
 
 log = logging.getLogger("portside.openai")
 
@@ -73,9 +88,18 @@ class OpenAILLM(LLMPort):
     retries off process-wide in tests.
 
     ``timeout`` is the read timeout (seconds without a byte from the server), so a
-    stalled stream is cut; ``connect_timeout`` bounds connecting. Embeddings are asked
-    for as floats, ``embed_batch_size`` texts per HTTP request. The API key is never
-    shown in a repr, a log line or an error.
+    stalled stream is cut; ``connect_timeout`` bounds connecting; ``deadline`` bounds a
+    whole call, retries, backoff and a stream's last delta included (a request's own
+    ``ChatRequest.deadline`` replaces it): past it the call is ``TimedOut``, even when
+    the server trickles bytes or sends keep-alive comments forever. Redirects are
+    followed ``max_redirects`` times at most (a loop is a ``ProtocolError``, not
+    retried). Embeddings are asked for as floats, ``embed_batch_size`` texts per HTTP
+    request. The API key is never shown in a repr, a log line, an error or any
+    exception of an error's chain of causes.
+
+    Building raises ``ValueError`` for a configuration no request could use: no API
+    key, a key with whitespace, control or non-ASCII characters, a base URL that is not
+    ``http(s)://host[:port]`` with a port in 1-65535, non-positive timeouts.
 
     Every method returns its errors as values: ``InvalidRequest`` for a request the
     port's rules reject (before any network call), ``RateLimited`` (with
@@ -91,6 +115,8 @@ class OpenAILLM(LLMPort):
     embedding_model: str = "text-embedding-3-small"
     timeout: float = 60.0
     connect_timeout: float = 5.0
+    deadline: float = DEFAULT_DEADLINE
+    max_redirects: int = 5
     retry: RetryPolicy = attrs.field(factory=_retry_policy)
     clock: Clock = attrs.field(factory=SystemClock)
     embed_batch_size: int = 2048
@@ -102,24 +128,30 @@ class OpenAILLM(LLMPort):
     _closed: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.embed_batch_size < 1:
-            raise ValueError("embed_batch_size must be at least 1")
-        if self.timeout <= 0 or self.connect_timeout <= 0:
-            raise ValueError("timeouts must be positive")
+        if not _positive_int(self.embed_batch_size) or not _positive_int(self.max_redirects):
+            raise ValueError("embed_batch_size and max_redirects must be positive integers")
+        for value in (self.timeout, self.connect_timeout, self.deadline):
+            if not (_is_number(value) and 0 < value <= MAX_SECONDS):
+                raise ValueError(f"timeouts and the deadline must be in (0, {MAX_SECONDS}] s")
         self.base_url = (
             self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         ).rstrip("/")
+        check_base_url(self.base_url)
         check_real_llm_allowed(self.base_url)
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             raise ValueError("no API key: pass api_key or set OPENAI_API_KEY")
+        check_api_key(key)
         self.api_key = key
+        http_client = self.http_client or openai.DefaultHttpxClient(
+            max_redirects=self.max_redirects
+        )
         self._client = openai.OpenAI(
             api_key=key,
             base_url=self.base_url,
             max_retries=0,  # one retry owner: this adapter
             timeout=httpx2.Timeout(self.timeout, connect=self.connect_timeout),
-            http_client=self.http_client,
+            http_client=http_client,
         )
 
     @property
@@ -151,14 +183,61 @@ class OpenAILLM(LLMPort):
         message = redact(str(exc), self.api_key)
         return ProtocolError(service=SERVICE, operation=operation, message=message).caused_by(exc)
 
+    def _ends(self, deadline: float | None) -> float:
+        """When (on the clock) a call started now must be over."""
+        return self.clock.monotonic() + (deadline if deadline is not None else self.deadline)
+
+    def _expired(self, operation: str) -> TimedOut:
+        return TimedOut(
+            service=SERVICE,
+            operation=operation,
+            message="the call passed its deadline (retries, backoff and reading included)",
+        )
+
+    def _timeouts(self, read: float | None, left: float) -> httpx2.Timeout:
+        """Each wait of one attempt, capped by what is left of the call's deadline."""
+        read = min(read if read is not None else self.timeout, left)
+        return httpx2.Timeout(read, connect=min(self.connect_timeout, left))
+
     def _with_retries(
-        self, operation: str, attempt: Callable[[], Result[T, ServiceError]]
+        self, operation: str, ends: float, attempt: Callable[[], Result[T, ServiceError]]
     ) -> Result[T, ServiceError]:
         on_retry = retry_logger(SERVICE, operation, log)
-        return self.retry.call(attempt, clock=self.clock, on_retry=on_retry, rng=self._rng)
+        return self.retry.call(
+            attempt,
+            clock=self.clock,
+            on_retry=on_retry,
+            rng=self._rng,
+            deadline=ends,
+            retry_on=_worth_retrying,
+        )
 
-    def _timeout(self, request: ChatRequest) -> Any:
-        return request.timeout if request.timeout is not None else openai.NOT_GIVEN
+    @contextlib.contextmanager
+    def _body(
+        self, opened: Any, ends: float, operation: str
+    ) -> Iterator[tuple[Any, Iterator[bytes]]]:
+        """The response of one attempt and its body's chunks, both within the deadline.
+
+        Raises ``_Expired`` when the deadline passes while the body is read (the
+        watchdog shuts the socket down, or a chunk arrives late).
+        """
+        alarm: Alarm | None = None
+        try:
+            with opened as response:
+                sock = socket_of(response.http_response)
+                left = ends - self.clock.monotonic()
+                if left <= 0:
+                    raise _Expired
+                if sock is not None:
+                    alarm = watchdog.arm(left, sock)
+                yield response, _within(response.iter_bytes(), self.clock, ends, alarm)
+        except SDK_ERRORS:
+            if alarm is not None and alarm.fired:
+                raise _Expired from None
+            raise
+        finally:
+            if alarm is not None:
+                alarm.cancel()
 
     def _params(self, request: ChatRequest, operation: str) -> dict[str, Any] | ServiceError:
         try:
@@ -181,18 +260,28 @@ class OpenAILLM(LLMPort):
         params = self._params(request, "complete")
         if isinstance(params, ServiceError):
             return Failure(params)
-        timeout = self._timeout(request)
-        fallback_model = params["model"]
+        ends = self._ends(request.deadline)
+        model = params["model"]
         return self._with_retries(
-            "complete", lambda: self._complete_once(params, timeout, fallback_model)
+            "complete", ends, lambda: self._complete_once(params, request.timeout, ends, model)
         )
 
     def _complete_once(
-        self, params: dict[str, Any], timeout: Any, fallback_model: str
+        self, params: dict[str, Any], read: float | None, ends: float, fallback_model: str
     ) -> Result[Completion, ServiceError]:
+        left = ends - self.clock.monotonic()
+        if left <= 0:
+            return Failure(self._expired("complete"))
+        # A streaming response even for a whole body: it lets the deadline cut a body
+        # the server trickles, which a buffered read would wait for.
+        opened = self._client.chat.completions.with_streaming_response.create(
+            **params, timeout=self._timeouts(read, left)
+        )
         try:
-            raw = self._client.chat.completions.with_raw_response.create(**params, timeout=timeout)
-            body = raw.http_response.read()
+            with self._body(opened, ends, "complete") as (_, chunks):
+                body = b"".join(chunks)
+        except _Expired:
+            return Failure(self._expired("complete"))
         except SDK_ERRORS as exc:
             return Failure(self._error(exc, "complete"))
         try:
@@ -227,13 +316,13 @@ class OpenAILLM(LLMPort):
             return
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
-        timeout = self._timeout(request)
+        ends = self._ends(request.deadline)
         limit = self.retry.effective_attempts
         attempt = 1
         while True:
             yielded = False
             error: ServiceError | None = None
-            attempt_items = self._stream_once(params, timeout)
+            attempt_items = self._stream_once(params, request.timeout, ends)
             try:
                 for item in attempt_items:
                     if isinstance(item, Success):
@@ -247,10 +336,10 @@ class OpenAILLM(LLMPort):
                 return
             wait = (
                 None
-                if yielded or attempt >= limit
+                if yielded or attempt >= limit or not _worth_retrying(error)
                 else self.retry.delay(attempt, error, self._rng())
             )
-            if wait is None:
+            if wait is None or self.clock.monotonic() + wait >= ends:
                 yield Failure(error)
                 return
             retry_logger(SERVICE, "stream", log)(attempt, error, wait)
@@ -258,20 +347,33 @@ class OpenAILLM(LLMPort):
             attempt += 1
 
     def _stream_once(
-        self, params: dict[str, Any], timeout: Any
+        self, params: dict[str, Any], read: float | None, ends: float
     ) -> Generator[Result[ChatDelta, ServiceError], None, None]:
+        left = ends - self.clock.monotonic()
+        if left <= 0:
+            yield Failure(self._expired("stream"))
+            return
         state = StreamState(params["model"])
         # The raw SSE body, parsed here: the SDK's chunk models would accept a
         # wrong-shaped event silently, and orjson over plain dicts is faster.
-        streaming = self._client.chat.completions.with_streaming_response
+        opened = self._client.chat.completions.with_streaming_response.create(
+            **params, timeout=self._timeouts(read, left)
+        )
         try:
-            with streaming.create(**params, timeout=timeout) as response:
-                for data in sse_data(response.iter_bytes()):
+            with self._body(opened, ends, "stream") as (response, chunks):
+                refused = _not_a_stream(response.headers.get("content-type"))
+                if refused is not None:
+                    yield Failure(refused)
+                    return
+                for data in sse_data(chunks):
                     if data == b"[DONE]":
                         break
                     text, calls = state.read(data)
                     if text or calls:
                         yield Success(ChatDelta(text, calls, model=state.model))
+        except _Expired:
+            yield Failure(self._expired("stream"))
+            return
         except SDK_ERRORS as exc:
             yield Failure(self._error(exc, "stream"))
             return
@@ -295,6 +397,7 @@ class OpenAILLM(LLMPort):
                 finish_reason=state.finish_reason,
                 usage=state.usage if state.usage is not None else Usage(),
                 model=state.model,
+                provider_finish_reason=state.provider_finish_reason,
             )
         )
 
@@ -321,6 +424,7 @@ class OpenAILLM(LLMPort):
         if refused is not None:
             return Failure(refused)
         chosen = model or self.embedding_model
+        ends = self._ends(None)
         vectors: list[tuple[float, ...]] = []
         usage = Usage()
         served_by = chosen
@@ -328,7 +432,7 @@ class OpenAILLM(LLMPort):
         for start in range(0, len(texts), size):
             batch = list(texts[start : start + size])
             result = self._with_retries(
-                "embed", functools.partial(self._embed_once, batch, chosen, dimensions)
+                "embed", ends, functools.partial(self._embed_once, batch, chosen, dimensions, ends)
             )
             if isinstance(result, Failure):
                 return result
@@ -339,17 +443,66 @@ class OpenAILLM(LLMPort):
         return Success(Embeddings(tuple(vectors), served_by, usage))
 
     def _embed_once(
-        self, batch: list[str], model: str, dimensions: int | None
+        self, batch: list[str], model: str, dimensions: int | None, ends: float
     ) -> Result[tuple[list[tuple[float, ...]], str, Usage], ServiceError]:
+        left = ends - self.clock.monotonic()
+        if left <= 0:
+            return Failure(self._expired("embed"))
         extra: dict[str, Any] = {} if dimensions is None else {"dimensions": dimensions}
+        opened = self._client.embeddings.with_streaming_response.create(
+            input=batch,
+            model=model,
+            encoding_format="float",
+            timeout=self._timeouts(None, left),
+            **extra,
+        )
         try:
-            raw = self._client.embeddings.with_raw_response.create(
-                input=batch, model=model, encoding_format="float", **extra
-            )
-            body = raw.http_response.read()
+            with self._body(opened, ends, "embed") as (_, chunks):
+                body = b"".join(chunks)
+        except _Expired:
+            return Failure(self._expired("embed"))
         except SDK_ERRORS as exc:
             return Failure(self._error(exc, "embed"))
         try:
             return Success(vectors_from_body(body, count=len(batch), dimensions=dimensions))
         except Malformed as exc:
             return Failure(self._malformed(exc, "embed"))
+
+
+class _Expired(Exception):
+    """The call's deadline passed while an answer was read."""
+
+
+def _within(
+    chunks: Iterator[bytes], clock: Clock, ends: float, alarm: Alarm | None
+) -> Iterator[bytes]:
+    """``chunks`` until the deadline: a late chunk (a keep-alive comment too) ends them."""
+    for chunk in chunks:
+        if clock.monotonic() >= ends or (alarm is not None and alarm.fired):
+            raise _Expired
+        yield chunk
+
+
+def _worth_retrying(error: ServiceError) -> bool:
+    return not is_final(error)
+
+
+def _not_a_stream(content_type: str | None) -> ProtocolError | None:
+    """Why an answer to a stream request is not one: a JSON body or a web page."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media in ("application/json", "text/html"):
+        return ProtocolError(
+            service=SERVICE,
+            operation="stream",
+            message=f"the server answered a stream request with {media}, not server-sent "
+            "events (does it support streaming?)",
+        )
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

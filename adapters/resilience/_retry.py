@@ -19,7 +19,7 @@ from typing import Final, TypeVar
 import attrs
 from returns.result import Result, Success
 
-from portside.domain._errors import RateLimited, ServiceError
+from portside.domain._errors import RateLimited, ServiceError, TimedOut, Unavailable
 from portside.ports._clock import Clock
 
 __all__ = [
@@ -65,6 +65,9 @@ def retries_disabled() -> Iterator[None]:
         set_retry_cap(previous)
 
 
+# The errors that can carry the server's Retry-After (429, and 503/504/529).
+_SAYS_WHEN: Final = (RateLimited, Unavailable, TimedOut)
+
 #: Called before each retry with the attempt number, the error and the delay.
 RetryListener = Callable[[int, ServiceError, float], None]
 
@@ -75,10 +78,11 @@ class RetryPolicy:
 
     Attempt ``k`` (from 1) that fails with a ``retryable`` error waits
     ``min(cap, base * 2**(k-1))``, of which a ``jitter`` fraction is randomised
-    downwards, then tries again, up to ``attempts`` attempts in all. A
-    ``RateLimited`` error with ``retry_after`` waits that long instead, unless it is
-    above ``max_retry_after``: then the failure is returned at once, because waiting
-    that long inside a call is worse than letting the caller reschedule.
+    downwards, then tries again, up to ``attempts`` attempts in all. An error with
+    ``retry_after`` (``RateLimited``, ``Unavailable``, ``TimedOut``) waits that long
+    instead, unless it is above ``max_retry_after``: then the failure is returned at
+    once, because waiting that long inside a call is worse than letting the caller
+    reschedule.
     """
 
     attempts: int = 3
@@ -108,10 +112,11 @@ class RetryPolicy:
         """
         if not error.retryable:
             return None
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            if error.retry_after > self.max_retry_after:
+        asked = error.retry_after if isinstance(error, _SAYS_WHEN) else None
+        if asked is not None:
+            if asked > self.max_retry_after:
                 return None
-            return max(0.0, error.retry_after)
+            return max(0.0, asked)
         backoff = min(self.cap, self.base * 2.0 ** (attempt - 1))
         return backoff * (1.0 - self.jitter * (1.0 - rand))
 
@@ -123,12 +128,15 @@ class RetryPolicy:
         retry_on: Callable[[ServiceError], bool] | None = None,
         on_retry: RetryListener | None = None,
         rng: Callable[[], float] = random.random,
+        deadline: float | None = None,
     ) -> Result[T, ServiceError]:
         """``fn()``, repeated on retryable failures; the last result is returned.
 
         ``retry_on`` narrows which retryable errors are repeated (pass one that
         rejects ``TimedOut`` for a call that is not idempotent). ``on_retry(attempt,
-        error, delay)`` is called before each wait. Sleeps on ``clock``.
+        error, delay)`` is called before each wait. Sleeps on ``clock``. ``deadline``
+        (on ``clock.monotonic()``'s scale) ends the retries: a wait that would end
+        after it is not started, and the last failure is returned.
         """
         limit = self.effective_attempts
         attempt = 1
@@ -140,7 +148,7 @@ class RetryPolicy:
             if retry_on is not None and not retry_on(error):
                 return result
             wait = self.delay(attempt, error, rng())
-            if wait is None:
+            if wait is None or (deadline is not None and clock.monotonic() + wait >= deadline):
                 return result
             if on_retry is not None:
                 on_retry(attempt, error, wait)

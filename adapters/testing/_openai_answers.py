@@ -20,10 +20,14 @@ from portside.domain._llm import ToolCall, Usage
 __all__ = [
     "Behaviour",
     "Delay",
+    "EchoKey",
     "HttpError",
+    "KeepAliveForever",
     "RawBody",
+    "RedirectLoop",
     "Reply",
     "StreamFault",
+    "Trickle",
     "chat_body",
     "default_reply",
     "embeddings_body",
@@ -62,11 +66,60 @@ class HttpError:
 
 @attrs.frozen
 class RawBody:
-    """Exactly these bytes with this status and content type (malformed answers)."""
+    """Exactly these bytes with this status, content type and extra headers.
+
+    For malformed answers: ``RawBody(b"not gzip", headers=(("Content-Encoding",
+    "gzip"),))`` is a corrupt compressed body.
+    """
 
     body: bytes
     status: int = 200
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@attrs.frozen
+class Trickle:
+    """The normal answer (``reply`` or the default), one byte every ``interval`` seconds.
+
+    Every read gets a byte well within any read timeout, so only a deadline on the
+    whole call ends it.
+    """
+
+    interval: float = 0.5
+    reply: Reply | None = None
+
+
+@attrs.frozen
+class KeepAliveForever:
+    """Headers at once, then an SSE comment (a stream) or a space (a body) every ``interval``.
+
+    The answer never comes; the connection stays busy until the client gives up or the
+    server stops.
+    """
+
+    interval: float = 0.2
+
+
+@attrs.frozen
+class RedirectLoop:
+    """A ``status`` redirect to the same path; every hop redirects again, forever.
+
+    Only the first hop takes this behaviour from the queue; the server records every
+    hop, so a test counts how many requests the loop cost.
+    """
+
+    status: int = 307
+
+
+@attrs.frozen
+class EchoKey:
+    """An error whose message quotes the request's ``Authorization`` header, key included.
+
+    Some servers do this; the adapter must keep the key out of the error and its causes.
+    """
+
+    status: int = 401
 
 
 @attrs.frozen
@@ -94,7 +147,17 @@ class StreamFault:
 
 
 #: Anything the test server can be scripted to do for one request.
-Behaviour = Reply | HttpError | RawBody | Delay | StreamFault
+Behaviour = (
+    Reply
+    | HttpError
+    | RawBody
+    | Delay
+    | StreamFault
+    | Trickle
+    | KeepAliveForever
+    | RedirectLoop
+    | EchoKey
+)
 
 
 def _count_words(text: str | None) -> int:

@@ -19,10 +19,14 @@ import orjson
 from portside.adapters.testing._openai_answers import (
     Behaviour,
     Delay,
+    EchoKey,
     HttpError,
+    KeepAliveForever,
     RawBody,
+    RedirectLoop,
     Reply,
     StreamFault,
+    Trickle,
     chat_body,
     closing_chunks,
     content_chunks,
@@ -46,6 +50,8 @@ class Owner(Protocol):
     def _next(self) -> Behaviour | None: ...
 
     def _wait(self, seconds: float) -> None: ...
+
+    def _stopping_now(self) -> bool: ...
 
 
 @attrs.frozen
@@ -101,9 +107,12 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._json(400, error_body(HttpError(400, "request body is not a JSON object")))
             return
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         headers = {name.lower(): value for name, value in self.headers.items()}
         owner._record(RecordedRequest(path, body, headers))
+        if "loop=" in query:  # a hop of a RedirectLoop: it takes nothing from the queue
+            self._redirect(path, 307)
+            return
         if owner.api_key is not None and self.headers.get("Authorization") != (
             f"Bearer {owner.api_key}"
         ):
@@ -119,7 +128,16 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(behaviour, HttpError):
             self._json(behaviour.status, error_body(behaviour), behaviour.headers)
         elif isinstance(behaviour, RawBody):
-            self._send(behaviour.status, behaviour.content_type, behaviour.body)
+            self._send(behaviour.status, behaviour.content_type, behaviour.body, behaviour.headers)
+        elif isinstance(behaviour, RedirectLoop):
+            self._redirect(path, behaviour.status)
+        elif isinstance(behaviour, EchoKey):
+            said = f"Incorrect API key provided: {self.headers.get('Authorization')}"
+            self._json(behaviour.status, error_body(HttpError(behaviour.status, said)))
+        elif isinstance(behaviour, KeepAliveForever):
+            self._keep_alive(bool(body.get("stream")), behaviour.interval)
+        elif isinstance(behaviour, Trickle):
+            self._trickle(body, behaviour)
         elif path.endswith("/embeddings"):
             self._embeddings(body, behaviour)
         else:
@@ -190,6 +208,61 @@ class Handler(BaseHTTPRequestHandler):
             self._drop()
         else:
             self._send(200, "application/json", whole[: len(whole) // 2])
+
+    def _redirect(self, path: str, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Location", f"{path}?loop=1")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _keep_alive(self, streamed: bool, interval: float) -> None:
+        owner = self.server.owner
+        if streamed:
+            self._start_stream()
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+        beat = b": keep-alive\n\n" if streamed else b" "
+        try:
+            while not owner._stopping_now():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(beat), beat))
+                self.wfile.flush()
+                owner._wait(interval)
+        except OSError:
+            pass  # the client gave up, which is the point
+        self._drop()
+
+    def _trickle(self, body: Mapping[str, Any], trickle: Trickle) -> None:
+        owner = self.server.owner
+        reply = trickle.reply or default_reply(body)
+        streamed = bool(body.get("stream"))
+        if streamed:
+            payload = b"".join(
+                b"data: " + orjson.dumps(event) + b"\n\n" for event in sse_events(reply, body)
+            )
+            payload += b"data: [DONE]\n\n"
+            self._start_stream()
+        else:
+            payload = orjson.dumps(chat_body(reply, body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+        try:
+            for index in range(len(payload)):
+                if owner._stopping_now():
+                    break
+                self.wfile.write(b"1\r\n%s\r\n" % payload[index : index + 1])
+                self.wfile.flush()
+                owner._wait(trickle.interval)
+            else:
+                self._end_stream()
+                return
+        except OSError:
+            pass
+        self._drop()
 
     # --- wire ----------------------------------------------------------------------
 

@@ -29,10 +29,14 @@ from portside.adapters.testing._llm_kit import LLMScript
 from portside.adapters.testing._openai_answers import (
     Behaviour,
     Delay,
+    EchoKey,
     HttpError,
+    KeepAliveForever,
     RawBody,
+    RedirectLoop,
     Reply,
     StreamFault,
+    Trickle,
 )
 from portside.adapters.testing._openai_http import Handler, HTTPServer, RecordedRequest
 from portside.domain._llm import FinishReason, ToolCall, Usage
@@ -40,12 +44,16 @@ from portside.domain._llm import FinishReason, ToolCall, Usage
 __all__ = [
     "Behaviour",
     "Delay",
+    "EchoKey",
     "HttpError",
+    "KeepAliveForever",
     "OpenAITestServer",
     "RawBody",
     "RecordedRequest",
+    "RedirectLoop",
     "Reply",
     "StreamFault",
+    "Trickle",
 ]
 
 
@@ -206,6 +214,9 @@ class OpenAITestServer(LLMScript):
     def _wait(self, seconds: float) -> None:
         # Waiting on the stop event lets stop() release a stalled answer at once.
         self._stopping.wait(seconds)
+
+    def _stopping_now(self) -> bool:
+        return self._stopping.is_set()
 
 
 def main() -> None:

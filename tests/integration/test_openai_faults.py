@@ -67,7 +67,7 @@ WRONG_SHAPES = [
     ("a-list", b"[]"),
     ("a-string", b'"hello"'),
     ("no-message", b'{"choices": [{"finish_reason": "stop"}]}'),
-    ("bad-finish", b'{"choices": [{"message": {"content": "x"}, "finish_reason": "done"}]}'),
+    ("finish-not-text", b'{"choices": [{"message": {"content": "x"}, "finish_reason": 5}]}'),
     ("content-number", b'{"choices": [{"message": {"content": 5}, "finish_reason": "stop"}]}'),
     (
         "tool-call-no-name",

@@ -19,6 +19,7 @@ from portside.ports.llm_rules import (
     MAX_EMBED_TEXT_CHARS,
     check_real_llm_allowed,
     forbid_real_llm,
+    normalise_finish_reason,
     real_llm_forbidden,
     validate_chat,
     validate_embed,
@@ -72,7 +73,7 @@ def test_a_full_request_passes() -> None:
         ({"tools": (ToolSpec("has space"),)}, "tool 0 name must be"),
         ({"tools": (ToolSpec("f"), ToolSpec("f"))}, "given twice"),
         ({"tool_choice": "missing"}, "tool_choice"),
-        ({"max_tokens": -1}, "max_tokens must not be negative"),
+        ({"max_tokens": -1}, "max_tokens must be between 0"),
         ({"temperature": -0.1}, "temperature"),
         ({"temperature": 2.01}, "temperature"),
         ({"temperature": float("nan")}, "temperature"),
@@ -226,3 +227,82 @@ def test_embeddings_refuse_surrogates_and_fractional_dimensions() -> None:
     error = validate_embed(["a"], None, bad_dimensions, service="test")
     assert error is not None
     assert "dimensions" in error.message
+
+
+def _any(value: object) -> Any:
+    return value
+
+
+@pytest.mark.parametrize(
+    ("request_", "words"),
+    [
+        ("hello", "request is a str, not a ChatRequest"),
+        (None, "request is a NoneType"),
+        (_chat(messages=(ChatMessage.user(_any(None)),)), "message 0 (user) has no content"),
+        (_chat(messages=(ChatMessage.user(_any(5)),)), "message 0 content is a int"),
+        (_chat(messages=(ChatMessage.user(_any(b"hi")),)), "message 0 content is a bytes"),
+        (_chat(messages=({"role": "user", "content": "hi"},)), "message 0 is a dict"),
+        (_chat(messages=_any("hello")), "messages is a str"),
+        (_chat(messages=(ChatMessage(_any(["user"]), "x"),)), "message 0 has unknown role"),
+        (_chat(messages=(ChatMessage.assistant(None, _any(("x",))),)), "tool call 0 is a str"),
+        (_chat(model=_any(5)), "model is a int"),
+        (_chat(stop=_any((5,))), "stop sequence 0 is a int"),
+        (_chat(stop=_any("abc")), "stop is a str"),
+        (_chat(max_tokens=_any("10")), "max_tokens is a str"),
+        (_chat(max_tokens=_any(1.5)), "max_tokens is a float"),
+        (_chat(max_tokens=10**30), "max_tokens must be between 0"),
+        (_chat(seed=_any("x")), "seed is a str"),
+        (_chat(seed=2**70), "seed must be between"),
+        (_chat(response_format=_any("xml")), "response_format is a str"),
+        (_chat(response_format=ResponseFormat(_any("xml"))), "response_format kind"),
+        (_chat(timeout=10**400), "timeout must be a positive number"),
+        (_chat(deadline=_any("1")), "deadline must be a positive number"),
+        (_chat(deadline=10**400), "deadline must be a positive number"),
+        (_chat(temperature=10**400), "temperature"),
+        (_chat(tools=_any((object(),))), "tool 0 is a object"),
+        (_chat(tool_choice=_any(["auto"])), "tool_choice"),
+        (_chat(metadata=_any({"a": 1})), "metadata"),
+    ],
+)
+def test_values_of_the_wrong_type_are_named_not_raised(request_: Any, words: str) -> None:
+    """A value of the wrong type anywhere in a request is an InvalidRequest naming it."""
+    error = validate_chat(request_, service="svc")
+    assert isinstance(error, InvalidRequest)
+    assert words in error.message
+
+
+@pytest.mark.parametrize(
+    ("texts", "dimensions", "words"),
+    [
+        (None, None, "texts is a NoneType"),
+        (iter(["a"]), None, "texts is a list_iterator"),
+        (["a"], 10**7, "dimensions must be a positive integer, at most 16384"),
+        (["a"], "8", "dimensions must be a positive integer"),
+    ],
+)
+def test_embed_arguments_of_the_wrong_type_are_named(
+    texts: Any, dimensions: Any, words: str
+) -> None:
+    """embed(None), an iterator, absurd or string dimensions are InvalidRequest."""
+    error = validate_embed(texts, None, dimensions, service="svc")
+    assert isinstance(error, InvalidRequest)
+    assert words in error.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("stop", ("stop", None)),
+        ("length", ("length", None)),
+        ("end_turn", ("stop", "end_turn")),
+        ("eos", ("stop", "eos")),
+        ("MAX_TOKENS", ("length", "MAX_TOKENS")),
+        ("tool_use", ("tool_calls", "tool_use")),
+        ("SAFETY", ("content_filter", "SAFETY")),
+        ("something_new", ("stop", "something_new")),
+        (None, ("stop", None)),
+    ],
+)
+def test_foreign_finish_reasons_are_normalised_and_kept(raw: object, expected: object) -> None:
+    """A finish reason outside OpenAI's list maps to its meaning and is kept as said."""
+    assert normalise_finish_reason(raw) == expected

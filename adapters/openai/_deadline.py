@@ -1,0 +1,110 @@
+"""The deadline of one call: what is left of it, and a watchdog that enforces it mid-read.
+
+The HTTP client's timeouts bound each wait (connect, one read), not a whole answer: a
+server that trickles a byte every half second, or sends SSE keep-alive comments
+forever, never trips a read timeout. So each attempt's timeouts are capped by what is
+left of the call's deadline, and once the answer's headers are in, a watchdog shuts the
+connection's socket down when the deadline passes: the blocked read returns at once
+and the call ends ``TimedOut``. One daemon thread serves every adapter in the process;
+arming and cancelling an alarm is a heap push and a flag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import socket
+import threading
+import time
+from typing import Any, Final
+
+__all__ = ["Alarm", "Watchdog", "socket_of", "watchdog"]
+
+
+class Alarm:
+    """One armed deadline: ``fired`` once the watchdog has shut the socket down."""
+
+    __slots__ = ("cancelled", "fired", "owner", "sock", "when")
+
+    def __init__(self, when: float, sock: socket.socket, owner: Watchdog) -> None:
+        self.when = when
+        self.sock: socket.socket | None = sock
+        self.owner = owner
+        self.cancelled = False
+        self.fired = False
+
+    def cancel(self) -> None:
+        """Disarm; a cancelled alarm never touches its socket."""
+        self.cancelled = True
+        self.sock = None
+        self.owner.cancelled += 1
+
+    def __lt__(self, other: Alarm) -> bool:
+        return self.when < other.when
+
+
+class Watchdog:
+    """Shuts down the sockets of alarms whose time (``time.monotonic()``) has come."""
+
+    def __init__(self) -> None:
+        self._heap: list[Alarm] = []
+        self._wake = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        # Cancelled alarms stay in the heap until they reach its top; this count (a
+        # hint, updated without the lock) says when to sweep them out.
+        self.cancelled = 0
+
+    def arm(self, seconds: float, sock: socket.socket) -> Alarm:
+        """An alarm that shuts ``sock`` down ``seconds`` from now unless cancelled."""
+        alarm = Alarm(time.monotonic() + max(0.0, seconds), sock, self)
+        with self._wake:
+            if self.cancelled > 512 and 2 * self.cancelled > len(self._heap):
+                self._heap = [a for a in self._heap if not a.cancelled]
+                heapq.heapify(self._heap)
+                self.cancelled = 0
+            heapq.heappush(self._heap, alarm)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="portside-deadline", daemon=True
+                )
+                self._thread.start()
+            if self._heap[0] is alarm:  # earlier than what the thread waits for
+                self._wake.notify()
+        return alarm
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                while self._heap and self._heap[0].cancelled:
+                    heapq.heappop(self._heap)
+                    self.cancelled = max(0, self.cancelled - 1)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                first = self._heap[0]
+                left = first.when - time.monotonic()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                sock = first.sock
+                if sock is None:
+                    continue
+                first.fired = True
+                # shutdown, not close: it wakes a thread blocked in recv on this socket,
+                # and the HTTP client still owns (and closes) the descriptor. OSError:
+                # its owner closed it already.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+#: The process's one watchdog.
+watchdog: Final = Watchdog()
+
+
+def socket_of(response: Any) -> socket.socket | None:
+    """The socket an ``httpx2.Response`` is read from (HTTP/1.1), if it can be found."""
+    stream = response.extensions.get("network_stream")
+    get = getattr(stream, "get_extra_info", None)
+    sock = get("socket") if get is not None else None
+    return sock if isinstance(sock, socket.socket) else None
