@@ -8,7 +8,7 @@ here too: the contract kit compares them between the fake and the real adapter.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 import attrs
@@ -25,12 +25,12 @@ __all__ = [
     "QueueOptions",
     "check_body",
     "check_delay",
+    "check_deliveries",
     "check_delivery",
     "check_headers",
     "check_name",
     "check_publish_batch",
     "check_receive",
-    "name_problem",
     "refused",
 ]
 
@@ -75,29 +75,20 @@ def _invalid(operation: str, message: str, service: str) -> Failure[InvalidReque
     return Failure(InvalidRequest(service=service, operation=operation, message=message))
 
 
-def name_problem(kind: str, name: object) -> str | None:
-    """What is wrong with a ``kind`` name (a sentence), or ``None`` for a valid one.
-
-    Builds no result object: the adapters' hot paths call it for every name.
-    """
-    if not isinstance(name, str):
-        return f"{kind} name must be a str"
-    if not name:
-        return f"{kind} name is empty"
-    if len(name) > MAX_NAME_LENGTH:
-        return f"{kind} name is longer than {MAX_NAME_LENGTH} characters"
-    if not name.isprintable():
-        return f"{kind} name has a non-printable character"
-    return None
-
-
 def check_name(
     kind: str, name: object, *, operation: str, service: str
 ) -> Result[str, InvalidRequest]:
-    """``name`` when it is 1 to 200 printable characters, else ``InvalidRequest``."""
-    problem = name_problem(kind, name)
-    if problem is not None or not isinstance(name, str):
-        return _invalid(operation, problem or f"{kind} name must be a str", service)
+    """``name`` when it is a str of 1 to 200 printable characters, else ``InvalidRequest``."""
+    if not isinstance(name, str):
+        return _invalid(operation, f"{kind} name must be a str", service)
+    if not name:
+        return _invalid(operation, f"{kind} name is empty", service)
+    if len(name) > MAX_NAME_LENGTH:
+        return _invalid(
+            operation, f"{kind} name is longer than {MAX_NAME_LENGTH} characters", service
+        )
+    if not name.isprintable():
+        return _invalid(operation, f"{kind} name has a non-printable character", service)
     return Success(name)
 
 
@@ -137,26 +128,18 @@ def check_headers(
     return Success(copy)
 
 
-def _seconds(what: str, seconds: object, positive: bool) -> float | str:
-    """``seconds`` as a float, or what is wrong with it (a str)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return f"{what} must be a number of seconds"
-    value = float(seconds)
-    if not math.isfinite(value):
-        return f"{what} must be finite"
-    if value < 0 or (positive and value == 0):
-        sign = "positive" if positive else "zero or more"
-        return f"{what} must be {sign}, got {value!r}"
-    return value
-
-
 def check_delay(
     what: str, seconds: object, *, operation: str, service: str, positive: bool = False
 ) -> Result[float, InvalidRequest]:
     """``seconds`` as a float when finite and not negative (or positive when asked)."""
-    value = _seconds(what, seconds, positive)
-    if isinstance(value, str):
-        return _invalid(operation, value, service)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return _invalid(operation, f"{what} must be a number of seconds", service)
+    value = float(seconds)
+    if not math.isfinite(value):
+        return _invalid(operation, f"{what} must be finite", service)
+    if value < 0 or (positive and value == 0):
+        sign = "positive" if positive else "zero or more"
+        return _invalid(operation, f"{what} must be {sign}, got {value!r}", service)
     return Success(value)
 
 
@@ -171,19 +154,18 @@ def check_receive(
 ) -> Result[tuple[int, float], InvalidRequest]:
     """``(max_messages, wait)`` when every argument of ``receive`` is valid."""
     for kind, name in (("topic", topic), ("group", group), ("consumer", consumer)):
-        problem = name_problem(kind, name)
-        if problem is not None:
-            return _invalid("receive", problem, service)
+        checked = check_name(kind, name, operation="receive", service=service)
+        if isinstance(checked, Failure):
+            return checked
     if (
         isinstance(max_messages, bool)
         or not isinstance(max_messages, int)
         or not 1 <= max_messages <= MAX_BATCH
     ):
         return _invalid("receive", f"max_messages must be an int from 1 to {MAX_BATCH}", service)
-    waiting = _seconds("wait", wait, False)
-    if isinstance(waiting, str):
-        return _invalid("receive", waiting, service)
-    return Success((max_messages, waiting))
+    return check_delay("wait", wait, operation="receive", service=service).map(
+        lambda waiting: (max_messages, waiting)
+    )
 
 
 def check_delivery(
@@ -197,10 +179,41 @@ def check_delivery(
         ("group", delivery.group),
         ("consumer", delivery.consumer),
     ):
-        problem = name_problem(kind, name)
-        if problem is not None:
-            return _invalid(operation, problem, service)
+        checked = check_name(kind, name, operation=operation, service=service)
+        if isinstance(checked, Failure):
+            return checked
     return Success(delivery)
+
+
+def check_deliveries(
+    deliveries: object, *, operation: str, service: str
+) -> Result[list[Delivery], InvalidRequest]:
+    """The deliveries of an ``ack_many`` call when each one ``check_delivery`` accepts.
+
+    The names of each distinct (topic, group, consumer) are checked once per batch:
+    a batch usually repeats one of them.
+    """
+    if isinstance(deliveries, str | bytes | bytearray) or not isinstance(deliveries, Sequence):
+        return _invalid(operation, "deliveries must be a sequence of Delivery", service)
+    out: list[Delivery] = []
+    seen: set[tuple[str, str, str]] = set()
+    for index, delivery in enumerate(deliveries):
+        if not isinstance(delivery, Delivery):
+            return _invalid(operation, f"item {index}: expected a Delivery", service)
+        topic, group, consumer = names = (delivery.message.topic, delivery.group, delivery.consumer)
+        # Only str names are ever added to `seen`; others fail the check below.
+        if (
+            type(topic) is not str
+            or type(group) is not str
+            or type(consumer) is not str
+            or (names not in seen)
+        ):
+            checked = check_delivery(delivery, operation=operation, service=service)
+            if isinstance(checked, Failure):
+                return checked
+            seen.add(names)
+        out.append(delivery)
+    return Success(out)
 
 
 def check_publish_batch(

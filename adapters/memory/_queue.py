@@ -29,6 +29,7 @@ from portside.ports.queue_rules import (
     QueueOptions,
     check_body,
     check_delay,
+    check_deliveries,
     check_delivery,
     check_headers,
     check_name,
@@ -360,13 +361,12 @@ class MemoryQueue(QueuePort):
 
     def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
         """Ack each delivery ``ack`` would accept; returns how many were acked."""
-        for delivery in deliveries:
-            checked = check_delivery(delivery, operation="ack_many", service=_SERVICE)
-            if isinstance(checked, Failure):
-                return checked
+        checked = check_deliveries(deliveries, operation="ack_many", service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
         with self._lock:
             done = 0
-            for delivery in deliveries:
+            for delivery in checked.unwrap():
                 live = self._live(delivery, "ack_many")
                 if isinstance(live, Success):
                     self._settle(*live.unwrap())

@@ -14,7 +14,7 @@ from returns.result import Success
 
 from portside.adapters.memory import ManualClock
 from portside.adapters.redis import RedisQueue, connect
-from portside.adapters.redis._queue_wait import eviction_warning
+from portside.adapters.redis._queue._wait import eviction_warning
 from portside.adapters.testing import TcpFaultProxy, throwaway_redis
 from portside.domain import InvalidRequest, Unavailable
 from portside.ports.queue_rules import QueueOptions
@@ -182,8 +182,9 @@ def test_publish_after_an_ambiguous_failure(
 ) -> None:
     """A reply lost after the write: retried only with a dedupe key; stored once either way."""
     port = client.connection_pool.connection_kwargs["port"]
+    db = client.connection_pool.connection_kwargs.get("db", 0)
     with TcpFaultProxy("127.0.0.1", port) as proxy:
-        through = connect(f"redis://127.0.0.1:{proxy.port}/0")
+        through = connect(f"redis://127.0.0.1:{proxy.port}/{db}")
         queue = RedisQueue(through, namespace=namespace)
         queue.receive("t", "g", "c").unwrap()
         # The script runs on the server; the connection dies on the first reply byte.

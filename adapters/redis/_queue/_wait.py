@@ -14,6 +14,7 @@ from typing import Any, Final
 import redis
 
 from portside.adapters.redis._client import REDIS_ERRORS
+from portside.adapters.redis._queue._scripts import AdoptPage, WakeUp
 from portside.ports._clock import Clock
 
 __all__ = ["adopt_orphans", "block", "check_eviction_policy", "eviction_warning"]
@@ -76,34 +77,35 @@ def adopt_orphans(
     min_idle = int(lease_timeout * 1000)
     while True:
         try:
-            reply = run("ADOPT", group_keys[:4], [group, min_idle, cursor, repr(clock.now())])
+            page = AdoptPage.of(
+                run("adopt", group_keys[:4], [group, min_idle, cursor, repr(clock.now())])
+            )
         except redis.exceptions.ResponseError as exc:
             if "NOGROUP" in str(exc):
                 return  # the group does not exist yet: nothing to adopt
             raise
-        cursor = reply[0]
-        if reply[1]:
-            _LOG.warning("adopted %d pending messages without a lease record", reply[1])
-        if cursor in (b"0-0", "0-0"):
+        if page.adopted:
+            _LOG.warning("adopted %d pending messages without a lease record", page.adopted)
+        if page.last:
             return
+        cursor = page.cursor
 
 
 def block(
     client: redis.Redis,
     stream: bytes,
-    last: bytes,
-    next_due: bytes | None,
+    wake: WakeUp,
     left: float,
     now: float,
     read_timeout: float,
 ) -> None:
-    """Sleep until a message newer than ``last`` arrives, a lease falls due, or ``left``.
+    """Sleep until a message newer than ``wake.newest_id`` arrives, a lease falls due, or ``left``.
 
     Redis errors propagate (the caller maps them); the connection is then dropped.
     """
     pause = min(left, _BLOCK_CHUNK)
-    if next_due is not None:
-        pause = min(pause, max(0.0, float(next_due) - now))
+    if wake.next_due is not None:
+        pause = min(pause, max(0.0, wake.next_due - now))
     if pause <= 0.001:
         return
     # A blocking read legitimately stays silent for `pause` (and Redis wakes blocked
@@ -112,8 +114,9 @@ def block(
     pool = client.connection_pool
     connection: Any = pool.get_connection()  # redis-py leaves these methods untyped
     try:
+        milliseconds = max(1, int(pause * 1000))
         connection.send_command(
-            "XREAD", "COUNT", 1, "BLOCK", max(1, int(pause * 1000)), "STREAMS", stream, last
+            "XREAD", "COUNT", 1, "BLOCK", milliseconds, "STREAMS", stream, wake.newest_id
         )
         connection.read_response(timeout=pause + 0.25 + read_timeout)
     except BaseException:

@@ -1,9 +1,9 @@
 """The Redis queue's state and plumbing: its settings, scripts and per-name caches.
 
-``RedisQueue`` (in ``queue``) is this plus the port's operations. Here live what every
+``RedisQueue`` (in ``_adapter``) is this plus the port's operations. Here live what every
 operation leans on: the attrs fields, script registration and the EVALSHA call that
-reloads scripts after a NOSCRIPT, the error mapping, and the caches that turn valid
-names into encoded keys and ready-made hot calls once per name.
+reloads scripts after a NOSCRIPT, the error mapping, and the caches that turn (already
+validated) names into encoded keys and ready-made hot calls once per name.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from redis.commands.core import Script
 from returns.result import Failure
 
 from portside.adapters.clock import SystemClock
-from portside.adapters.redis import _queue_lua as lua
 from portside.adapters.redis._client import map_error
-from portside.adapters.redis._queue_layout import SERVICE, GroupCalls, TopicKeys, receive_flags
-from portside.adapters.redis._queue_wait import check_eviction_policy
+from portside.adapters.redis._queue._layout import SERVICE, GroupCalls, TopicKeys, receive_flags
+from portside.adapters.redis._queue._scripts import SCRIPTS, script_text
+from portside.adapters.redis._queue._wait import check_eviction_policy
 from portside.domain._errors import ServiceError
 from portside.ports._clock import Clock
-from portside.ports.queue_rules import QueueOptions, name_problem
+from portside.ports.queue_rules import QueueOptions
 
 __all__ = ["QueueCore"]
 
@@ -63,19 +63,19 @@ class QueueCore:
     def __attrs_post_init__(self) -> None:
         timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
         self._read_timeout = float(timeout) if timeout else 1.0
-        for name in lua.__all__:
-            self._scripts[name] = self.client.register_script(getattr(lua, name))
+        for name in SCRIPTS:
+            self._scripts[name] = self.client.register_script(script_text(name))
         # Encoded once: the receive script takes its settings as one argument.
         self._receive_flags.update(receive_flags(self.options))
         check_eviction_policy(self.client)
 
     def _topic_keys(self, topic: str) -> TopicKeys:
+        """The encoded keys of ``topic`` (a cache of encoding, not of validation)."""
         keys = self._keys.get(topic)
         if keys is None:
-            keys = TopicKeys.of(self.namespace, topic)
-            # Only valid names are kept: publish takes a cached topic as validated.
-            if name_problem("topic", topic) is None:
-                self._keys[topic] = keys
+            if len(self._keys) >= _MAX_CACHED:
+                self._keys.clear()
+            keys = self._keys[topic] = TopicKeys.of(self.namespace, topic)
         return keys
 
     def _calls_for(self, topic: str, group: str, consumer: str) -> GroupCalls:
@@ -88,7 +88,7 @@ class QueueCore:
             # The client's own encoder, so the bytes are what redis-py would send.
             encoder: Any = self.client.connection_pool.get_encoder()
             name, member = encoder.encode(group), encoder.encode(consumer)
-            receive, ack = (self._scripts[s].sha.encode() for s in ("RECEIVE", "ACK"))
+            receive, ack = (self._scripts[s].sha.encode() for s in ("receive", "ack"))
             calls = GroupCalls.of(keys, name, member, receive, ack)
             self._calls[topic, group, consumer] = calls
         return calls

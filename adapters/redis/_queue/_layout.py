@@ -18,6 +18,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from portside.adapters.codec import decode
+from portside.adapters.redis._queue._scripts import ReceiveReply
 from portside.domain._errors import ServiceError
 from portside.domain._queue import DeadLetter, Delivery, QueueMessage
 from portside.ports.queue_rules import QueueOptions
@@ -29,9 +30,8 @@ __all__ = [
     "decode_dead_letter",
     "decode_dead_letters",
     "decode_deliveries",
+    "decode_entries",
     "decode_message",
-    "fields_of",
-    "names_of",
     "receive_flags",
 ]
 
@@ -105,37 +105,65 @@ def receive_flags(options: QueueOptions) -> dict[tuple[bool, bool], bytes]:
     }
 
 
-def names_of(delivery: object) -> tuple[str, str, str] | None:
-    """The topic, group and consumer of a delivery (``None`` for anything else)."""
-    if isinstance(delivery, Delivery):
-        return (delivery.message.topic, delivery.group, delivery.consumer)
-    return None
-
-
-def fields_of(flat: Sequence[Any]) -> dict[bytes, bytes]:
-    """A stream entry's flat field list as a dict."""
-    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
-
-
 def decode_message(
     topic: str, message_id: bytes, fields: dict[bytes, bytes]
 ) -> Result[QueueMessage, ServiceError]:
     """The message a stream entry's fields hold (``SerializationError`` for bad headers)."""
+    return _message(
+        topic,
+        message_id,
+        fields.get(b"b", b""),
+        fields.get(b"t", b"0"),
+        fields.get(b"h"),
+        fields.get(b"d"),
+    )
+
+
+def decode_entries(
+    topic: str, flat: Sequence[Any], step: int
+) -> Result[list[QueueMessage], ServiceError]:
+    """The messages of a script's flat list of entries: ``id, fields`` open every ``step`` items.
+
+    One result for the whole list (a ``SerializationError`` for the first bad headers).
+    """
+    out: list[QueueMessage] = []
+    append = out.append
+    for i in range(0, len(flat), step):
+        message_id, fields = flat[i], flat[i + 1]
+        # The entry as a plain publish writes it, ``b <body> t <time>``, is the common
+        # case of every receive: read in place, no field lookups.
+        if len(fields) == 4 and fields[0] == b"b" and fields[2] == b"t":
+            append(QueueMessage(message_id.decode(), topic, fields[1], {}, float(fields[3])))
+            continue
+        named = {fields[j]: fields[j + 1] for j in range(0, len(fields), 2)}
+        message = decode_message(topic, message_id, named)
+        if isinstance(message, Failure):
+            return message
+        append(message.unwrap())
+    return Success(out)
+
+
+def _message(
+    topic: str,
+    message_id: bytes,
+    body: bytes,
+    published: bytes,
+    raw_headers: bytes | None,
+    dedupe: bytes | None,
+) -> Result[QueueMessage, ServiceError]:
     headers: dict[str, str] = {}
-    raw_headers = fields.get(b"h")
     if raw_headers is not None:
         decoded = decode(raw_headers, dict[str, str])
         if isinstance(decoded, Failure):
             return decoded
         headers = decoded.unwrap()
-    dedupe = fields.get(b"d")
     return Success(
         QueueMessage(
             message_id.decode(),
             topic,
-            fields.get(b"b", b""),
+            body,
             headers,
-            float(fields.get(b"t", b"0")),
+            float(published),
             dedupe.decode() if dedupe is not None else None,
         )
     )
@@ -173,38 +201,23 @@ def decode_dead_letters(
 
 
 def decode_deliveries(
-    topic: str, group: str, consumer: str, reply: Sequence[Any], expires: float
+    topic: str, group: str, consumer: str, reply: ReceiveReply, expires: float
 ) -> Result[list[Delivery], ServiceError]:
-    """The deliveries of the receive script's flat reply.
+    """The deliveries of the receive script's reply: redelivered ones, then fresh ones.
 
-    After two header items (how many were redelivered, the batch lease) come ``id,
-    fields, attempt, receipt`` per redelivered message, then ``id, fields`` per fresh
-    one: attempt 1, and the batch lease is its receipt. A reply that delivered nothing
-    may end with wake-up data, which is not a delivery.
+    A fresh message is attempt 1 and its receipt is the batch lease.
     """
-    out: list[Delivery] = []
-    redelivered = int(reply[0])
-    end = 2 + 4 * redelivered
-    for i in range(2, end, 4):
-        message_id, flat, attempt, receipt = reply[i : i + 4]
-        message = decode_message(topic, message_id, fields_of(flat))
-        if isinstance(message, Failure):
-            return message
-        out.append(Delivery(message.unwrap(), group, consumer, attempt, receipt.decode(), expires))
-    if reply[1]:
-        lease = reply[1].decode()
-        append = out.append
-        for i in range(end, len(reply), 2):
-            flat = reply[i + 1]
-            # The common entry, exactly ``b <body> t <time>`` as publish writes it, is
-            # read in place: no field dict, no Result per message (the hot path of
-            # every receive). Anything else takes the general decoder.
-            if len(flat) == 4 and flat[0] == b"b" and flat[2] == b"t":
-                plain = QueueMessage(reply[i].decode(), topic, flat[1], {}, float(flat[3]), None)
-                append(Delivery(plain, group, consumer, 1, lease, expires))
-                continue
-            message = decode_message(topic, reply[i], fields_of(flat))
-            if isinstance(message, Failure):
-                return message
-            append(Delivery(message.unwrap(), group, consumer, 1, lease, expires))
+    again = reply.redelivered
+    redelivered = decode_entries(topic, again, 4)
+    fresh = decode_entries(topic, reply.fresh, 2)
+    if isinstance(redelivered, Failure):
+        return redelivered
+    if isinstance(fresh, Failure):
+        return fresh
+    out = [
+        Delivery(message, group, consumer, again[i + 2], again[i + 3].decode(), expires)
+        for i, message in zip(range(0, len(again), 4), redelivered.unwrap(), strict=True)
+    ]
+    lease = reply.batch_lease.decode()
+    out += [Delivery(message, group, consumer, 1, lease, expires) for message in fresh.unwrap()]
     return Success(out)

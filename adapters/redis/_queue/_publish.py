@@ -1,22 +1,20 @@
 """The checked side of the Redis queue's publishing: every argument, then what is sent.
 
-``publish`` sends a valid topic's plain message at once; anything else (a first
-publish to a topic, headers, a dedupe key, a body that is not plain ``bytes``) comes
-here to be checked and laid out as a stream entry (see ``_queue_layout``), and a
-publish with a dedupe key is sent (and safely repeated) here. ``publish_many`` gets
+Every ``publish`` is checked and laid out as a stream entry here (see ``_layout``),
+and a publish with a dedupe key is sent (and safely repeated) here. ``publish_many`` gets
 its batch checked and its script arguments built here: once per batch, not per body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from returns.result import Failure, Result, Success
 
 from portside.adapters.codec import encode
 from portside.adapters.redis._client import REDIS_ERRORS, map_error
-from portside.adapters.redis._queue_layout import SERVICE, TopicKeys
+from portside.adapters.redis._queue._layout import SERVICE, TopicKeys
 from portside.domain._errors import ServiceError, TimedOut, Unavailable
 from portside.ports._clock import Clock
 from portside.ports.queue_rules import (
@@ -27,7 +25,7 @@ from portside.ports.queue_rules import (
     check_publish_batch,
 )
 
-__all__ = ["batch_args", "checked_fields", "publish_deduped"]
+__all__ = ["PublishBatch", "batch_args", "checked_fields", "publish_deduped"]
 
 
 def checked_fields(
@@ -67,16 +65,25 @@ def checked_fields(
     return Success(fields)
 
 
+class PublishBatch(NamedTuple):
+    """A checked ``publish_many`` batch."""
+
+    #: The PUBLISH_MANY script's arguments: the time, the encoded headers, the bodies.
+    args: list[Any]
+    #: How many bodies the batch holds.
+    size: int
+
+
 def batch_args(
     topic: str,
     bodies: Iterable[bytes],
     headers: Mapping[str, str] | None,
     options: QueueOptions,
     clock: Clock,
-) -> Result[list[Any], ServiceError]:
-    """The PUBLISH_MANY script's arguments: the time, the encoded headers, the bodies.
+) -> Result[PublishBatch, ServiceError]:
+    """The PUBLISH_MANY script's arguments for a batch once every argument passed.
 
-    Only the time and headers when there is no body. A bad topic, body or header is
+    A bad topic, body or header is
     ``Failure(InvalidRequest)`` for the whole batch; headers the codec cannot encode
     are its ``SerializationError``.
     """
@@ -93,7 +100,7 @@ def batch_args(
             return encoded
         args[1] = encoded.unwrap()
     args += checked.unwrap()
-    return Success(args)
+    return Success(PublishBatch(args, len(checked.unwrap())))
 
 
 def publish_deduped(
@@ -115,7 +122,7 @@ def publish_deduped(
     tries = 1 + retries
     for attempt in range(tries):
         try:
-            reply = run("PUBLISH", script_keys, args)
+            reply = run("publish", script_keys, args)
         except REDIS_ERRORS as exc:
             error = map_error(exc, service=SERVICE, operation="publish")
             if attempt + 1 < tries and isinstance(error, Unavailable | TimedOut):

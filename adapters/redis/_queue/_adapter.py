@@ -1,7 +1,8 @@
 """``QueuePort`` on Redis Streams and consumer groups (Redis 7.0 and later).
 
-Each operation is one command: a bare XADD for a plain publish, one Lua script (see
-``_queue_lua``) for the rest, so a crash between two commands can never half-apply it.
+Each operation is one command: a bare XADD for a plain publish, one Lua script (the
+``.lua`` files beside this module) for the rest, so a crash between two commands can
+never half-apply it.
 Leases and delays are kept in a sorted set per group, scored on the adapter's
 ``Clock``: that makes lease expiry testable with a manual clock and lets ``extend``
 and ``nack(delay=)`` set any due time. Attempt counts are the stream's own delivery
@@ -10,7 +11,6 @@ counters (XPENDING), set explicitly on every redelivery.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from random import getrandbits as _random_bits
@@ -22,30 +22,22 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
 from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, connect
-from portside.adapters.redis._queue_core import QueueCore
-from portside.adapters.redis._queue_layout import SERVICE as _SERVICE
-from portside.adapters.redis._queue_layout import decode_dead_letters, decode_deliveries
-from portside.adapters.redis._queue_publish import batch_args, checked_fields, publish_deduped
-from portside.adapters.redis._queue_settle import ack_batches, extend_args, nack_args, refused_by
-from portside.adapters.redis._queue_wait import adopt_orphans, block
+from portside.adapters.redis._queue._core import QueueCore
+from portside.adapters.redis._queue._layout import SERVICE as _SERVICE
+from portside.adapters.redis._queue._layout import decode_dead_letters, decode_deliveries
+from portside.adapters.redis._queue._publish import batch_args, checked_fields, publish_deduped
+from portside.adapters.redis._queue._scripts import ReceiveReply, Settled
+from portside.adapters.redis._queue._settle import ack_batches, extend_args, nack_args, refused_by
+from portside.adapters.redis._queue._wait import adopt_orphans, block
 from portside.domain._errors import ServiceError
 from portside.domain._queue import DeadLetter, Delivery
 from portside.ports._clock import Clock
 from portside.ports._queue import QueuePort
-from portside.ports.queue_rules import (
-    MAX_BATCH,
-    QueueOptions,
-    check_delivery,
-    check_name,
-    check_receive,
-)
+from portside.ports.queue_rules import QueueOptions, check_delivery, check_name, check_receive
 
 __all__ = ["RedisQueue"]
 
 _QUEUE_CONNECTION: Final = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
-#: Immutable, so every successful ack shares one.
-_DONE: Final[Success[None]] = Success(None)
-_INF: Final = math.inf
 
 
 @attrs.define
@@ -98,36 +90,6 @@ class RedisQueue(QueueCore, QueuePort):
         Without a dedupe key a failed or timed-out publish is never repeated (it may
         have been stored); with one it is repeated up to ``dedupe_retries`` times.
         """
-        try:
-            keys = self._keys.get(topic)  # cached only once valid
-        except TypeError:  # an unhashable topic: the check below names the problem
-            keys = None
-        if (
-            keys is not None
-            and headers is None
-            and dedupe_key is None
-            and type(body) is bytes
-            and len(body) <= self.options.max_body_bytes
-        ):
-            # The common publish: valid names, no headers, no dedupe key. A bare XADD
-            # (the same command a raw client sends) with nothing built on the way.
-            try:
-                added: Any = self.client.execute_command(  # type: ignore[no-untyped-call]
-                    "XADD", keys.stream, b"*", b"b", body, b"t", repr(self.clock.now())
-                )
-            except REDIS_ERRORS as exc:
-                return self._fail(exc, "publish")
-            return Success(added.decode())
-        return self._publish_checked(topic, body, headers, dedupe_key)
-
-    def _publish_checked(
-        self,
-        topic: str,
-        body: bytes,
-        headers: Mapping[str, str] | None,
-        dedupe_key: str | None,
-    ) -> Result[str, ServiceError]:
-        """``publish`` for anything but the common case: every argument checked."""
         fields = checked_fields(topic, body, headers, dedupe_key, self.options, self.clock)
         if isinstance(fields, Failure):
             return fields
@@ -157,14 +119,14 @@ class RedisQueue(QueueCore, QueuePort):
         Bad input fails the whole batch before anything is sent. A batch that timed
         out may have been stored (whole); it is not repeated.
         """
-        args = batch_args(topic, bodies, headers, self.options, self.clock)
-        if isinstance(args, Failure):
-            return args
-        if len(args.unwrap()) == 2:
+        batch = batch_args(topic, bodies, headers, self.options, self.clock)
+        if isinstance(batch, Failure):
+            return batch
+        if not batch.unwrap().size:
             return Success([])
         keys = self._topic_keys(topic)
         try:
-            replies = self._run("PUBLISH_MANY", [keys.stream], args.unwrap())
+            replies = self._run("publish_many", [keys.stream], batch.unwrap().args)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "publish_many")
         return Success([reply.decode() for reply in replies])
@@ -186,25 +148,11 @@ class RedisQueue(QueueCore, QueuePort):
         messages kept before it, a later one after the messages already published.
         Waits up to ``wait`` real seconds when nothing is ready.
         """
-        count: object = max_messages
-        seconds: object = wait
-        try:
-            calls = self._calls.get((topic, group, consumer))  # cached only once valid
-        except TypeError:  # an unhashable name: the check below names the problem
-            calls = None
-        if (
-            calls is None
-            or type(count) is not int
-            or not 0 < count <= MAX_BATCH
-            or (type(seconds) is not float and type(seconds) is not int)
-            or not 0.0 <= seconds < _INF  # false for NaN too
-        ):
-            checked = check_receive(topic, group, consumer, count, seconds, service=_SERVICE)
-            if isinstance(checked, Failure):
-                return checked
-            count, seconds = checked.unwrap()
-            calls = self._calls_for(topic, group, consumer)
-        waiting = float(seconds)
+        checked = check_receive(topic, group, consumer, max_messages, wait, service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
+        count, waiting = checked.unwrap()
+        calls = self._calls_for(topic, group, consumer)
         try:
             # The first receive of a group in this process adopts orphans and makes
             # sure the group exists; later ones skip both (a NOGROUP reply, after the
@@ -222,20 +170,19 @@ class RedisQueue(QueueCore, QueuePort):
                 # generator is reseeded in a forked child; a receipt is no secret).
                 head = (*calls.receive, count, repr(now), f"{_random_bits(48):012x}.")
                 try:
-                    reply = self._call((*head, self._flags(create, waiting)))
+                    reply = ReceiveReply.of(self._call((*head, self._flags(create, waiting))))
                 except redis.exceptions.ResponseError as exc:
                     if create or "NOGROUP" not in str(exc):
                         raise
                     create = True
-                    reply = self._call((*head, self._flags(True, waiting)))
-                if reply[0] or reply[1] or waiting <= 0:
+                    reply = ReceiveReply.of(self._call((*head, self._flags(True, waiting))))
+                if reply.delivered or reply.wake is None:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 stream = self._topic_keys(topic).stream
-                due = reply[3] or None
-                block(self.client, stream, reply[2], due, remaining, now, self._read_timeout)
+                block(self.client, stream, reply.wake, remaining, now, self._read_timeout)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "receive")
         return decode_deliveries(topic, group, consumer, reply, now + self.options.lease_timeout)
@@ -247,25 +194,20 @@ class RedisQueue(QueueCore, QueuePort):
 
         A stale or already acked delivery is ``InvalidRequest``.
         """
-        calls = None
-        if type(delivery) is Delivery:
-            message = delivery.message
-            calls = self._calls.get((message.topic, delivery.group, delivery.consumer))
-        if calls is None:
-            checked = check_delivery(delivery, operation="ack", service=_SERVICE)
-            if isinstance(checked, Failure):
-                return checked
-            message = delivery.message
-            calls = self._calls_for(message.topic, delivery.group, delivery.consumer)
+        checked = check_delivery(delivery, operation="ack", service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
+        message = delivery.message
+        calls = self._calls_for(message.topic, delivery.group, delivery.consumer)
         try:
-            code = self._call((*calls.ack, message.id, delivery.receipt))
+            outcome = Settled(self._call((*calls.ack, message.id, delivery.receipt)))
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack")
-        return _DONE if code == 1 else refused_by(code, delivery, "ack")
+        return refused_by(outcome, delivery, "ack") if outcome.refused else Success(None)
 
     def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
         """Ack each delivery ``ack`` would accept, in one round trip; returns how many."""
-        grouped = ack_batches(deliveries, self._calls, self._calls_for)
+        grouped = ack_batches(deliveries)
         if isinstance(grouped, Failure):
             return grouped
         batches = grouped.unwrap()
@@ -273,8 +215,8 @@ class RedisQueue(QueueCore, QueuePort):
             if len(batches) == 1:
                 [((topic, group), args)] = batches.items()
                 keys = self._topic_keys(topic).group(group)[:4]
-                return Success(int(self._run("ACK_MANY", keys, args)))
-            script = self._scripts["ACK_MANY"]
+                return Success(int(self._run("ack_many", keys, args)))
+            script = self._scripts["ack_many"]
             with self.client.pipeline(transaction=False) as pipe:
                 for (topic, group), args in batches.items():
                     script(self._topic_keys(topic).group(group)[:4], args, client=pipe)
@@ -293,10 +235,10 @@ class RedisQueue(QueueCore, QueuePort):
             return args
         keys = self._topic_keys(delivery.message.topic).group(delivery.group)
         try:
-            code = self._run("NACK", keys, args.unwrap())
+            outcome = Settled(self._run("nack", keys, args.unwrap()))
         except REDIS_ERRORS as exc:
             return self._fail(exc, "nack")
-        return Success(None) if code in (1, 2) else refused_by(code, delivery, "nack")
+        return refused_by(outcome, delivery, "nack") if outcome.refused else Success(None)
 
     def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
         """Lease the message ``by`` seconds from now; returns the updated delivery.
@@ -309,11 +251,11 @@ class RedisQueue(QueueCore, QueuePort):
         args, due = checked.unwrap()
         keys = self._topic_keys(delivery.message.topic).group(delivery.group)
         try:
-            code = self._run("EXTEND", keys[:4], args)
+            outcome = Settled(self._run("extend", keys[:4], args))
         except REDIS_ERRORS as exc:
             return self._fail(exc, "extend")
-        if code != 1:
-            return refused_by(code, delivery, "extend")
+        if outcome.refused:
+            return refused_by(outcome, delivery, "extend")
         return Success(attrs.evolve(delivery, lease_expires_at=due))
 
     # -- inspection -------------------------------------------------------------
@@ -329,14 +271,20 @@ class RedisQueue(QueueCore, QueuePort):
         try:
             # A receive of zero messages that does not create the group: only the sweep.
             args = [group, "-", 0, repr(now), "x.", self._flags(False, 0.0)]
-            self._run("RECEIVE", group_keys, args)
+            self._run("receive", group_keys, args)
             entries: Any = self.client.xrange(group_keys[4], "-", "+")
         except REDIS_ERRORS as exc:
             return self._fail(exc, "dead_letters")
         return decode_dead_letters(topic, group, entries)
 
     def stored(self, topic: str) -> Result[int, ServiceError]:
-        """How many entries the topic's stream holds (messages some group still needs)."""
+        """How many entries the topic's stream holds (messages some group still needs).
+
+        A bad topic name is ``InvalidRequest``.
+        """
+        checked = check_name("topic", topic, operation="stored", service=_SERVICE)
+        if isinstance(checked, Failure):
+            return checked
         try:
             return Success(int(self.client.xlen(self._topic_keys(topic).stream)))
         except REDIS_ERRORS as exc:

@@ -1,8 +1,8 @@
-"""RedisQueue's hot paths (names already seen) still check everything they skip.
+"""RedisQueue on names it has already used still checks every argument.
 
-publish, receive, ack and ack_many take a shortcut for names this queue has already
-validated; these tests warm that cache first and then send bad input on the same
-names, so a shortcut that skipped a check would answer something else.
+The queue caches encoded keys and script calls per name; these tests warm those
+caches first and then send bad input on the same names, so a cache that stood in for
+a check would answer something else.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_a_bad_publish_on_a_known_topic_is_refused_and_stores_nothing(
 
 @pytest.mark.services
 def test_a_bytearray_body_on_a_known_topic_is_published_as_bytes(queue: RedisQueue) -> None:
-    """The shortcut takes exact bytes only; other buffers still go through and come back bytes."""
+    """A bytearray body on a known topic is published and comes back as bytes."""
     queue.publish("t", bytearray(b"buf")).unwrap()  # type: ignore[arg-type]
     [delivery] = queue.receive("t", "g", "c").unwrap()
     assert delivery.message.body == b"buf"

@@ -1,32 +1,31 @@
 """What the Redis queue's settle operations send, and how it reads their refusals.
 
 ``nack`` and ``extend`` check their input here and get back the script arguments
-(computed on the adapter's clock only once the input is valid); every settle script
-answers 1 for done, 0 for "not pending in the group" and -1 for "stale", and
-``refused_by`` turns the last two into the ``InvalidRequest`` the port promises.
-``ack_many`` groups its deliveries here, once per batch; ``ack`` builds its hot call in
-place and only shares ``refused_by``.
+(computed on the adapter's clock only once the input is valid); every settle script's
+answer is a ``Settled`` outcome, and ``refused_by`` turns a refusal into the
+``InvalidRequest`` the port promises. ``ack_many`` groups its checked deliveries here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from portside.adapters.redis._queue_layout import SERVICE, names_of
+from portside.adapters.redis._queue._layout import SERVICE
+from portside.adapters.redis._queue._scripts import Settled
 from portside.domain._errors import ServiceError
 from portside.domain._queue import Delivery
 from portside.ports._clock import Clock
-from portside.ports.queue_rules import check_delay, check_delivery, refused
+from portside.ports.queue_rules import check_delay, check_deliveries, check_delivery, refused
 
 __all__ = ["ack_batches", "extend_args", "nack_args", "refused_by"]
 
 
-def refused_by(code: int, delivery: Delivery, operation: str) -> Failure[ServiceError]:
-    """The ``InvalidRequest`` for a settle script's refusal ``code`` (0 or -1)."""
-    return refused(delivery, stale=code != 0, operation=operation, service=SERVICE)
+def refused_by(outcome: Settled, delivery: Delivery, operation: str) -> Failure[ServiceError]:
+    """The ``InvalidRequest`` for a settle script's refusal (``STALE`` or ``NOT_PENDING``)."""
+    stale = outcome is Settled.STALE
+    return refused(delivery, stale=stale, operation=operation, service=SERVICE)
 
 
 def nack_args(
@@ -75,32 +74,23 @@ def extend_args(
 
 
 def ack_batches(
-    deliveries: Iterable[Delivery],
-    known: Container[tuple[str, str, str]],
-    remember: Callable[[str, str, str], object],
+    deliveries: object,
 ) -> Result[dict[tuple[str, str], list[str]], ServiceError]:
     """The ACK_MANY script's arguments per (topic, group): the group, then id and receipt pairs.
 
-    Names in ``known`` were checked before; others are checked here and passed to
-    ``remember``. Anything but a ``Delivery`` with valid names is
+    Anything but a sequence of ``Delivery`` with valid names is
     ``Failure(InvalidRequest)`` for the whole batch.
     """
+    checked = check_deliveries(deliveries, operation="ack_many", service=SERVICE)
+    if isinstance(checked, Failure):
+        return checked
     # One script call per (topic, group): the per-call cost of Lua is paid once.
     batches: dict[tuple[str, str], list[str]] = {}
-    last: tuple[str, str, str] | None = None
-    args: list[str] = []
-    for delivery in deliveries:
-        names = names_of(delivery)
-        if names != last:  # a batch usually repeats one topic, group and consumer
-            if names is None or names not in known:
-                checked = check_delivery(delivery, operation="ack_many", service=SERVICE)
-                if isinstance(checked, Failure):
-                    return checked
-                names = (delivery.message.topic, delivery.group, delivery.consumer)
-                remember(*names)
-            last = names
-            args = batches.setdefault((delivery.message.topic, delivery.group), [])
-            if not args:
-                args.append(delivery.group)
-        args += (delivery.message.id, delivery.receipt)
+    for delivery in checked.unwrap():
+        message = delivery.message
+        args = batches.get((message.topic, delivery.group))
+        if args is None:
+            args = batches[message.topic, delivery.group] = [delivery.group]
+        args.append(message.id)
+        args.append(delivery.receipt)
     return Success(batches)

@@ -1,0 +1,35 @@
+"""The Redis queue: ``RedisQueue`` and the Lua scripts it runs, one per operation.
+
+Keys are ``<namespace>:<len(topic)>:{<topic>}:...``; group keys add
+``:g:<len(group)>:<group>:<kind>``. The lengths make every key decode to exactly one
+(topic, group) pair whatever the names contain, and the braces (a hash tag) keep all
+keys of a topic in one cluster slot, so every script touches one slot.
+Per topic: ``S`` the stream and ``G`` the set of group names. Per group: ``L`` a sorted
+set of leases scored by the time (on the adapter's clock) they fall due, ``H`` a hash
+from message id to ``consumer<TAB>receipt`` (empty receipt once nacked) and ``D`` a
+stream of dead letters.
+
+Leases come in two shapes. The messages one ``receive`` reads fresh from the stream
+share one **batch lease**: a single member of ``L`` named ``~<random>/<first id>/<last
+id>/<consumer>`` that is also the receipt of each of those deliveries. Every pending
+entry of the group between the two ids came from that read, so one member (no per-entry
+write) covers the batch. A message gets its own **lease record** (member ``<id>`` of
+``L`` plus a field of ``H``) when it is redelivered, nacked or extended, or when its
+batch lease falls due and it is not redelivered at once; a record always overrides the
+batch lease. Attempt counts are the consumer group's own delivery counters.
+
+Deleting acked entries: several groups read one stream, and an entry may only be
+XDEL'd once every group is done with it. A group still needs an entry when the entry is
+in its pending list or beyond its ``last-delivered-id``; ``release`` (in
+``prelude.lua``) checks the other groups (none to check for a topic with one group, the
+common case) and deletes the entry when none needs it. Redis 8.2's ``XACKDEL ... ACKED``
+does the same server-side; it is not used because Redis 7.0 must be served.
+
+Modules: ``_adapter`` (the port's operations), ``_core`` (fields, script calls, caches),
+``_scripts`` (loading the ``.lua`` files, named replies), ``_layout`` (keys, entry
+fields, decoding), ``_publish``, ``_settle`` and ``_wait`` (what each operation sends).
+"""
+
+from portside.adapters.redis._queue._adapter import RedisQueue
+
+__all__ = ["RedisQueue"]

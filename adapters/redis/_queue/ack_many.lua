@@ -1,0 +1,61 @@
+-- ACK_MANY: settle a batch of one (topic, group).
+-- KEYS S G L H; ARGV group (id receipt) ... -> how many were acked
+-- One XACK for the whole batch: its count is the number acked, and ids it did not
+-- ack were already done for this group (released then), so releasing them again is a
+-- no-op. The pending list is not read per entry.
+local group = ARGV[1]
+local ids = {}
+for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
+-- Records exist only for redelivered, nacked or extended messages: usually none.
+local recs = {}
+if redis.call('HLEN', H) > 0 then recs = redis.call('HMGET', H, unpack(ids)) end
+local done, recorded, leases = {}, {}, {}
+for j, id in ipairs(ids) do
+  local rec, receipt = recs[j], ARGV[2 * j + 1]
+  if rec then
+    local tab = string.find(rec, '\t', 1, true)
+    local current = string.sub(rec, tab + 1)
+    if current ~= '' and current == receipt then
+      done[#done + 1] = id
+      recorded[#recorded + 1] = id
+    end
+  else
+    -- One lookup and one parse per batch lease, not per entry.
+    local live = leases[receipt]
+    if live == nil then
+      live = false
+      local first, last = batch(receipt)
+      if first and redis.call('ZSCORE', L, receipt) then
+        local fm, fs = sid(first)
+        local lm, ls = sid(last)
+        live = {fm, fs, lm, ls}
+      end
+      leases[receipt] = live
+    end
+    local m, q = string.match(id, '^(%d+)%-(%d+)$')
+    if live and m then
+      m, q = tonumber(m), tonumber(q)
+      if (m > live[1] or (m == live[1] and q >= live[2]))
+        and (m < live[3] or (m == live[3] and q <= live[4])) then
+        done[#done + 1] = id
+      end
+    end
+  end
+end
+if #done == 0 then return 0 end
+local acked = redis.call('XACK', S, group, unpack(done))
+if #recorded > 0 then
+  redis.call('HDEL', H, unpack(recorded))
+  redis.call('ZREM', L, unpack(recorded))
+end
+-- A batch lease goes as soon as nothing it covers is pending any more.
+for m, live in pairs(leases) do
+  if live then
+    local first, last = batch(m)
+    if #redis.call('XPENDING', S, group, first, last, 1) == 0 then
+      redis.call('ZREM', L, m)
+    end
+  end
+end
+release(group, done)
+return acked

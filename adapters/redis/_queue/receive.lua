@@ -1,0 +1,124 @@
+-- RECEIVE: sweep spent leases, redeliver due ones (own first), then read new entries.
+-- KEYS S G L H D; ARGV group consumer count now receipt-prefix
+--   "max-deliveries lease-seconds create(0|1) want-wakeup(0|1)"
+-- -> {{(id fields attempt receipt) per redelivered message}, batch-lease or '',
+--     {(id fields) per fresh message}, wake-up}; fresh messages are attempt 1 under the
+--     batch lease. The wake-up is {} unless nothing was delivered and one was asked
+--     for: then {newest-id, next-due or ''}. Flat lists inside: nested tables per
+--     entry cost Lua and the client a conversion each.
+-- Few arguments on purpose: the client packs each one on every call.
+local D = KEYS[5]
+local group, consumer = ARGV[1], ARGV[2]
+local count, now, prefix = tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local maxd, lease_s, create, want = string.match(ARGV[6], '^(%S+) (%S+) (%S) (%S)$')
+maxd = tonumber(maxd)
+-- The same double the client computes for lease_expires_at (now + lease).
+local expires = tonumber(now) + tonumber(lease_s)
+if create == '1' and redis.call('SISMEMBER', G, group) == 0 then
+  -- The topic's first group gets the backlog kept for it ('0'); a later group starts
+  -- after the messages already published ('$').
+  local start = (redis.call('SCARD', G) == 0) and '0' or '$'
+  redis.pcall('XGROUP', 'CREATE', S, group, start, 'MKSTREAM')
+  redis.call('SADD', G, group)
+end
+local again, lease, fresh, wake = {}, '', {}, {}
+local k = 0
+-- At most 512 due leases per call bound the work of one script run.
+local due = redis.call('ZRANGEBYSCORE', L, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 512)
+if #due > 0 then
+  local items = {}
+  for i = 1, #due, 2 do
+    local m, score = due[i], tonumber(due[i + 1])
+    local first, last, holder = batch(m)
+    if first then
+      -- A batch lease fell due: its entries still pending without a record of their own
+      -- (a batch is at most 1000 entries, the largest receive).
+      redis.call('ZREM', L, m)
+      local p = redis.call('XPENDING', S, group, first, last, 1000)
+      if #p > 0 then
+        local ids = {}
+        for j, e in ipairs(p) do ids[j] = e[1] end
+        local recs = redis.call('HMGET', H, unpack(ids))
+        for j, e in ipairs(p) do
+          if not recs[j] then
+            items[#items + 1] = {id = e[1], score = score, owner = holder, receipt = m,
+              n = tonumber(e[4]), loose = true}
+          end
+        end
+      end
+    else
+      local owner, receipt = record(m)
+      local n = owner and attempts(group, m)
+      if not n then
+        redis.call('ZREM', L, m)
+        redis.call('HDEL', H, m)
+      else
+        items[#items + 1] = {id = m, score = score, owner = owner, receipt = receipt, n = n}
+      end
+    end
+  end
+  for _, it in ipairs(items) do it.ms, it.sq = sid(it.id) end
+  -- Due time first, then publish order: the same order the in-memory model uses.
+  table.sort(items, function(a, b)
+    if a.score ~= b.score then return a.score < b.score end
+    if a.ms ~= b.ms then return a.ms < b.ms end
+    return a.sq < b.sq
+  end)
+  local own, other = {}, {}
+  for _, it in ipairs(items) do
+    if it.n >= maxd then
+      bury(group, D, it.id, 'lease expired', it.n, now)
+    elseif it.owner == consumer then
+      own[#own + 1] = it
+    else
+      other[#other + 1] = it
+    end
+  end
+  for _, list in ipairs({own, other}) do
+    for _, it in ipairs(list) do
+      if k < count then
+        local c = redis.call('XCLAIM', S, group, consumer, 0, it.id, 'RETRYCOUNT', it.n + 1)
+        if #c > 0 and c[1] then
+          k = k + 1
+          local receipt = prefix .. k
+          redis.call('ZADD', L, expires, it.id)
+          redis.call('HSET', H, it.id, consumer .. '\t' .. receipt)
+          again[#again + 1] = it.id
+          again[#again + 1] = c[1][2]
+          again[#again + 1] = it.n + 1
+          again[#again + 1] = receipt
+        else
+          redis.call('ZREM', L, it.id)
+          redis.call('HDEL', H, it.id)
+        end
+      elseif it.loose then
+        -- Still due, but its batch lease is gone: it gets a record of its own, with
+        -- the same receipt, so the delivery stays valid until someone takes it over.
+        redis.call('ZADD', L, it.score, it.id)
+        redis.call('HSET', H, it.id, it.owner .. '\t' .. it.receipt)
+      end
+    end
+  end
+end
+if k < count then
+  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - k,
+    'STREAMS', S, '>')
+  if r and #r[1][2] > 0 then
+    local entries = r[1][2]
+    lease = '~' .. prefix .. '/' .. entries[1][1] .. '/' .. entries[#entries][1] ..
+      '/' .. consumer
+    redis.call('ZADD', L, expires, lease)
+    for _, e in ipairs(entries) do
+      fresh[#fresh + 1] = e[1]
+      fresh[#fresh + 1] = e[2]
+    end
+    k = k + #entries
+  end
+end
+if k == 0 and want == '1' then
+  -- What a waiting caller blocks on: ids after the newest entry, and the next due time.
+  local last = redis.call('XREVRANGE', S, '+', '-', 'COUNT', 1)
+  local nxt = redis.call('ZRANGE', L, 0, 0, 'WITHSCORES')
+  wake = {(#last > 0) and last[1][1] or '0-0', (#nxt > 0) and nxt[2] or ''}
+end
+return {again, lease, fresh, wake}
