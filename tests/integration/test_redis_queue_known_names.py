@@ -117,6 +117,8 @@ def test_forged_deliveries_with_bad_names_are_refused_by_ack_and_ack_many(
         _invalid(queue.ack(bad), "name")
         _invalid(queue.ack_many([second, bad]), "name")
     _invalid(queue.ack("not a delivery"), "expected a Delivery")  # type: ignore[arg-type]
+    for junk in ([None], [object()], None, [second, None]):
+        _invalid(queue.ack_many(junk), "Delivery")  # type: ignore[arg-type]
     assert queue.ack_many([first, second]) == Success(2)
 
 

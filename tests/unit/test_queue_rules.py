@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import pytest
 from returns.result import Failure, Success
 
-from portside.domain import InvalidRequest
+from portside.domain import Delivery, InvalidRequest, QueueMessage
 from portside.ports.queue_rules import (
     MAX_BATCH,
     QueueOptions,
     check_body,
     check_delay,
+    check_deliveries,
     check_headers,
     check_publish_batch,
     check_receive,
@@ -87,3 +89,20 @@ def test_a_batch_names_its_bad_body_and_its_size_limit() -> None:
     assert "body 1" in _message(check_publish_batch("t", [b"a", b"abcd"], options, service="q"))
     too_many = [b"a"] * (MAX_BATCH + 1)
     assert "more than" in _message(check_publish_batch("t", too_many, options, service="q"))
+
+
+@pytest.mark.parametrize("bad", [None, "abc", b"ab", [None], [object()], (1,), 5])
+def test_an_ack_batch_must_be_a_sequence_of_deliveries(bad: object) -> None:
+    """None, text, bytes, numbers and sequences holding non-deliveries are refused."""
+    _message(check_deliveries(bad, operation="ack_many", service="q"))
+
+
+def test_an_ack_batch_checks_the_names_of_every_distinct_delivery() -> None:
+    """A bad name in a later delivery of the batch is found, not skipped."""
+    message = QueueMessage("1", "t", b"", {}, 0.0)
+    good = Delivery(message, "g", "c", 1, "r")
+    assert check_deliveries([good, good], operation="a", service="q") == Success([good, good])
+    bad = attrs.evolve(good, consumer="")
+    assert "consumer" in _message(check_deliveries([good, bad], operation="a", service="q"))
+    forged = attrs.evolve(good, group=["g"])
+    assert "group" in _message(check_deliveries([good, forged], operation="a", service="q"))
