@@ -2,7 +2,7 @@
 
 from portside.ports._cache import CachePort, CompareAndDelete
 from portside.ports._clock import Clock
-from portside.ports._llm import LLMPort
+from portside.ports._llm import LLMPort, Moderates
 from portside.ports._queue import QueuePort
 from portside.ports._uow import Repository, UnitOfWork
 
@@ -11,6 +11,7 @@ __all__ = [
     "Clock",
     "CompareAndDelete",
     "LLMPort",
+    "Moderates",
     "QueuePort",
     "Repository",
     "UnitOfWork",

@@ -8,9 +8,16 @@ from typing import Protocol
 from returns.result import Result
 
 from portside.domain._errors import ServiceError
-from portside.domain._llm import ChatDelta, ChatRequest, Completion, Embeddings, LLMIdentity
+from portside.domain._llm import (
+    ChatDelta,
+    ChatRequest,
+    Completion,
+    Embeddings,
+    LLMIdentity,
+    Moderations,
+)
 
-__all__ = ["LLMPort"]
+__all__ = ["LLMPort", "Moderates"]
 
 
 class LLMPort(Protocol):
@@ -66,4 +73,23 @@ class LLMPort(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class Moderates(Protocol):
+    """An optional capability beside ``LLMPort``: a moderation model.
+
+    ``FakeLLM`` and ``OpenAILLM`` have it; a decorator or a custom adapter may not, so
+    it is not part of ``LLMPort``.
+    """
+
+    def moderate(
+        self, texts: Sequence[str], *, model: str | None = None
+    ) -> Result[Moderations, ServiceError]:
+        """One verdict per text, in order.
+
+        Errors: ``InvalidRequest`` for texts the embeddings rules refuse (checked by
+        ``llm_rules.validate_moderate`` before sending), and the provider errors of
+        ``LLMPort``.
+        """
         ...

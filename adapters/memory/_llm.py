@@ -46,15 +46,18 @@ from portside.domain._llm import (
     Embeddings,
     FinishReason,
     LLMIdentity,
+    Moderation,
+    Moderations,
     ToolCall,
     Usage,
 )
-from portside.ports._llm import LLMPort
+from portside.ports._llm import LLMPort, Moderates
 from portside.ports.llm_rules import (
     MAX_EMBED_DIMENSIONS,
     MAX_EMBED_TEXT_CHARS,
     validate_chat,
     validate_embed,
+    validate_moderate,
 )
 
 __all__ = ["FAILURE_KINDS", "EmbedCall", "FailureKind", "FakeLLM", "Reply", "Responder"]
@@ -138,7 +141,7 @@ def _check_dimensions(_: object, __: object, value: object) -> None:
 
 
 @attrs.define
-class FakeLLM(LLMPort):
+class FakeLLM(LLMPort, Moderates):
     """A scriptable in-memory LLM. For tests and the embedded default only.
 
     Answers, in order of precedence: the next scripted entry (``reply``, ``fail``,
@@ -159,6 +162,7 @@ class FakeLLM(LLMPort):
     _script: deque[_Entry] = attrs.field(factory=deque, init=False, repr=False)
     _requests: list[ChatRequest] = attrs.field(factory=list, init=False, repr=False)
     _embed_calls: list[EmbedCall] = attrs.field(factory=list, init=False, repr=False)
+    _flags: dict[str, tuple[str, float]] = attrs.field(factory=dict, init=False, repr=False)
     _closed: bool = attrs.field(default=False, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
@@ -197,6 +201,11 @@ class FakeLLM(LLMPort):
             raise ValueError("n must not be negative")
         with self._lock:
             self._script.append(_Drop(n, text))
+
+    def flag(self, word: str, category: str = "harassment", *, score: float = 0.9) -> None:
+        """``moderate`` flags any text holding ``word`` (any case) in ``category``."""
+        with self._lock:
+            self._flags[word.lower()] = (category, score)
 
     def received(self) -> int:
         """How many calls (chat and embeddings) got past validation so far."""
@@ -300,6 +309,32 @@ class FakeLLM(LLMPort):
         usage = Usage(input_tokens=sum(count_tokens(text) for text in texts))
         return Success(Embeddings(vectors, name, usage))
 
+    def moderate(
+        self, texts: Sequence[str], *, model: str | None = None
+    ) -> Result[Moderations, ServiceError]:
+        """A verdict per text: flagged in a category when it holds a word given to ``flag``.
+
+        Errors as ``embed``: ``InvalidRequest`` (nothing recorded), ``Unavailable``
+        after ``close``, a scripted failure at the head of the script. Moderation
+        calls are not counted by ``received`` (they are not chat or embeddings calls).
+        """
+        problem = validate_moderate(
+            texts, model, service=_SERVICE, max_text_chars=self.max_text_chars
+        )
+        if problem is not None:
+            return Failure(problem)
+        with self._lock:
+            if self._closed:
+                return Failure(_closed_error("moderate"))
+            failure = self._script[0] if self._script else None
+            if isinstance(failure, ServiceError):
+                self._script.popleft()
+                return Failure(_as_operation(failure, "moderate"))
+            flags = dict(self._flags)
+        return Success(
+            Moderations(tuple(_verdict(t, flags) for t in texts), model or "fake-moderation")
+        )
+
     def close(self) -> None:
         """Refuse further calls with ``Unavailable``; the script and records stay readable."""
         with self._lock:
@@ -372,3 +407,10 @@ def _deltas(completion: Completion) -> list[Result[ChatDelta, ServiceError]]:
     final = ChatDelta(finish_reason=completion.finish_reason, usage=completion.usage, model=model)
     events.append(Success(final))
     return events
+
+
+def _verdict(text: str, flags: dict[str, tuple[str, float]]) -> Moderation:
+    lowered = text.lower()
+    hits = {category: score for word, (category, score) in flags.items() if word in lowered}
+    categories = dict.fromkeys(hits, True)
+    return Moderation(bool(hits), categories, hits)

@@ -18,6 +18,8 @@ from portside.domain._llm import (
     ChatRequest,
     Completion,
     FinishReason,
+    Moderation,
+    Moderations,
     ResponseFormat,
     ToolCall,
     ToolCallDelta,
@@ -33,6 +35,7 @@ __all__ = [
     "StreamState",
     "chat_params",
     "completion_from_body",
+    "moderations_from_body",
     "vectors_from_body",
 ]
 
@@ -274,6 +277,46 @@ def vectors_from_body(
     )
     model = body.get("model")
     return cast(list[tuple[float, ...]], vectors), model if isinstance(model, str) else "", usage
+
+
+def _verdicts(raw: object, kind: type, what: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise Malformed(f"{what} is not an object")
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if value is None:  # OpenAI sends null for categories a model does not score
+            continue
+        if kind is bool and not isinstance(value, bool):
+            raise Malformed(f"{what} holds something other than true or false")
+        if kind is float:
+            value = _float(value)
+        out[str(name)] = value
+    return out
+
+
+def moderations_from_body(raw: bytes, *, count: int, fallback_model: str) -> Moderations:
+    """``count`` verdicts in input order from a ``moderation`` body."""
+    body = _json_object(raw)
+    results = body.get("results")
+    if not isinstance(results, list) or len(results) != count:
+        raise Malformed(f"expected {count} moderation results")
+    verdicts = []
+    for item in results:
+        if not isinstance(item, Mapping) or not isinstance(item.get("flagged"), bool):
+            raise Malformed("a moderation result has no flagged verdict")
+        verdicts.append(
+            Moderation(
+                item["flagged"],
+                _verdicts(item.get("categories"), bool, "categories"),
+                _verdicts(item.get("category_scores"), float, "category_scores"),
+            )
+        )
+    model = body.get("model")
+    return Moderations(
+        tuple(verdicts), model if isinstance(model, str) and model else fallback_model
+    )
 
 
 # --- streams -------------------------------------------------------------------------

@@ -16,9 +16,13 @@ import heapq
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, Final
 
-__all__ = ["Alarm", "Watchdog", "socket_of", "watchdog"]
+from portside.adapters.openai._errors import SDK_ERRORS
+from portside.ports._clock import Clock
+
+__all__ = ["Alarm", "Expired", "Watchdog", "read_within", "socket_of", "watchdog"]
 
 
 class Alarm:
@@ -108,3 +112,43 @@ def socket_of(response: Any) -> socket.socket | None:
     get = getattr(stream, "get_extra_info", None)
     sock = get("socket") if get is not None else None
     return sock if isinstance(sock, socket.socket) else None
+
+
+class Expired(Exception):
+    """The call's deadline passed while an answer was read."""
+
+
+@contextlib.contextmanager
+def read_within(opened: Any, clock: Clock, ends: float) -> Iterator[tuple[Any, Iterator[bytes]]]:
+    """Open ``opened`` (an SDK streaming response) and read its body by ``ends``.
+
+    Yields the response and its body's chunks. Raises ``Expired`` when the deadline
+    (on ``clock``) passes while the body is read: the watchdog shut the socket down,
+    or a chunk (a keep-alive comment too) arrived after it.
+    """
+    alarm: Alarm | None = None
+    try:
+        with opened as response:
+            left = ends - clock.monotonic()
+            if left <= 0:
+                raise Expired
+            sock = socket_of(response.http_response)
+            if sock is not None:
+                alarm = watchdog.arm(left, sock)
+            yield response, _chunks(response.iter_bytes(), clock, ends, alarm)
+    except SDK_ERRORS:
+        if alarm is not None and alarm.fired:
+            raise Expired from None
+        raise
+    finally:
+        if alarm is not None:
+            alarm.cancel()
+
+
+def _chunks(
+    chunks: Iterator[bytes], clock: Clock, ends: float, alarm: Alarm | None
+) -> Iterator[bytes]:
+    for chunk in chunks:
+        if clock.monotonic() >= ends or (alarm is not None and alarm.fired):
+            raise Expired
+        yield chunk

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -26,9 +25,10 @@ from portside.adapters.openai._convert import (
     StreamState,
     chat_params,
     completion_from_body,
+    moderations_from_body,
     vectors_from_body,
 )
-from portside.adapters.openai._deadline import Alarm, socket_of, watchdog
+from portside.adapters.openai._deadline import Expired, read_within
 from portside.adapters.openai._errors import (
     SDK_ERRORS,
     SERVICE,
@@ -47,15 +47,24 @@ from portside.domain._errors import (
     TimedOut,
     Unavailable,
 )
-from portside.domain._llm import ChatDelta, ChatRequest, Completion, Embeddings, LLMIdentity, Usage
+from portside.domain._llm import (
+    ChatDelta,
+    ChatRequest,
+    Completion,
+    Embeddings,
+    LLMIdentity,
+    Moderations,
+    Usage,
+)
 from portside.ports._clock import Clock
-from portside.ports._llm import LLMPort
+from portside.ports._llm import LLMPort, Moderates
 from portside.ports.llm_rules import (
     MAX_EMBED_TEXT_CHARS,
     MAX_SECONDS,
     check_real_llm_allowed,
     validate_chat,
     validate_embed,
+    validate_moderate,
 )
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "OpenAILLM"]
@@ -77,7 +86,7 @@ def _retry_policy() -> RetryPolicy:
 
 
 @attrs.define
-class OpenAILLM(LLMPort):
+class OpenAILLM(LLMPort, Moderates):
     """Chat completions, streaming and embeddings over the openai SDK.
 
     Works with OpenAI and any OpenAI-compatible server (``base_url``). One long-lived
@@ -113,6 +122,7 @@ class OpenAILLM(LLMPort):
     base_url: str | None = None
     model: str = "gpt-4o-mini"
     embedding_model: str = "text-embedding-3-small"
+    moderation_model: str = "omni-moderation-latest"
     timeout: float = 60.0
     connect_timeout: float = 5.0
     deadline: float = DEFAULT_DEADLINE
@@ -212,33 +222,6 @@ class OpenAILLM(LLMPort):
             retry_on=_worth_retrying,
         )
 
-    @contextlib.contextmanager
-    def _body(
-        self, opened: Any, ends: float, operation: str
-    ) -> Iterator[tuple[Any, Iterator[bytes]]]:
-        """The response of one attempt and its body's chunks, both within the deadline.
-
-        Raises ``_Expired`` when the deadline passes while the body is read (the
-        watchdog shuts the socket down, or a chunk arrives late).
-        """
-        alarm: Alarm | None = None
-        try:
-            with opened as response:
-                sock = socket_of(response.http_response)
-                left = ends - self.clock.monotonic()
-                if left <= 0:
-                    raise _Expired
-                if sock is not None:
-                    alarm = watchdog.arm(left, sock)
-                yield response, _within(response.iter_bytes(), self.clock, ends, alarm)
-        except SDK_ERRORS:
-            if alarm is not None and alarm.fired:
-                raise _Expired from None
-            raise
-        finally:
-            if alarm is not None:
-                alarm.cancel()
-
     def _params(self, request: ChatRequest, operation: str) -> dict[str, Any] | ServiceError:
         try:
             return chat_params(
@@ -278,9 +261,9 @@ class OpenAILLM(LLMPort):
             **params, timeout=self._timeouts(read, left)
         )
         try:
-            with self._body(opened, ends, "complete") as (_, chunks):
+            with read_within(opened, self.clock, ends) as (_, chunks):
                 body = b"".join(chunks)
-        except _Expired:
+        except Expired:
             return Failure(self._expired("complete"))
         except SDK_ERRORS as exc:
             return Failure(self._error(exc, "complete"))
@@ -360,7 +343,7 @@ class OpenAILLM(LLMPort):
             **params, timeout=self._timeouts(read, left)
         )
         try:
-            with self._body(opened, ends, "stream") as (response, chunks):
+            with read_within(opened, self.clock, ends) as (response, chunks):
                 refused = _not_a_stream(response.headers.get("content-type"))
                 if refused is not None:
                     yield Failure(refused)
@@ -371,7 +354,7 @@ class OpenAILLM(LLMPort):
                     text, calls = state.read(data)
                     if text or calls:
                         yield Success(ChatDelta(text, calls, model=state.model))
-        except _Expired:
+        except Expired:
             yield Failure(self._expired("stream"))
             return
         except SDK_ERRORS as exc:
@@ -442,6 +425,28 @@ class OpenAILLM(LLMPort):
             served_by = batch_model or served_by
         return Success(Embeddings(tuple(vectors), served_by, usage))
 
+    def moderate(
+        self, texts: Sequence[str], *, model: str | None = None
+    ) -> Result[Moderations, ServiceError]:
+        """One verdict per text from ``/moderations`` (``moderation_model`` by default).
+
+        The same rules, retries and deadline as ``embed``; errors as on the class.
+        """
+        invalid = validate_moderate(
+            texts, model, service=SERVICE, max_text_chars=self.max_embed_text_chars
+        )
+        if invalid is not None:
+            return Failure(invalid)
+        refused = self._refusal("moderate")
+        if refused is not None:
+            return Failure(refused)
+        ends = self._ends(None)
+        chosen = model or self.moderation_model
+        batch = list(texts)
+        return self._with_retries(
+            "moderate", ends, functools.partial(_moderate_once, self, batch, chosen, ends)
+        )
+
     def _embed_once(
         self, batch: list[str], model: str, dimensions: int | None, ends: float
     ) -> Result[tuple[list[tuple[float, ...]], str, Usage], ServiceError]:
@@ -457,9 +462,9 @@ class OpenAILLM(LLMPort):
             **extra,
         )
         try:
-            with self._body(opened, ends, "embed") as (_, chunks):
+            with read_within(opened, self.clock, ends) as (_, chunks):
                 body = b"".join(chunks)
-        except _Expired:
+        except Expired:
             return Failure(self._expired("embed"))
         except SDK_ERRORS as exc:
             return Failure(self._error(exc, "embed"))
@@ -467,20 +472,6 @@ class OpenAILLM(LLMPort):
             return Success(vectors_from_body(body, count=len(batch), dimensions=dimensions))
         except Malformed as exc:
             return Failure(self._malformed(exc, "embed"))
-
-
-class _Expired(Exception):
-    """The call's deadline passed while an answer was read."""
-
-
-def _within(
-    chunks: Iterator[bytes], clock: Clock, ends: float, alarm: Alarm | None
-) -> Iterator[bytes]:
-    """``chunks`` until the deadline: a late chunk (a keep-alive comment too) ends them."""
-    for chunk in chunks:
-        if clock.monotonic() >= ends or (alarm is not None and alarm.fired):
-            raise _Expired
-        yield chunk
 
 
 def _worth_retrying(error: ServiceError) -> bool:
@@ -506,3 +497,25 @@ def _is_number(value: object) -> bool:
 
 def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _moderate_once(
+    llm: OpenAILLM, texts: list[str], model: str, ends: float
+) -> Result[Moderations, ServiceError]:
+    left = ends - llm.clock.monotonic()
+    if left <= 0:
+        return Failure(llm._expired("moderate"))
+    opened = llm._client.moderations.with_streaming_response.create(
+        input=texts, model=model, timeout=llm._timeouts(None, left)
+    )
+    try:
+        with read_within(opened, llm.clock, ends) as (_, chunks):
+            body = b"".join(chunks)
+    except Expired:
+        return Failure(llm._expired("moderate"))
+    except SDK_ERRORS as exc:
+        return Failure(llm._error(exc, "moderate"))
+    try:
+        return Success(moderations_from_body(body, count=len(texts), fallback_model=model))
+    except Malformed as exc:
+        return Failure(llm._malformed(exc, "moderate"))

@@ -1,4 +1,4 @@
-"""Structured output for any ``LLMPort``: a reply that is an instance of an attrs class."""
+"""Structured output for any ``LLMPort``: a reply that is an attrs instance, checked tool calls."""
 
 from portside.adapters.structured._output import (
     DEFAULT_MAX_ATTEMPTS,
@@ -7,6 +7,7 @@ from portside.adapters.structured._output import (
     complete_structured,
     json_schema,
 )
+from portside.adapters.structured._tools import parse_tool_call, parse_tool_calls
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
@@ -14,4 +15,6 @@ __all__ = [
     "Structured",
     "complete_structured",
     "json_schema",
+    "parse_tool_call",
+    "parse_tool_calls",
 ]

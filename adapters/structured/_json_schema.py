@@ -158,7 +158,9 @@ def _json_type(value: object) -> str:
     return _SCALARS.get(type(value), type(value).__name__)
 
 
-def _is(kind: str, value: object) -> bool:
+def _is(kind: object, value: object) -> bool:
+    if isinstance(kind, list):  # a hand-written schema may list several types
+        return any(_is(option, value) for option in kind)
     if kind == "integer":
         return (type(value) is int) or (type(value) is float and value.is_integer())
     if kind == "number":
@@ -172,8 +174,11 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
         return schema
     if ref == "#":
         return root
-    resolved: dict[str, Any] = root["$defs"][ref.removeprefix("#/$defs/")]
-    return resolved
+    # Generated schemas use $defs; a hand-written one (a tool's parameters) may use
+    # definitions or point elsewhere, which is then not checked rather than a crash.
+    defs = root.get("$defs") or root.get("definitions") or {}
+    resolved = defs.get(str(ref).rsplit("/", 1)[-1]) if isinstance(defs, dict) else None
+    return resolved if isinstance(resolved, dict) else {}
 
 
 def first_problem(

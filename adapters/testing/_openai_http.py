@@ -53,6 +53,8 @@ class Owner(Protocol):
 
     def _stopping_now(self) -> bool: ...
 
+    def _flags(self) -> dict[str, tuple[str, float]]: ...
+
 
 @attrs.frozen
 class RecordedRequest:
@@ -118,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         ):
             self._json(401, error_body(HttpError(401, "bad key", code="invalid_api_key")))
             return
-        if not path.endswith(("/chat/completions", "/embeddings")):
+        if not path.endswith(("/chat/completions", "/embeddings", "/moderations")):
             self._json(404, error_body(HttpError(404, f"no route {path}")))
             return
         behaviour: Behaviour | None = owner._next()
@@ -140,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
             self._trickle(body, behaviour)
         elif path.endswith("/embeddings"):
             self._embeddings(body, behaviour)
+        elif path.endswith("/moderations"):
+            self._moderations(body)
         else:
             self._chat(body, behaviour)
 
@@ -160,6 +164,26 @@ class Handler(BaseHTTPRequestHandler):
         size = dimensions if isinstance(dimensions, int) and dimensions > 0 else 8
         model = body.get("model")
         self._json(200, embeddings_body(texts, model if isinstance(model, str) else "", size))
+
+    def _moderations(self, body: Mapping[str, Any]) -> None:
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            self._json(400, error_body(HttpError(400, "input must be strings")))
+            return
+        flags = self.server.owner._flags()
+        results = []
+        for text in texts:
+            hits = {c: s for w, (c, s) in flags.items() if w in text.lower()}
+            results.append(
+                {
+                    "flagged": bool(hits),
+                    "categories": dict.fromkeys(hits, True) | {"violence": "violence" in hits},
+                    "category_scores": hits | {"violence": hits.get("violence", 0.0)},
+                }
+            )
+        model = body.get("model")
+        self._json(200, {"id": "modr-local", "model": model or "", "results": results})
 
     def _chat(self, body: Mapping[str, Any], behaviour: Reply | StreamFault | None) -> None:
         fault = behaviour if isinstance(behaviour, StreamFault) else None

@@ -1,7 +1,8 @@
 """A local OpenAI-compatible HTTP server for tests: real HTTP on loopback, real SSE.
 
 It speaks ``POST /v1/chat/completions`` (plain and ``stream=true``, with the usage-only
-closing chunk when ``stream_options.include_usage`` is set) and ``POST /v1/embeddings``.
+closing chunk when ``stream_options.include_usage`` is set), ``POST /v1/embeddings`` and
+``POST /v1/moderations``.
 Tests queue behaviours (replies, tool calls, error statuses, delays, stalled, dropped,
 malformed or truncated streams, malformed bodies) and read back every request the
 server received, so retries and backoff are asserted from what really went over the
@@ -69,6 +70,7 @@ class OpenAITestServer(LLMScript):
     api_key: str | None = attrs.field(default=None, repr=False)
     stall_seconds: float = 30.0
     _queue: deque[Behaviour] = attrs.field(factory=deque, init=False)
+    _flagged: dict[str, tuple[str, float]] = attrs.field(factory=dict, init=False, repr=False)
     _requests: list[RecordedRequest] = attrs.field(factory=list, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
     _stopping: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
@@ -139,10 +141,11 @@ class OpenAITestServer(LLMScript):
             return list(self._requests)
 
     def clear(self) -> None:
-        """Forget queued behaviours and recorded requests."""
+        """Forget queued behaviours, recorded requests and moderation flags."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            self._flagged.clear()
 
     # --- the LLM contract kit's LLMScript protocol -----------------------------------
 
@@ -196,6 +199,14 @@ class OpenAITestServer(LLMScript):
             raise ValueError("n must not be negative")
         self.script(StreamFault("truncated", after=n, reply=Reply(text)))
 
+    def flag(self, word: str, category: str = "harassment", *, score: float = 0.9) -> None:
+        """``/moderations`` flags any text holding ``word`` (any case) in ``category``.
+
+        The same scripting as ``FakeLLM.flag``; unflagged categories score 0.
+        """
+        with self._lock:
+            self._flagged[word.lower()] = (category, score)
+
     def received(self) -> int:
         """How many chat and embeddings requests arrived so far."""
         with self._lock:
@@ -217,6 +228,10 @@ class OpenAITestServer(LLMScript):
 
     def _stopping_now(self) -> bool:
         return self._stopping.is_set()
+
+    def _flags(self) -> dict[str, tuple[str, float]]:
+        with self._lock:
+            return dict(self._flagged)
 
 
 def main() -> None:

@@ -184,6 +184,22 @@ def test_any_value_for_any_embed_argument_is_answered_alike(
     )
 
 
+@settings(max_examples=80)
+@given(argument=st.sampled_from(["texts", "model"]), value=ANY)
+def test_any_value_for_any_moderate_argument_is_answered_alike(
+    pair: tuple[FakeLLM, OpenAILLM, OpenAITestServer], argument: str, value: Any
+) -> None:
+    """moderate(None), moderate("one string"), model=5... are results, alike on both."""
+    arguments: dict[str, Any] = {"texts": ["hello"], "model": None}
+    arguments[argument] = value
+
+    def call(llm: Any) -> str:
+        return _verdict(llm.moderate(arguments["texts"], model=arguments["model"]))
+
+    _both(pair, call, what=f"moderate {argument}={value!r}")
+    _named(pair[0].moderate(arguments["texts"], model=arguments["model"]), "text", argument)
+
+
 def test_a_fake_with_absurd_dimensions_is_refused_when_built() -> None:
     """FakeLLM(dimensions=10**7) raises ValueError at build instead of allocating gigabytes."""
     with pytest.raises(ValueError, match="dimensions"):
