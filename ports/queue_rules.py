@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from portside.domain._errors import InvalidRequest
-from portside.domain._queue import Delivery
+from portside.domain._queue import Delivery, QueueMessage
 
 __all__ = [
     "MAX_BATCH",
     "MAX_NAME_LENGTH",
+    "MAX_TOKEN_LENGTH",
     "REASON_LEASE_EXPIRED",
     "REASON_NACKED",
+    "CheckedHeaders",
     "QueueOptions",
     "check_body",
     "check_delay",
@@ -36,6 +38,8 @@ __all__ = [
 
 #: Topic, group, consumer and dedupe-key names are 1 to this many printable characters.
 MAX_NAME_LENGTH: Final = 200
+#: The longest message id or receipt a delivery may carry (both are made by adapters).
+MAX_TOKEN_LENGTH: Final = 1024
 #: The most messages one ``receive`` or ``publish_many`` call may move.
 MAX_BATCH: Final = 1000
 #: The dead-letter reason when the last allowed delivery's lease ran out.
@@ -50,7 +54,8 @@ class QueueOptions:
 
     ``lease_timeout`` is the visibility timeout in seconds; ``max_deliveries`` how
     many deliveries a message gets before it is dead-lettered; ``max_body_bytes`` the
-    largest body ``publish`` accepts; ``dedupe_window`` how long, in seconds, a
+    largest message ``publish`` accepts (the body plus its header names and values, in
+    UTF-8 bytes); ``dedupe_window`` how long, in seconds, a
     ``dedupe_key`` is remembered.
     """
 
@@ -93,30 +98,46 @@ def check_name(
 
 
 def check_body(
-    body: object, options: QueueOptions, *, operation: str, service: str
+    body: object, options: QueueOptions, *, operation: str, service: str, reserved: int = 0
 ) -> Result[bytes, InvalidRequest]:
-    """``body`` as bytes when it is bytes within ``max_body_bytes``."""
+    """``body`` as bytes when it is bytes and fits the message limit.
+
+    The limit is ``max_body_bytes`` for the whole message: ``reserved`` is what the
+    message's headers already take (``CheckedHeaders.size``).
+    """
     if not isinstance(body, bytes | bytearray | memoryview):
         return _invalid(operation, "body must be bytes", service)
-    data = bytes(body)
-    if len(data) > options.max_body_bytes:
-        return _invalid(
-            operation,
-            f"body is {len(data)} bytes, over the maximum of {options.max_body_bytes}",
-            service,
-        )
-    return Success(data)
+    size = body.nbytes if isinstance(body, memoryview) else len(body)
+    limit = options.max_body_bytes
+    if size + reserved > limit:  # before the copy below
+        what = f"body is {size} bytes" + (f" and headers {reserved}" if reserved else "")
+        return _invalid(operation, f"{what}, over the maximum of {limit}", service)
+    return Success(bytes(body))
+
+
+class CheckedHeaders(NamedTuple):
+    """Headers that passed ``check_headers``: a copy, and the bytes they take."""
+
+    values: dict[str, str]
+    #: The UTF-8 size of every name and value: counted against ``max_body_bytes``.
+    size: int
 
 
 def check_headers(
-    headers: object, *, operation: str, service: str
-) -> Result[dict[str, str], InvalidRequest]:
-    """A copy of ``headers`` when every name is a valid name and every value a str."""
+    headers: object, options: QueueOptions, *, operation: str, service: str
+) -> Result[CheckedHeaders, InvalidRequest]:
+    """A copy of ``headers`` when every name is a valid name and every value valid text.
+
+    A value must be a str that encodes as UTF-8 (no lone surrogates); the names and
+    values together must fit in ``max_body_bytes``, checked before anything is copied.
+    """
     if headers is None:
-        return Success({})
+        return Success(CheckedHeaders({}, 0))
     if not isinstance(headers, Mapping):
         return _invalid(operation, "headers must be a mapping of str to str", service)
+    limit = options.max_body_bytes
     copy: dict[str, str] = {}
+    size = 0
     items: Iterable[tuple[object, object]] = headers.items()
     for key, value in items:
         checked = check_name("header", key, operation=operation, service=service)
@@ -124,8 +145,18 @@ def check_headers(
             return checked
         if not isinstance(value, str):
             return _invalid(operation, f"header {key!r} value must be a str", service)
+        # A character is at least one byte: a value longer than the limit is refused
+        # before it is encoded.
+        if size + len(value) > limit:
+            return _invalid(operation, f"headers are over the maximum of {limit} bytes", service)
+        try:
+            size += len(checked.unwrap().encode()) + len(value.encode())
+        except UnicodeEncodeError:
+            return _invalid(operation, f"header {key!r} value is not valid text", service)
+        if size > limit:
+            return _invalid(operation, f"headers are over the maximum of {limit} bytes", service)
         copy[checked.unwrap()] = value
-    return Success(copy)
+    return Success(CheckedHeaders(copy, size))
 
 
 def check_delay(
@@ -134,7 +165,10 @@ def check_delay(
     """``seconds`` as a float when finite and not negative (or positive when asked)."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         return _invalid(operation, f"{what} must be a number of seconds", service)
-    value = float(seconds)
+    try:
+        value = float(seconds)
+    except OverflowError:  # an int beyond the float range
+        return _invalid(operation, f"{what} must be finite", service)
     if not math.isfinite(value):
         return _invalid(operation, f"{what} must be finite", service)
     if value < 0 or (positive and value == 0):
@@ -174,8 +208,21 @@ def check_delivery(
     """``delivery`` when it is a ``Delivery`` with valid topic, group and consumer names."""
     if not isinstance(delivery, Delivery):
         return _invalid(operation, "expected a Delivery", service)
+    # A Delivery's fields are not checked at construction: a forged one may hold anything.
+    message: object = delivery.message
+    if not isinstance(message, QueueMessage):
+        return _invalid(operation, "the delivery's message must be a QueueMessage", service)
+    tokens: tuple[tuple[str, object], ...] = (
+        ("message id", message.id),
+        ("receipt", delivery.receipt),
+    )
+    for what, text in tokens:
+        if not isinstance(text, str) or not 0 < len(text) <= MAX_TOKEN_LENGTH:
+            return _invalid(
+                operation, f"{what} must be a str of 1 to {MAX_TOKEN_LENGTH} characters", service
+            )
     for kind, name in (
-        ("topic", delivery.message.topic),
+        ("topic", message.topic),
         ("group", delivery.group),
         ("consumer", delivery.consumer),
     ):
@@ -218,24 +265,34 @@ def check_deliveries(
 
 def check_publish_batch(
     topic: str,
-    bodies: Iterable[bytes],
+    bodies: object,
     options: QueueOptions,
     *,
     service: str,
+    reserved: int = 0,
 ) -> Result[list[bytes], InvalidRequest]:
-    """The bodies of a ``publish_many`` call, each checked, when the batch is valid."""
+    """The bodies of a ``publish_many`` call, each checked, when the batch is valid.
+
+    ``reserved`` is what the batch's headers take in each message (see ``check_body``).
+    """
     checked_topic = check_name("topic", topic, operation="publish_many", service=service)
     if isinstance(checked_topic, Failure):
         return checked_topic
+    if isinstance(bodies, str | bytes | bytearray | memoryview | Mapping) or not isinstance(
+        bodies, Iterable
+    ):
+        return _invalid("publish_many", "bodies must be an iterable of bytes", service)
     out: list[bytes] = []
-    limit = options.max_body_bytes
+    limit = options.max_body_bytes - reserved
     for index, body in enumerate(bodies):
         if index >= MAX_BATCH:
             return _invalid("publish_many", f"more than {MAX_BATCH} bodies in one batch", service)
         if type(body) is bytes and len(body) <= limit:
             out.append(body)  # the common case, immutable already: no copy, no Result
             continue
-        checked = check_body(body, options, operation="publish_many", service=service)
+        checked = check_body(
+            body, options, operation="publish_many", service=service, reserved=reserved
+        )
         if isinstance(checked, Failure):
             return _invalid("publish_many", f"body {index}: {checked.failure().message}", service)
         out.append(checked.unwrap())

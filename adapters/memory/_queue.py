@@ -26,6 +26,7 @@ from portside.ports._queue import QueuePort
 from portside.ports.queue_rules import (
     REASON_LEASE_EXPIRED,
     REASON_NACKED,
+    CheckedHeaders,
     QueueOptions,
     check_body,
     check_delay,
@@ -123,18 +124,22 @@ class MemoryQueue(QueuePort):
         checked_topic = check_name("topic", topic, operation="publish", service=_SERVICE)
         if isinstance(checked_topic, Failure):
             return checked_topic
-        checked = check_body(body, self.options, operation="publish", service=_SERVICE)
-        if isinstance(checked, Failure):
-            return checked
-        copied = check_headers(headers, operation="publish", service=_SERVICE)
+        copied = self._check_headers(headers, "publish")
         if isinstance(copied, Failure):
             return copied
+        size = copied.unwrap().size
+        checked = check_body(
+            body, self.options, operation="publish", service=_SERVICE, reserved=size
+        )
+        if isinstance(checked, Failure):
+            return checked
         if dedupe_key is not None:
             key = check_name("dedupe key", dedupe_key, operation="publish", service=_SERVICE)
             if isinstance(key, Failure):
                 return key
         with self._lock:
-            return Success(self._append(topic, checked.unwrap(), copied.unwrap(), dedupe_key))
+            values = copied.unwrap().values
+            return Success(self._append(topic, checked.unwrap(), values, dedupe_key))
 
     def publish_many(
         self,
@@ -144,19 +149,26 @@ class MemoryQueue(QueuePort):
         headers: Mapping[str, str] | None = None,
     ) -> Result[list[str], ServiceError]:
         """Append several messages; all or none are published. Bad input is ``InvalidRequest``."""
-        checked = check_publish_batch(topic, bodies, self.options, service=_SERVICE)
-        if isinstance(checked, Failure):
-            return checked
-        copied = check_headers(headers, operation="publish_many", service=_SERVICE)
+        checked_topic = check_name("topic", topic, operation="publish_many", service=_SERVICE)
+        if isinstance(checked_topic, Failure):
+            return checked_topic
+        copied = self._check_headers(headers, "publish_many")
         if isinstance(copied, Failure):
             return copied
+        values, size = copied.unwrap()
+        checked = check_publish_batch(topic, bodies, self.options, service=_SERVICE, reserved=size)
+        if isinstance(checked, Failure):
+            return checked
         with self._lock:
             return Success(
-                [
-                    self._append(topic, body, dict(copied.unwrap()), None)
-                    for body in checked.unwrap()
-                ]
+                [self._append(topic, body, dict(values), None) for body in checked.unwrap()]
             )
+
+    def _check_headers(
+        self, headers: object, operation: str
+    ) -> Result[CheckedHeaders, ServiceError]:
+        """The shared header rule (a method so the kit's negative controls can break it)."""
+        return check_headers(headers, self.options, operation=operation, service=_SERVICE)
 
     def _append(self, topic: str, body: bytes, headers: dict[str, str], dedupe: str | None) -> str:
         state = self._topics.setdefault(topic, _Topic())

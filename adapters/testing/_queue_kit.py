@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final, TypeVar
 
+import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -30,12 +31,12 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from returns.result import Result, Success
+from returns.result import Failure, Result, Success
 
 from portside.adapters.memory._clock import ManualClock
 from portside.adapters.memory._queue import MemoryQueue, QueueOptions
 from portside.domain._errors import InvalidRequest, ServiceError
-from portside.domain._queue import DeadLetter, Delivery
+from portside.domain._queue import DeadLetter, Delivery, QueueMessage
 from portside.ports._clock import Clock
 from portside.ports._queue import QueuePort
 
@@ -58,6 +59,60 @@ CONSUMERS: Final = ("c0", "c1")
 #: At most this many brand-new topics per example (each adds dead-letter checks).
 MAX_NEW_TOPICS: Final = 2
 T = TypeVar("T")
+
+
+def _forged(delivery: Delivery | None) -> Delivery:
+    """A delivery to hand in when the machine has none yet (never a live one)."""
+    if delivery is not None:
+        return delivery
+    message = QueueMessage("0-1", TOPICS[0], b"", {}, 0.0)
+    return Delivery(message, GROUPS[0], CONSUMERS[0], 1, "no-such-receipt")
+
+
+#: Each bad call, made on the adapter under test and on the model with the latest
+#: delivery each of them handed out (or a forged one).
+BAD_CALLS: Final[dict[str, Callable[[QueuePort, Delivery | None], Result[Any, ServiceError]]]] = {
+    "empty topic": lambda q, _: q.publish("", b"bad"),
+    "long topic": lambda q, _: q.publish("t" * 201, b"bad"),
+    "big body": lambda q, _: q.publish(TOPICS[0], b"x" * (KIT_OPTIONS.max_body_bytes + 1)),
+    "empty dedupe key": lambda q, _: q.publish(TOPICS[0], b"bad", dedupe_key=""),
+    "lone surrogate in a header value": lambda q, _: q.publish(
+        TOPICS[0], b"bad", headers={"h": "\ud800"}
+    ),
+    "header value not a str": lambda q, _: q.publish(
+        TOPICS[0],
+        b"bad",
+        headers={"h": 1},  # type: ignore[dict-item]
+    ),
+    "headers over the message limit": lambda q, _: q.publish(
+        TOPICS[0], b"", headers={"h": "x" * KIT_OPTIONS.max_body_bytes}
+    ),
+    "bad headers on an empty batch": lambda q, _: q.publish_many(
+        TOPICS[0], [], headers={"h": "\udfff"}
+    ),
+    "batch headers over the limit": lambda q, _: q.publish_many(
+        TOPICS[0], [b"m"], headers={"h": "x" * (KIT_OPTIONS.max_body_bytes - 1)}
+    ),
+    "bodies not an iterable": lambda q, _: q.publish_many(TOPICS[0], None),  # type: ignore[arg-type]
+    "empty group": lambda q, _: q.receive(TOPICS[0], "", CONSUMERS[0]),
+    "long consumer": lambda q, _: q.receive(TOPICS[0], GROUPS[0], "c" * 201),
+    "zero count": lambda q, _: q.receive(TOPICS[0], GROUPS[0], CONSUMERS[0], max_messages=0),
+    "negative wait": lambda q, _: q.receive(TOPICS[0], GROUPS[0], CONSUMERS[0], wait=-1.0),
+    "wait beyond the float range": lambda q, _: q.receive(
+        TOPICS[0], GROUPS[0], CONSUMERS[0], wait=10**400
+    ),
+    "delay beyond the float range": lambda q, d: q.nack(_forged(d), delay=10**400),
+    "extension beyond the float range": lambda q, d: q.extend(_forged(d), by=-(10**400)),
+    "ack_many of None": lambda q, _: q.ack_many(None),  # type: ignore[arg-type]
+    "ack_many of [None]": lambda q, _: q.ack_many([None]),  # type: ignore[list-item]
+    "ack_many of [object()]": lambda q, _: q.ack_many([object()]),  # type: ignore[list-item]
+    "ack_many with a bad item after a good one": lambda q, d: q.ack_many(
+        [_forged(d), "x"]  # type: ignore[list-item]
+    ),
+    "ack of a forged message": lambda q, d: q.ack(
+        attrs.evolve(_forged(d), message=None)  # type: ignore[arg-type]
+    ),
+}
 
 
 class QueueContract(RuleBasedStateMachine):
@@ -292,53 +347,29 @@ class QueueContract(RuleBasedStateMachine):
             for group in GROUPS:
                 self.dead_letters(topic, group)
 
-    @rule(
-        bad=st.sampled_from(
-            [
-                "empty topic",
-                "long topic",
-                "big body",
-                "empty dedupe key",
-                "empty group",
-                "long consumer",
-                "zero count",
-                "negative wait",
-            ]
-        )
-    )
+    @rule(bad=st.sampled_from(sorted(BAD_CALLS)))
     def bad_input(self, bad: str) -> None:
-        """Bad input is InvalidRequest, in both, and publishes or leases nothing."""
-        if bad in ("empty group", "long consumer", "zero count", "negative wait"):
-            self._receive_bad(bad)
-            return
-        topic, body, dedupe = TOPICS[0], b"bad", None
-        if bad == "empty topic":
-            topic = ""
-        elif bad == "long topic":
-            topic = "t" * 201
-        elif bad == "big body":
-            body = b"x" * (KIT_OPTIONS.max_body_bytes + 1)
-        else:
-            dedupe = ""
-        real = self.real.publish(topic, body, dedupe_key=dedupe)
-        model = self.model.publish(topic, body, dedupe_key=dedupe)
-        assert isinstance(model.failure(), InvalidRequest)
-        self._same(f"publish with {bad}", real, model, lambda _, __: None)
+        """Bad input of any type is InvalidRequest, in both, and publishes or leases nothing."""
+        live = self.deliveries[-1] if self.deliveries else None
+        real = BAD_CALLS[bad](self.real, live[0] if live else None)
+        model = BAD_CALLS[bad](self.model, live[1] if live else None)
+        assert isinstance(model, Failure), f"the model accepted {bad}"
+        assert isinstance(model.failure(), InvalidRequest), f"{bad}: model gave {model}"
+        self._same(bad, real, model, lambda _, __: None)
 
-    def _receive_bad(self, bad: str) -> None:
-        group, consumer, count, wait = GROUPS[0], CONSUMERS[0], 1, 0.0
-        if bad == "empty group":
-            group = ""
-        elif bad == "long consumer":
-            consumer = "c" * 201
-        elif bad == "zero count":
-            count = 0
-        else:
-            wait = -1.0
-        real = self.real.receive(TOPICS[0], group, consumer, max_messages=count, wait=wait)
-        model = self.model.receive(TOPICS[0], group, consumer, max_messages=count, wait=wait)
-        assert isinstance(model.failure(), InvalidRequest)
-        self._same(f"receive with {bad}", real, model, self._deliveries)
+    @rule(topic=topics, over=st.booleans())
+    def publish_at_the_size_limit(self, topic: str, over: bool) -> None:
+        """The body and the headers together fit the limit exactly, or are one byte over."""
+        self.published += 1
+        body = f"m{self.published}".encode()
+        room = KIT_OPTIONS.max_body_bytes - len(body) - len("h")
+        headers = {"h": "é" * (room // 2) + "x" * (room % 2 + int(over))}
+        real = self.real.publish(topic, body, headers=headers)
+        model = self.model.publish(topic, body, headers=headers)
+        assert isinstance(model, Failure) == over, f"model: {model}"
+        self._same(f"publish at the limit (over={over})", real, model, lambda _, __: None)
+        if isinstance(real, Success) and isinstance(model, Success):
+            self._record_ids(topic, real.unwrap(), model.unwrap())
 
 
 def check_queue_contract(

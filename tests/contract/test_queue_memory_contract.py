@@ -6,11 +6,13 @@ from collections import deque
 
 import pytest
 from hypothesis import Phase, settings
+from returns.result import Result
 
 from portside.adapters.memory._queue import MemoryQueue, _Group, _Lease, _Topic
 from portside.adapters.testing import check_queue_contract
+from portside.domain import ServiceError
 from portside.ports import Clock, QueuePort
-from portside.ports.queue_rules import QueueOptions
+from portside.ports.queue_rules import CheckedHeaders, QueueOptions, check_headers
 
 _NO_SHRINK = settings(phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None)
 
@@ -71,6 +73,17 @@ class _FirstGroupStartsAtTheEnd(MemoryQueue):
         return deque()
 
 
+class _UnboundedHeaders(MemoryQueue):
+    """Checks header names and values but not their size: a 50 MB header is taken."""
+
+    def _check_headers(
+        self, headers: object, operation: str
+    ) -> Result[CheckedHeaders, ServiceError]:
+        roomy = QueueOptions(max_body_bytes=1 << 40)
+        checked = check_headers(headers, roomy, operation=operation, service="memory-queue")
+        return checked.map(lambda found: CheckedHeaders(found.values, 0))
+
+
 class _EveryGroupGetsTheBacklog(MemoryQueue):
     """Hands whatever is still stored to every new group, not only the first."""
 
@@ -89,6 +102,7 @@ class _EveryGroupGetsTheBacklog(MemoryQueue):
         _AckKeepsLease,
         _FirstGroupStartsAtTheEnd,
         _EveryGroupGetsTheBacklog,
+        _UnboundedHeaders,
     ],
     ids=[
         "no-redelivery",
@@ -97,6 +111,7 @@ class _EveryGroupGetsTheBacklog(MemoryQueue):
         "ack-keeps-message",
         "backlog-lost",
         "backlog-to-late-groups",
+        "unbounded-headers",
     ],
 )
 def test_kit_catches_a_broken_queue(broken: type[MemoryQueue]) -> None:

@@ -13,7 +13,7 @@ import redis
 from returns.result import Success
 
 from portside.adapters.memory import ManualClock
-from portside.adapters.redis import RedisQueue, connect
+from portside.adapters.redis import RedisCache, RedisQueue, connect
 from portside.adapters.redis._queue._wait import eviction_warning
 from portside.adapters.testing import TcpFaultProxy, throwaway_redis
 from portside.domain import InvalidRequest, Unavailable
@@ -222,3 +222,21 @@ def test_repr_shows_no_password(redis_url: str) -> None:
         assert "s3cret-pw" not in repr(queue)
     finally:
         queue.close()
+
+
+@pytest.mark.parametrize("namespace", ["x|q", "", "a*", "q{t}", "n\n", "x" * 201])
+def test_a_namespace_a_cache_clear_or_a_pattern_could_reach_is_refused(
+    client: redis.Redis, namespace: str
+) -> None:
+    """A queue namespace holding the cache separator, glob syntax or braces raises."""
+    with pytest.raises(ValueError, match="namespace"):
+        RedisQueue(client, namespace=namespace)
+
+
+@pytest.mark.services
+def test_a_cache_clear_never_reaches_a_queue(client: redis.Redis, namespace: str) -> None:
+    """RedisCache(namespace=<the queue's namespace>).clear() leaves the queue's keys alone."""
+    queue = RedisQueue(client, namespace=namespace)
+    queue.publish("t", b"kept").unwrap()
+    RedisCache(client, namespace=namespace).clear().unwrap()
+    assert queue.stored("t") == Success(1)

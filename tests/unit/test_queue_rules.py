@@ -11,6 +11,7 @@ from returns.result import Failure, Success
 from portside.domain import Delivery, InvalidRequest, QueueMessage
 from portside.ports.queue_rules import (
     MAX_BATCH,
+    CheckedHeaders,
     QueueOptions,
     check_body,
     check_delay,
@@ -47,12 +48,43 @@ def test_options_out_of_range_raise(options: dict[str, float], word: str) -> Non
 def test_headers_must_map_names_to_strings() -> None:
     """Headers need printable str names and str values; a copy is returned."""
     given = {"trace": "abc"}
-    copied = check_headers(given, operation="publish", service="q")
-    assert copied == Success(given)
-    assert copied.unwrap() is not given
-    assert "header name is empty" in _message(check_headers({"": "x"}, operation="p", service="q"))
-    assert "value must be a str" in _message(check_headers({"n": 1}, operation="p", service="q"))
-    assert "mapping" in _message(check_headers([("a", "b")], operation="p", service="q"))
+    options = QueueOptions()
+    copied = check_headers(given, options, operation="publish", service="q")
+    assert copied == Success(CheckedHeaders(given, len("trace") + len("abc")))
+    assert copied.unwrap().values is not given
+    for bad, words in [
+        ({"": "x"}, "header name is empty"),
+        ({"n": 1}, "value must be a str"),
+        ([("a", "b")], "mapping"),
+        ({"n": "\ud800"}, "not valid text"),
+    ]:
+        assert words in _message(check_headers(bad, options, operation="p", service="q"))
+
+
+def test_headers_count_against_the_message_limit() -> None:
+    """Header names and values take UTF-8 bytes of the limit; the body gets what is left."""
+    options = QueueOptions(max_body_bytes=10)
+    headers = check_headers({"h": "é" * 4}, options, operation="p", service="q").unwrap()
+    assert headers.size == 9
+    assert check_body(b"x", options, operation="p", service="q", reserved=9) == Success(b"x")
+    assert "over the maximum of 10" in _message(
+        check_body(b"xy", options, operation="p", service="q", reserved=9)
+    )
+    huge = {"h": "x" * 50_000_000}
+    assert "over the maximum" in _message(check_headers(huge, options, operation="p", service="q"))
+
+
+@pytest.mark.parametrize("bad", [10**400, -(10**400)])
+def test_numbers_beyond_the_float_range_are_refused_not_raised(bad: int) -> None:
+    """An int too large for a float is a refused delay and a refused wait."""
+    assert "finite" in _message(check_delay("delay", bad, operation="nack", service="q"))
+    assert "finite" in _message(check_receive("t", "g", "c", 1, bad, service="q"))
+
+
+@pytest.mark.parametrize("bad", [None, b"abc", "abc", 5, {b"a": b"b"}])
+def test_a_batch_of_bodies_must_be_an_iterable_of_bytes(bad: object) -> None:
+    """None, a number, a str, a bytes object or a mapping is not a batch of bodies."""
+    assert "iterable" in _message(check_publish_batch("t", bad, QueueOptions(), service="q"))
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -0.5, "1", True])

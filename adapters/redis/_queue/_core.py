@@ -25,10 +25,27 @@ from portside.domain._errors import ServiceError
 from portside.ports._clock import Clock
 from portside.ports.queue_rules import QueueOptions
 
-__all__ = ["QueueCore"]
+__all__ = ["QueueCore", "check_namespace"]
 
 #: Bounds the per-name caches of a process that keeps inventing names.
 _MAX_CACHED: Final = 4096
+
+
+#: Characters a namespace may not hold: ``|`` ends a cache namespace (``RedisCache``
+#: deletes ``<its namespace>|*``), the others are glob syntax for SCAN MATCH patterns.
+_NOT_IN_NAMESPACE: Final = frozenset("|*?[]\\{}")
+
+
+def check_namespace(namespace: object) -> None:
+    """Raise ``ValueError`` when ``namespace`` cannot name a queue's keys.
+
+    Construction input, like ``QueueOptions``, so a wrong value raises. A queue named
+    ``x|q`` would be wiped by ``RedisCache(namespace="x").clear()``.
+    """
+    if not isinstance(namespace, str) or not namespace or len(namespace) > 200:
+        raise ValueError("queue namespace must be a str of 1 to 200 characters")
+    if not namespace.isprintable() or _NOT_IN_NAMESPACE.intersection(namespace):
+        raise ValueError("queue namespace must be printable and hold none of | * ? [ ] \\ { }")
 
 
 @attrs.define
@@ -61,6 +78,7 @@ class QueueCore:
     _read_timeout: float = attrs.field(default=1.0, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        check_namespace(self.namespace)
         timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
         self._read_timeout = float(timeout) if timeout else 1.0
         for name in SCRIPTS:

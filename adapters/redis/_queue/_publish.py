@@ -44,19 +44,20 @@ def checked_fields(
     checked = check_name("topic", topic, operation="publish", service=SERVICE)
     if isinstance(checked, Failure):
         return checked
-    data = check_body(body, options, operation="publish", service=SERVICE)
-    if isinstance(data, Failure):
-        return data
-    copied = check_headers(headers, operation="publish", service=SERVICE)
+    copied = check_headers(headers, options, operation="publish", service=SERVICE)
     if isinstance(copied, Failure):
         return copied
+    values, size = copied.unwrap()
+    data = check_body(body, options, operation="publish", service=SERVICE, reserved=size)
+    if isinstance(data, Failure):
+        return data
     if dedupe_key is not None:
         key = check_name("dedupe key", dedupe_key, operation="publish", service=SERVICE)
         if isinstance(key, Failure):
             return key
     fields: list[Any] = [b"b", data.unwrap(), b"t", repr(clock.now())]
-    if copied.unwrap():
-        encoded = encode(copied.unwrap())
+    if values:
+        encoded = encode(values)
         if isinstance(encoded, Failure):
             return encoded
         fields += [b"h", encoded.unwrap()]
@@ -87,15 +88,19 @@ def batch_args(
     ``Failure(InvalidRequest)`` for the whole batch; headers the codec cannot encode
     are its ``SerializationError``.
     """
-    checked = check_publish_batch(topic, bodies, options, service=SERVICE)
-    if isinstance(checked, Failure):
-        return checked
-    copied = check_headers(headers, operation="publish_many", service=SERVICE)
+    checked_topic = check_name("topic", topic, operation="publish_many", service=SERVICE)
+    if isinstance(checked_topic, Failure):
+        return checked_topic
+    copied = check_headers(headers, options, operation="publish_many", service=SERVICE)
     if isinstance(copied, Failure):
         return copied
+    values, size = copied.unwrap()
+    checked = check_publish_batch(topic, bodies, options, service=SERVICE, reserved=size)
+    if isinstance(checked, Failure):
+        return checked
     args: list[Any] = [repr(clock.now()), b""]
-    if copied.unwrap():
-        encoded = encode(copied.unwrap())
+    if values:
+        encoded = encode(values)
         if isinstance(encoded, Failure):
             return encoded
         args[1] = encoded.unwrap()
