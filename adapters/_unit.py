@@ -162,6 +162,11 @@ def query_problem(
             return f"{spec.entity_type.__name__} has no field {name!r} to filter on"
         if out_of_range(value):
             return f"the value for {name!r} is beyond the 64-bit integer range"
+        # Checked as a stored value would be, so a query the database would refuse is
+        # never sent (on PostgreSQL a refused statement would break the transaction).
+        problem = spec.query_problem(name, value)
+        if problem is not None:
+            return f"the value for {spec.entity_type.__name__}.{name} {problem}"
     for label, number in (("limit", limit), ("offset", offset)):
         if number is not None and not 0 <= number <= INT64_MAX:
             return f"{label} must be between 0 and 2**63 - 1"

@@ -19,12 +19,15 @@ from collections.abc import Iterator
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
-from sqlalchemy import MetaData, Table
+from sqlalchemy import Column, ForeignKeyConstraint, MetaData, Table, UniqueConstraint
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapper, registry
 from sqlalchemy.orm.instrumentation import ClassManager
+from sqlalchemy.schema import sort_tables
 
-__all__ = ["INT64_MAX", "Entities", "EntitySpec", "copy_value", "out_of_range"]
+from portside.adapters._columns import column_problem, query_value_problem, rule_for
+
+__all__ = ["INT64_MAX", "Entities", "EntitySpec", "Reference", "copy_value", "out_of_range"]
 
 #: Databases store integers in at most 64 bits; larger Python ints are refused up front.
 INT64_MAX: Final = 2**63 - 1
@@ -61,6 +64,16 @@ def copy_value(value: Any) -> Any:
     return value if type(value) in _IMMUTABLE else copy.deepcopy(value)
 
 
+@attrs.frozen
+class Reference:
+    """A foreign key of an entity: its fields and the parent table's columns they name."""
+
+    name: str | None
+    fields: tuple[str, ...]
+    parent: Table
+    parent_columns: tuple[str, ...]
+
+
 @attrs.frozen(eq=False)
 class EntitySpec(Generic[E]):
     """What both unit-of-work implementations know about one entity class.
@@ -78,6 +91,17 @@ class EntitySpec(Generic[E]):
     mapper: Mapper[E] = attrs.field(repr=False)
     identity_class: type = attrs.field(repr=False)
     _manager: ClassManager[E] = attrs.field(repr=False, alias="manager")
+    #: attribute name -> mapped column
+    columns: dict[str, Column[Any]] = attrs.field(factory=dict, repr=False)
+    #: unique constraints other than the key, as attribute-name tuples
+    uniques: tuple[tuple[str, ...], ...] = ()
+    references: tuple[Reference, ...] = ()
+    #: whether the database (autoincrement) or a column default makes the key
+    generated_key: bool = False
+    _rules: dict[str, Any] = attrs.field(factory=dict, repr=False, alias="rules")
+    # Fields whose None at insert is filled in by a default (SQLAlchemy leaves a None
+    # out of the INSERT, so the column default or the version counter applies).
+    _filled: frozenset[str] = attrs.field(default=frozenset(), repr=False, alias="filled")
 
     def key_problem(self, key: object) -> str | None:
         """Why ``key`` cannot identify this entity (wrong type), or ``None`` when it can."""
@@ -85,11 +109,62 @@ class EntitySpec(Generic[E]):
         if isinstance(key, self.key_type) and not (
             isinstance(key, bool) and self.key_type is not bool
         ):
-            return "the key is beyond the 64-bit integer range" if out_of_range(key) else None
+            if out_of_range(key):
+                return "the key is beyond the 64-bit integer range"
+            problem = self.value_problem(self.key, key)
+            return None if problem is None else f"the key {problem}"
         return (
             f"a {self.entity_type.__name__} key must be {self.key_type.__name__}, "
             f"not {type(key).__name__}"
         )
+
+    def attr_of(self, column_name: str) -> str:
+        """The attribute that maps the column named ``column_name``."""
+        for name, column in self.columns.items():
+            if column.name == column_name:
+                return name
+        return column_name
+
+    def value_problem(self, name: str, value: object) -> str | None:
+        """Why the column of field ``name`` cannot hold ``value`` (not naming them)."""
+        column = self.columns.get(name)
+        if column is None:
+            return None
+        return column_problem(column, value, self._rules.get(name))
+
+    def query_problem(self, name: str, value: object) -> str | None:
+        """Why ``value`` cannot be compared with field ``name`` in a query."""
+        column = self.columns.get(name)
+        if column is None:
+            return None
+        return query_value_problem(column, value, self._rules.get(name))
+
+    def field_problem(self, name: str, value: object, *, insert: bool) -> str | None:
+        """``"Entity.field ..."`` when the value cannot be stored, else ``None``."""
+        if value is None:
+            column = self.columns.get(name)
+            if column is None or column.nullable or (insert and name in self._filled):
+                return None
+            return f"{self.entity_type.__name__}.{name} must not be null"
+        problem = self.value_problem(name, value)
+        return None if problem is None else f"{self.entity_type.__name__}.{name} {problem}"
+
+    def row_problem(self, values: dict[str, Any], *, insert: bool) -> str | None:
+        """The first field of ``values`` its column cannot store, as ``field_problem``."""
+        for name, value in values.items():
+            problem = self.field_problem(name, value, insert=insert)
+            if problem is not None:
+                return problem
+        return None
+
+    def default(self, name: str) -> tuple[bool, Any]:
+        """``(True, value)`` of the Python-side column default of ``name``, if it has one."""
+        column = self.columns.get(name)
+        default = None if column is None else column.default
+        if default is None or not (default.is_scalar or default.is_callable):
+            return False, None
+        arg: Any = default.arg  # type: ignore[attr-defined]
+        return True, (arg(None) if default.is_callable else arg)
 
     def identity(self, key: Any) -> tuple[type, tuple[Any, ...], None]:
         """The SQLAlchemy identity-map key of the entity with identity ``key``."""
@@ -134,6 +209,7 @@ class Entities:
         repr=False,
     )
     _specs: dict[type, EntitySpec[Any]] = attrs.field(factory=dict, init=False, repr=False)
+    _order: dict[Table, int] | None = attrs.field(default=None, init=False, repr=False)
 
     def map(
         self, entity_type: type[E], table: Table, *, version: str | None = None
@@ -188,6 +264,24 @@ class Entities:
             version = mapper.get_property_by_column(mapper.version_id_col).key
         fields = tuple(prop.key for prop in mapper.column_attrs)
         identity_class = mapper.identity_key_from_primary_key((None,))[0]
+        columns: dict[str, Column[Any]] = {}
+        for prop in mapper.column_attrs:
+            column = prop.columns[0]
+            if isinstance(column, Column):
+                columns[prop.key] = column
+        attr_of = {column.name: name for name, column in columns.items()}
+        generated = table.autoincrement_column is pk or (
+            isinstance(pk, Column) and pk.default is not None
+        )
+        filled = {
+            name
+            for name, column in columns.items()
+            if column.default is not None or column.server_default is not None
+        }
+        if version is not None:
+            filled.add(version)
+        if generated:
+            filled.add(key)
         spec = EntitySpec(
             entity_type=cls,
             key=key,
@@ -198,9 +292,71 @@ class Entities:
             mapper=mapper,
             identity_class=identity_class,
             manager=mapper.class_manager,
+            columns=columns,
+            uniques=_uniques(table, attr_of),
+            references=_references(table, attr_of),
+            generated_key=generated,
+            rules={name: rule_for(column) for name, column in columns.items()},
+            filled=frozenset(filled),
         )
         self._specs[cls] = spec
+        self._order = None
+        self._link(spec)
         return spec
+
+    def _link(self, spec: EntitySpec[Any]) -> None:
+        """Tell SQLAlchemy's flush about foreign keys between registered entities.
+
+        Without a ``relationship()`` SQLAlchemy orders a flush by class name, so a child
+        could be inserted before its parent (or a parent deleted before its child). A
+        private many-to-one relationship per foreign key, never loaded and never set,
+        gives its unit of work the dependency and nothing else.
+        """
+        from sqlalchemy import and_
+        from sqlalchemy.orm import relationship
+
+        pairs = [(spec, ref) for ref in spec.references]
+        pairs += [
+            (child, ref)
+            for child in self._specs.values()
+            if child is not spec
+            for ref in child.references
+            if ref.parent is spec.table
+        ]
+        for child, reference in pairs:
+            parent = self.spec_of_table(reference.parent)
+            if parent is None:
+                continue
+            name = f"_portside_ref_{'_'.join(reference.fields)}"
+            if name in child.mapper.attrs:
+                continue
+            columns = [child.columns[field] for field in reference.fields]
+            targets = [reference.parent.c[column] for column in reference.parent_columns]
+            child.mapper.add_property(
+                name,
+                relationship(
+                    parent.mapper,
+                    primaryjoin=and_(*(c == t for c, t in zip(columns, targets, strict=True))),
+                    foreign_keys=columns,
+                    remote_side=targets,
+                    lazy="raise",
+                    cascade="",
+                ),
+            )
+
+    def table_order(self) -> dict[Table, int]:
+        """Each registered table's rank in foreign-key order (parents before children)."""
+        if self._order is None:
+            tables = [spec.table for spec in self._specs.values()]
+            self._order = {table: rank for rank, table in enumerate(sort_tables(tables))}
+        return self._order
+
+    def spec_of_table(self, table: Table) -> EntitySpec[Any] | None:
+        """The registered entity stored in ``table``, if any."""
+        for spec in self._specs.values():
+            if spec.table is table:
+                return spec
+        return None
 
     def spec(self, entity_type: type[E]) -> EntitySpec[E]:
         """The spec of ``entity_type``; ``TypeError`` when it was never registered."""
@@ -210,6 +366,13 @@ class Entities:
             raise TypeError(
                 f"{getattr(entity_type, '__name__', entity_type)!r} is not a registered entity"
             ) from None
+
+    def spec_of_table_named(self, name: str) -> EntitySpec[Any] | None:
+        """The registered entity stored in the table called ``name``, if any."""
+        for spec in self._specs.values():
+            if spec.table.name == name:
+                return spec
+        return None
 
     def __iter__(self) -> Iterator[EntitySpec[Any]]:
         return iter(self._specs.values())
@@ -235,3 +398,33 @@ class Entities:
         """Forget the class mappings (lets a test map fresh classes again)."""
         self.orm_registry.dispose()
         self._specs.clear()
+        self._order = None
+
+
+def _uniques(table: Table, attr_of: dict[str, str]) -> tuple[tuple[str, ...], ...]:
+    """Unique constraints and unique indexes of ``table`` other than its primary key."""
+    found: list[tuple[str, ...]] = []
+    groups = [c.columns for c in table.constraints if isinstance(c, UniqueConstraint)]
+    groups += [index.columns for index in table.indexes if index.unique]
+    for columns in groups:
+        names = tuple(attr_of[column.name] for column in columns if column.name in attr_of)
+        if names and names not in found:
+            found.append(names)
+    return tuple(found)
+
+
+def _references(table: Table, attr_of: dict[str, str]) -> tuple[Reference, ...]:
+    found: list[Reference] = []
+    for constraint in table.constraints:
+        if not isinstance(constraint, ForeignKeyConstraint):
+            continue
+        parent = constraint.referred_table
+        found.append(
+            Reference(
+                name=constraint.name if isinstance(constraint.name, str) else None,
+                fields=tuple(attr_of[column.name] for column in constraint.columns),
+                parent=parent,
+                parent_columns=tuple(element.column.name for element in constraint.elements),
+            )
+        )
+    return tuple(found)

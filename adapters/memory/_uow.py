@@ -76,7 +76,7 @@ class MemoryUnitOfWork(UnitLifecycle):
         return MemoryRepository(self, spec, self.generation)
 
     def changes(self) -> list[Change] | ServiceError:
-        """What a commit would write now, or why it cannot (a changed key)."""
+        """What a commit would write now, or why it cannot (a changed key, a bad value)."""
         changes: list[Change] = []
         specs = self.database.entities
         for identity, entity in self._objects.items():
@@ -84,27 +84,43 @@ class MemoryUnitOfWork(UnitLifecycle):
             key = identity[1]
             snapshot = self._snapshots[identity]
             if getattr(entity, spec.key) != key:
-                return InvalidRequest(
-                    service="uow",
-                    operation="commit",
-                    message=f"the key of a stored {spec.entity_type.__name__} cannot change",
+                return self._invalid(
+                    f"the key of a stored {spec.entity_type.__name__} cannot change"
                 )
             if identity in self._removed:
                 version = None if snapshot is None else snapshot.get(spec.version or "")
                 changes.append(Change("delete", spec, key, {}, version))
-            elif snapshot is None:
-                changes.append(Change("insert", spec, key, spec.values(entity)))
-            else:
-                changed = {
-                    name: copy_value(value)
-                    for name in spec.fields
-                    if name != spec.version
-                    and (value := getattr(entity, name, None)) != snapshot.get(name, _MISSING)
-                }
-                if changed:
-                    version = snapshot.get(spec.version) if spec.version else None
-                    changes.append(Change("update", spec, key, changed, version))
+                continue
+            if snapshot is None:
+                values = spec.values(entity)
+                for name, value in values.items():
+                    if value is None:
+                        has_default, default = spec.default(name)
+                        if has_default:
+                            values[name] = default
+                            setattr(entity, name, copy_value(default))
+                problem = spec.row_problem(values, insert=True)
+                if problem is not None:
+                    return self._invalid(problem)
+                changes.append(Change("insert", spec, key, values))
+                continue
+            # The version counts too: an application that bumps it itself (as SQLAlchemy
+            # allows) writes its own number, still guarded by the version it loaded.
+            changed = {
+                name: copy_value(value)
+                for name in spec.fields
+                if (value := getattr(entity, name, None)) != snapshot.get(name, _MISSING)
+            }
+            if changed:
+                problem = spec.row_problem(changed, insert=False)
+                if problem is not None:
+                    return self._invalid(problem)
+                version = snapshot.get(spec.version) if spec.version else None
+                changes.append(Change("update", spec, key, changed, version))
         return changes
+
+    def _invalid(self, message: str) -> ServiceError:
+        return InvalidRequest(service=self.service, operation="commit", message=message)
 
     def _commit(self) -> Result[None, ServiceError]:
         changes = self.changes()
@@ -133,7 +149,12 @@ class MemoryUnitOfWork(UnitLifecycle):
         snapshot = self._snapshots[identity] or {}
         snapshot = {**snapshot, **{k: copy_value(v) for k, v in change.values.items()}}
         if spec.version is not None:
-            version = 1 if change.kind == "insert" else (change.expected_version or 0) + 1
+            if change.kind == "insert":
+                version = 1
+            elif spec.version in change.values:
+                version = change.values[spec.version]
+            else:
+                version = (change.expected_version or 0) + 1
             snapshot[spec.version] = version
             setattr(self._objects[identity], spec.version, version)
         self._snapshots[identity] = snapshot

@@ -1,7 +1,12 @@
-"""The committed side of the in-memory unit of work: rows, versions and one lock. For tests.
+"""The committed side of the in-memory unit of work: rows, constraints and one lock. For tests.
 
-Rows are per-entity snapshots (dicts of copied values). A commit checks every change
-and then applies them all under the lock, touching only the rows it names.
+Rows are per-entity snapshots (dicts of copied values). A commit applies its changes in
+the order the SQL adapter sends them (parents before children for inserts and updates,
+children before parents for deletes; within a table updates, then inserts), checking
+each against the state the earlier ones left, exactly as a database checks each
+statement. The first refused change undoes the ones before it, so a commit is whole or
+absent. Unique values and foreign-key references are indexed, so a check costs the
+same whatever the store's size.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from portside.adapters.entities import Entities, EntitySpec, copy_value, out_of_range
+from portside.adapters._columns import missing_parent, still_referenced, taken
+from portside.adapters.entities import Entities, EntitySpec, Reference, copy_value, out_of_range
 from portside.domain._errors import Conflict, InvalidRequest, ServiceError
 
-__all__ = ["Change", "Row", "RowStore", "Stager"]
+__all__ = ["Change", "Row", "RowStore", "Stager", "ordered"]
 
 Row = dict[str, Any]
+_Undo = tuple[type, Any, Row | None]
 
 
 @attrs.frozen
@@ -40,6 +47,25 @@ class Stager(Protocol):
         ...
 
 
+def ordered(changes: list[Change], entities: Entities) -> list[Change]:
+    """``changes`` in the order a SQL backend applies them (see the module docstring)."""
+    rank = entities.table_order()
+    saves = [c for c in changes if c.kind != "delete"]
+    updates = sorted((c for c in saves if c.kind == "update"), key=lambda c: c.key)
+    inserts = [c for c in saves if c.kind == "insert"]
+    by_table = sorted([*updates, *inserts], key=lambda c: rank[c.spec.table])
+    deletes = sorted(
+        (c for c in changes if c.kind == "delete"), key=lambda c: (-rank[c.spec.table], c.key)
+    )
+    return [*by_table, *deletes]
+
+
+def _values(row: Row, fields: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The row's values for ``fields``; ``None`` when any is NULL (never indexed)."""
+    values = tuple(row.get(field) for field in fields)
+    return None if any(value is None for value in values) else values
+
+
 @attrs.define
 class RowStore:
     """Committed rows of every registered entity (``MemoryDatabase`` opens units on it).
@@ -50,6 +76,14 @@ class RowStore:
     entities: Entities
     commits: int = attrs.field(default=0, init=False)
     _tables: dict[type, dict[Any, Row]] = attrs.field(factory=dict, init=False, repr=False)
+    # (entity, unique fields) -> values -> key of the row holding them
+    _unique: dict[tuple[type, tuple[str, ...]], dict[tuple[Any, ...], Any]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+    # (child entity, reference) -> parent values -> how many child rows point at them
+    _refs: dict[tuple[type, Reference], dict[tuple[Any, ...], int]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
     # Objects that were loaded or committed by some unit, as SQLAlchemy marks them with an
     # identity key: adding one to another unit is refused, like a detached instance.
@@ -70,6 +104,24 @@ class RowStore:
         """Forget every committed row."""
         with self._lock:
             self._tables.clear()
+            self._unique.clear()
+            self._refs.clear()
+
+    def create_all(self) -> None:
+        """Check that every registered entity can be stored; tables exist from the start.
+
+        Present so a fake and a SQL ``Database`` are set up alike. Raises ``ValueError``
+        for a foreign key to a table no registered entity is stored in (the fake could
+        not check it).
+        """
+        tables = {spec.table for spec in self.entities}
+        for spec in self.entities:
+            for reference in spec.references:
+                if reference.parent not in tables:
+                    raise ValueError(
+                        f"{spec.entity_type.__name__} refers to {reference.parent.name}, "
+                        "which no registered entity is stored in"
+                    )
 
     def mark_persisted(self, entity: Any) -> None:
         """Remember that ``entity`` stands for a stored row."""
@@ -104,32 +156,38 @@ class RowStore:
             row = self._tables.get(spec.entity_type, {}).get(key)
             return None if row is None else {k: copy_value(v) for k, v in row.items()}
 
+    def rows(self, spec: EntitySpec[Any], skip: set[Any]) -> list[tuple[Any, Row]]:
+        """Every committed row of ``spec`` whose key is not in ``skip`` (shared, not copied)."""
+        with self._lock:
+            table = self._tables.get(spec.entity_type, {})
+            return [(key, row) for key, row in table.items() if key not in skip]
+
     def scan(
         self, spec: EntitySpec[Any], where: Mapping[str, Any], skip: set[Any]
     ) -> list[tuple[Any, Row]]:
-        """Committed rows matching ``where`` whose keys are not in ``skip``, unordered."""
-        with self._lock:
-            table = self._tables.get(spec.entity_type, {})
-            return [
-                (key, row)
-                for key, row in table.items()
-                if key not in skip and all(row.get(f) == v for f, v in where.items())
-            ]
+        """Committed rows whose fields equal ``where`` and keys are not in ``skip``."""
+        return [
+            (key, row)
+            for key, row in self.rows(spec, skip)
+            if all(row.get(f) == v for f, v in where.items())
+        ]
 
     def write(self, changes: list[Change]) -> ServiceError | None:
-        """Check every change, then apply them all; or apply none and say why."""
+        """Apply every change in SQL order, or none of them and say why."""
         with self._lock:
-            for change in changes:
+            undo: list[_Undo] = []
+            for change in ordered(changes, self.entities):
                 problem = self.check(change)
                 if problem is not None:
+                    for entity_type, key, row in reversed(undo):
+                        self._put(entity_type, key, row)
                     return problem
-            for change in changes:
-                self.apply(change)
+                undo.append(self.apply(change))
             self.commits += 1
         return None
 
     def check(self, change: Change) -> ServiceError | None:
-        """Why ``change`` cannot be applied to the committed rows, or ``None``."""
+        """Why ``change`` cannot be applied to the rows as they stand, or ``None``."""
         spec = change.spec
         name = spec.entity_type.__name__
         current = self._tables.get(spec.entity_type, {}).get(change.key)
@@ -142,25 +200,8 @@ class RowStore:
                 )
         if change.kind == "insert":
             if current is not None:
-                return Conflict(
-                    service="uow",
-                    operation="commit",
-                    message=f"{name} key already exists (constraint {spec.table.name}_pkey)",
-                )
-            for column in spec.table.columns:
-                if (
-                    not column.nullable
-                    and column.key != spec.version
-                    and change.values.get(column.key) is None
-                    and column.default is None
-                    and column.server_default is None
-                ):
-                    return InvalidRequest(
-                        service="uow",
-                        operation="commit",
-                        message=f"{name}.{column.key} must not be null",
-                    )
-            return None
+                return Conflict(service="uow", operation="commit", message=taken(name, (spec.key,)))
+            return self._constraints(spec, change.key, None, change.values)
         if current is None:
             if change.kind == "delete" and spec.version is None:
                 return None  # deleting an already deleted, unversioned row is harmless
@@ -175,18 +216,109 @@ class RowStore:
                 operation="commit",
                 message=f"{name} was changed by another unit of work",
             )
+        if change.kind == "delete":
+            return self._still_referenced(spec, current, None)
+        return self._constraints(spec, change.key, current, {**current, **change.values})
+
+    def _constraints(
+        self, spec: EntitySpec[Any], key: Any, current: Row | None, row: Row
+    ) -> ServiceError | None:
+        """Unique values free, parents present, and no child left dangling by an update."""
+        name = spec.entity_type.__name__
+        for fields in spec.uniques:
+            values = _values(row, fields)
+            holder = None if values is None else self._unique_index(spec, fields).get(values)
+            if holder is not None and holder != key:
+                return Conflict(service="uow", operation="commit", message=taken(name, fields))
+        for reference in spec.references:
+            values = _values(row, reference.fields)
+            if values is not None and not self._parent_exists(reference, values):
+                return InvalidRequest(
+                    service="uow",
+                    operation="commit",
+                    message=missing_parent(name, reference.fields),
+                )
+        return None if current is None else self._still_referenced(spec, current, row)
+
+    def _still_referenced(
+        self, spec: EntitySpec[Any], current: Row, row: Row | None
+    ) -> ServiceError | None:
+        """A parent row that children point at cannot go or change the values they use."""
+        for child in self.entities:
+            for reference in child.references:
+                if reference.parent is not spec.table:
+                    continue
+                fields = tuple(spec.attr_of(column) for column in reference.parent_columns)
+                values = _values(current, fields)
+                if values is None or (row is not None and _values(row, fields) == values):
+                    continue
+                if self._refs.get((child.entity_type, reference), {}).get(values, 0) > 0:
+                    return InvalidRequest(
+                        service="uow",
+                        operation="commit",
+                        message=still_referenced(
+                            spec.entity_type.__name__, child.entity_type.__name__, reference.fields
+                        ),
+                    )
         return None
 
-    def apply(self, change: Change) -> None:
-        """Apply a checked change, copying only the row it touches."""
+    def _parent_exists(self, reference: Reference, values: tuple[Any, ...]) -> bool:
+        parent = self.entities.spec_of_table(reference.parent)
+        if parent is None:
+            return True  # a table no entity is stored in: the fake cannot know its rows
+        fields = tuple(parent.attr_of(column) for column in reference.parent_columns)
+        if fields == (parent.key,):
+            return values[0] in self._tables.get(parent.entity_type, {})
+        return values in self._unique_index(parent, fields)
+
+    def _unique_index(
+        self, spec: EntitySpec[Any], fields: tuple[str, ...]
+    ) -> dict[tuple[Any, ...], Any]:
+        return self._unique.setdefault((spec.entity_type, fields), {})
+
+    def apply(self, change: Change) -> _Undo:
+        """Apply a checked change, copying only the row it touches; how to undo it."""
         spec = change.spec
         table = self._tables.setdefault(spec.entity_type, {})
+        previous = table.get(change.key)
         if change.kind == "delete":
-            table.pop(change.key, None)
-            return
+            self._put(spec.entity_type, change.key, None)
+            return (spec.entity_type, change.key, previous)
         row = dict(change.values) if change.kind == "insert" else {**table[change.key]}
         if change.kind == "update":
             row.update(change.values)
         if spec.version is not None:
-            row[spec.version] = 1 if change.kind == "insert" else row[spec.version] + 1
-        table[change.key] = row
+            if change.kind == "insert":
+                row[spec.version] = 1
+            elif spec.version not in change.values:
+                row[spec.version] = row[spec.version] + 1
+        self._put(spec.entity_type, change.key, row)
+        return (spec.entity_type, change.key, previous)
+
+    def _put(self, entity_type: type, key: Any, row: Row | None) -> None:
+        """Store (or with ``None`` drop) one row, keeping the indexes in step."""
+        spec: EntitySpec[Any] = self.entities.spec(entity_type)
+        table = self._tables.setdefault(entity_type, {})
+        old = table.get(key)
+        for fields in spec.uniques:
+            index = self._unique_index(spec, fields)
+            before = None if old is None else _values(old, fields)
+            if before is not None and index.get(before) == key:
+                del index[before]
+            after = None if row is None else _values(row, fields)
+            if after is not None:
+                index[after] = key
+        for reference in spec.references:
+            counts = self._refs.setdefault((entity_type, reference), {})
+            before = None if old is None else _values(old, reference.fields)
+            if before is not None:
+                counts[before] -= 1
+                if counts[before] == 0:
+                    del counts[before]
+            after = None if row is None else _values(row, reference.fields)
+            if after is not None:
+                counts[after] = counts.get(after, 0) + 1
+        if row is None:
+            table.pop(key, None)
+        else:
+            table[key] = row

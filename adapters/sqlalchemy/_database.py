@@ -11,6 +11,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from portside.adapters.entities import Entities
+from portside.adapters.sqlalchemy._connect import (
+    CONNECT_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    bound_connections,
+    password_in_authority,
+    server_options,
+)
 from portside.adapters.sqlalchemy._uow import SqlAlchemyUnitOfWork
 
 __all__ = ["DEFAULT_URL", "Database", "make_engine"]
@@ -30,42 +37,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def make_engine(url: str | None = None, **options: Any) -> Engine:
+def make_engine(
+    url: str | None = None,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    statement_timeout: float = STATEMENT_TIMEOUT,
+    **options: Any,
+) -> Engine:
     """An engine for ``url`` (else ``DATABASE_URL``, else ``DEFAULT_URL``).
 
     Connections are checked before use (``pool_pre_ping``); SQLite runs in WAL mode
     with foreign keys on; MySQL/MariaDB run at READ COMMITTED like PostgreSQL, so every
-    backend shows a unit of work the same committed data. Connections to servers
-    time out (5 s to connect; on MariaDB 60 s to read or write; on PostgreSQL TCP
-    keepalives and a 30 s ``tcp_user_timeout`` detect a vanished peer). ``options`` go
-    to ``create_engine`` and win over these defaults (``connect_args`` key by key).
-    No connection is made here.
+    backend shows a unit of work the same committed data. On PostgreSQL and MariaDB
+    every call is bounded: ``connect_timeout`` seconds (default 5) to connect and
+    ``statement_timeout`` seconds (default 30) per statement or COMMIT, after which the
+    call is ``TimedOut`` (see ``portside.adapters.sqlalchemy._connect``). A
+    ``?password=`` query argument becomes the URL's password, which SQLAlchemy masks in
+    every repr. ``options`` go to ``create_engine`` and win over these defaults
+    (``connect_args`` key by key). No connection is made here.
     """
-    url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    parsed = password_in_authority(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)
     kw: dict[str, Any] = {"pool_pre_ping": True}
-    connect_args: dict[str, Any] = {}
-    if url.startswith(("mysql", "mariadb")):
+    dialect = parsed.get_backend_name()
+    if dialect in {"mysql", "mariadb"}:
         kw["isolation_level"] = "READ COMMITTED"
-        # pymysql waits forever on a silent server unless told otherwise.
-        connect_args = {"connect_timeout": 5, "read_timeout": 60, "write_timeout": 60}
-    elif url.startswith("postgres"):
-        # libpq has no read timeout: keepalives and tcp_user_timeout (ms) at least
-        # detect a peer that vanished, instead of waiting on it forever.
-        connect_args = {
-            "connect_timeout": 5,
-            "keepalives": 1,
-            "keepalives_idle": 10,
-            "keepalives_interval": 5,
-            "keepalives_count": 3,
-            "tcp_user_timeout": 30_000,
-        }
+    connect_args = server_options(dialect, connect_timeout, statement_timeout)
     connect_args.update(options.pop("connect_args", {}))
     if connect_args:
         kw["connect_args"] = connect_args
     kw.update(options)
-    engine = create_engine(url, **kw)
+    engine = create_engine(parsed, **kw)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    bound_connections(engine, statement_timeout)
     return engine
 
 

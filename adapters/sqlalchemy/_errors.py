@@ -12,7 +12,14 @@ from typing import Final
 import sqlalchemy.exc as sa_exc
 import sqlalchemy.orm.exc as orm_exc
 
-from portside.domain._errors import Conflict, InvalidRequest, ServiceError, TimedOut, Unavailable
+from portside.domain._errors import (
+    Conflict,
+    InvalidRequest,
+    ServiceError,
+    TimedOut,
+    Unauthorized,
+    Unavailable,
+)
 
 __all__ = ["SQL_ERRORS", "map_error"]
 
@@ -23,6 +30,8 @@ SQL_ERRORS: Final = (
     sa_exc.TimeoutError,
     sa_exc.DisconnectionError,
     sa_exc.PendingRollbackError,
+    # A value SQLAlchemy could not bind (a type portside has no rule for).
+    sa_exc.StatementError,
     # sqlite3 refuses to bind an int beyond 64 bits with a bare OverflowError.
     OverflowError,
 )
@@ -107,16 +116,24 @@ def map_error(exc: BaseException, *, service: str, operation: str) -> ServiceErr
         error = TimedOut(
             service=service, operation=operation, message="no database connection was free"
         )
-    elif isinstance(exc, sa_exc.DisconnectionError) or (
-        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-    ):
-        error = Unavailable(
-            service=service, operation=operation, message="the database connection was lost"
-        )
     elif isinstance(exc, sa_exc.IntegrityError):
         error = _integrity(exc, service, operation)
     elif isinstance(exc, sa_exc.DBAPIError):
         error = _dbapi(exc, service, operation)
+        if exc.connection_invalidated and type(error) in {Unavailable, InvalidRequest}:
+            error = Unavailable(
+                service=service, operation=operation, message="the database connection was lost"
+            )
+    elif isinstance(exc, sa_exc.DisconnectionError):
+        error = Unavailable(
+            service=service, operation=operation, message="the database connection was lost"
+        )
+    elif isinstance(exc, sa_exc.StatementError):
+        error = InvalidRequest(
+            service=service,
+            operation=operation,
+            message=f"a value could not be sent to the database ({type(exc.orig).__name__})",
+        )
     else:
         error = Unavailable(
             service=service, operation=operation, message=f"database error: {type(exc).__name__}"
@@ -124,18 +141,63 @@ def map_error(exc: BaseException, *, service: str, operation: str) -> ServiceErr
     return error.caused_by(exc)
 
 
+# What the server or driver said, by SQLSTATE, MySQL/MariaDB error number or, for the
+# failures before a session exists (psycopg reports no SQLSTATE for those), by the words
+# of libpq's message. Each is told apart so a caller knows whether to retry.
+_UNAUTHORIZED: Final = "the database refused the credentials"
+_NO_DATABASE: Final = "the database named in the URL does not exist"
+_TIMED_OUT: Final = "the database did not answer within the timeout"
+_PG_STATES: Final = {
+    "28P01": (Unauthorized, _UNAUTHORIZED),
+    "28000": (Unauthorized, _UNAUTHORIZED),
+    "3D000": (InvalidRequest, _NO_DATABASE),
+    "57014": (TimedOut, "the statement ran past the statement timeout"),
+    "57P01": (Unavailable, "the database server is shutting down"),
+    "53300": (Unavailable, "the database server has no free connection slot"),
+}
+_MYSQL_CODES: Final = {
+    1044: (Unauthorized, _UNAUTHORIZED),
+    1045: (Unauthorized, _UNAUTHORIZED),
+    1049: (InvalidRequest, _NO_DATABASE),
+    1969: (TimedOut, "the statement ran past the statement timeout"),
+    3024: (TimedOut, "the statement ran past the statement timeout"),
+    1040: (Unavailable, "the database server has no free connection slot"),
+}
+# Values the server refused (wrong type, out of range, too long, invalid date, ...).
+_MYSQL_BAD_VALUE: Final = frozenset({1264, 1265, 1292, 1366, 1367, 1406, 1411, 1690, 4025})
+_PG_WORDS: Final = (
+    ("password authentication failed", Unauthorized, _UNAUTHORIZED),
+    ("no password supplied", Unauthorized, _UNAUTHORIZED),
+    ('role "', Unauthorized, _UNAUTHORIZED),
+    ("pg_hba.conf", Unauthorized, _UNAUTHORIZED),
+    ('database "', InvalidRequest, _NO_DATABASE),
+    ("timed out", TimedOut, _TIMED_OUT),
+    ("timeout expired", TimedOut, _TIMED_OUT),
+    ("connection refused", Unavailable, "the database server refused the connection"),
+)
+
+
 def _dbapi(exc: sa_exc.DBAPIError, service: str, operation: str) -> ServiceError:
     orig = exc.orig
     state, _ = _pg_state(orig)
     code = _mysql_code(orig)
     kind = type(orig).__name__
-    if state in _PG_CONFLICT or code in _MYSQL_CONFLICT or "database is locked" in str(orig):
+    text = str(orig).lower()
+    if state in _PG_CONFLICT or code in _MYSQL_CONFLICT or "database is locked" in text:
         return Conflict(
             service=service,
             operation=operation,
             message=f"a concurrent transaction got in the way ({kind})",
         )
-    if isinstance(exc, sa_exc.DataError | sa_exc.ProgrammingError):
+    known = _PG_STATES.get(state or "") or _MYSQL_CODES.get(code or 0)
+    if known is None and code is None:
+        known = next(((cls, msg) for words, cls, msg in _PG_WORDS if words in text), None)
+    if known is None and code is not None and "timed out" in text:
+        known = (TimedOut, _TIMED_OUT)  # PyMySQL's socket timeouts: 2013 "(timed out)"
+    if known is not None:
+        cls, message = known
+        return cls(service=service, operation=operation, message=message)
+    if code in _MYSQL_BAD_VALUE or isinstance(exc, sa_exc.DataError | sa_exc.ProgrammingError):
         return InvalidRequest(
             service=service, operation=operation, message=f"the database rejected it ({kind})"
         )

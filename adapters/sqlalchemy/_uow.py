@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from portside.adapters._unit import UnitLifecycle, identity_of, query_problem
 from portside.adapters.entities import INT64_MAX, Entities, EntitySpec
+from portside.adapters.sqlalchemy._constraints import constraint_error
 from portside.adapters.sqlalchemy._errors import SQL_ERRORS, map_error
 from portside.domain._errors import Conflict, InvalidRequest, NotFound, ServiceError
 from portside.ports._uow import Repository
@@ -68,14 +69,64 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
         self._session = session
 
     def _commit(self) -> Result[None, ServiceError]:
+        session = self.session
+        problem = self._staged_problem()
+        if problem is not None:
+            self._discard()
+            return Failure(
+                InvalidRequest(service=self.service, operation="commit", message=problem)
+            )
         try:
-            self.session.commit()
+            session.commit()
+        except sa_exc.IntegrityError as exc:
+            self._discard()
+            return Failure(constraint_error(exc, self.entities, service=self.service))
         except SQL_ERRORS as exc:
             self._discard()
             return Failure(map_error(exc, service=self.service, operation="commit"))
         self.new.clear()
         self.removed.clear()
         return Success(None)
+
+    def _staged_problem(self) -> str | None:
+        """The first staged value no column can store (checked as the fake checks it)."""
+        session = self.session
+        for entity in session.new:
+            spec = self.entities.spec(type(entity))
+            values = {name: getattr(entity, name, None) for name in spec.fields}
+            problem = spec.row_problem(values, insert=True)
+            if problem is not None:
+                return problem
+        for entity in session.dirty:
+            spec = self.entities.spec(type(entity))
+            changed = instance_state(entity).committed_state
+            if spec.key in changed and changed[spec.key] != getattr(entity, spec.key):
+                return f"the key of a stored {spec.entity_type.__name__} cannot change"
+            values = {name: getattr(entity, name, None) for name in changed if name in spec.columns}
+            problem = spec.row_problem(values, insert=False)
+            if problem is not None:
+                return problem
+        return None
+
+    def read_failed(self, exc: BaseException) -> None:
+        """A read failed: end the database transaction, keep everything the unit staged.
+
+        Nothing is written before ``commit()``, so ending the read transaction loses
+        nothing, and PostgreSQL would otherwise refuse every later statement of it
+        (``InFailedSqlTransaction``) and lose the unit's good work.
+        """
+        if (
+            not isinstance(exc, sa_exc.DBAPIError)
+            or exc.connection_invalidated
+            or exc.statement is None  # no connection was opened: nothing to end
+        ):
+            return
+        session = self.session
+        driver_error = session.get_bind().dialect.loaded_dbapi.Error
+        try:
+            session.connection().connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+        except (*SQL_ERRORS, driver_error):
+            return  # the next statement reports the broken connection
 
     def _discard(self) -> None:
         self.new.clear()
@@ -178,6 +229,7 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
             try:
                 found = uow.session.get(spec.entity_type, key)
             except SQL_ERRORS as exc:
+                uow.read_failed(exc)
                 return Failure(map_error(exc, service=uow.service, operation="get"))
             if found is None:
                 return Failure(self._error(NotFound, "get", f"no {spec.entity_type.__name__}"))
@@ -232,6 +284,7 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
                     key = getattr(entity, spec.key)
                     found[key] = uow.loaded[(cls, key)] = entity
         except SQL_ERRORS as exc:
+            uow.read_failed(exc)
             return Failure(map_error(exc, service=uow.service, operation="list"))
         # A row removed by another commit between the two queries is simply gone.
         return Success([found[k] for k in page if k in found])

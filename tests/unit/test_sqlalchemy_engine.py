@@ -38,9 +38,37 @@ def test_postgres_connections_detect_a_vanished_peer() -> None:
 
 
 def test_mariadb_connections_have_read_and_write_timeouts() -> None:
-    """MariaDB engines get connect, read and write timeouts."""
+    """MariaDB engines open with every socket timeout at the connect bound (the handshake)."""
     args = _connect_args("mysql+pymysql://root@127.0.0.1:3306/test")
-    assert (args["connect_timeout"], args["read_timeout"], args["write_timeout"]) == (5, 60, 60)
+    assert (args["connect_timeout"], args["read_timeout"], args["write_timeout"]) == (5, 5, 5)
+    assert args["init_command"] == "SET SESSION max_statement_time=30"
+
+
+def test_statement_and_connect_timeouts_can_be_set() -> None:
+    """connect_timeout and statement_timeout reach the server options of each dialect."""
+    pg = _connect_args("postgresql+psycopg://app@db/app", connect_timeout=3, statement_timeout=2)
+    assert (pg["connect_timeout"], pg["options"]) == (3, "-c statement_timeout=2000")
+    my = _connect_args("mysql+pymysql://app@db/app", connect_timeout=3, statement_timeout=1.5)
+    assert (my["read_timeout"], my["init_command"]) == (3, "SET SESSION max_statement_time=1.5")
+
+
+def test_a_password_in_the_query_is_masked_like_the_authority_password() -> None:
+    """?password= moves into the URL's password, which SQLAlchemy masks in repr and str."""
+    from portside.adapters.entities import Entities
+    from portside.adapters.sqlalchemy import Database
+
+    database = Database(
+        Entities(),
+        sqlalchemy.orm.sessionmaker(),
+        sqlalchemy.create_engine(
+            _database.password_in_authority("postgresql+psycopg://app@db/app?password=s3cret")
+        ),
+    )
+    assert database.engine is not None
+    for text in (repr(database), repr(database.engine), str(database.engine.url)):
+        assert "s3cret" not in text
+        assert "***" in text
+    assert database.engine.url.password == "s3cret"
 
 
 def test_callers_override_connect_args_key_by_key() -> None:

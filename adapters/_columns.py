@@ -1,0 +1,264 @@
+"""What a mapped column accepts: the one check every unit of work applies before sending.
+
+The fake and every SQL backend refuse the same field values, with the same message,
+before anything is written: a value of the wrong type, a string longer than its
+``String(n)``, an integer beyond its column's range, a NUL character or a lone surrogate
+in text (PostgreSQL refuses the first, every driver chokes on the second), a non-finite
+float, a ``None`` in a NOT NULL column. Messages name the entity and the field and never
+quote the value (it may be personal data).
+
+The rules are the intersection of what SQLite, PostgreSQL and MariaDB store faithfully,
+so a value accepted here reads back equal on each of them (see ``docs/reference/uow.md``
+for the few documented exceptions, such as MariaDB's whole-second ``DATETIME``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import json
+import math
+import uuid
+from collections.abc import Callable
+from typing import Any, Final
+
+from sqlalchemy import Column
+from sqlalchemy import types as sqltypes
+
+__all__ = [
+    "column_problem",
+    "describe",
+    "missing_parent",
+    "query_value_problem",
+    "rule_for",
+    "still_referenced",
+    "taken",
+]
+
+_RANGES: Final[tuple[tuple[type, int], ...]] = (
+    (sqltypes.SmallInteger, 15),
+    (sqltypes.BigInteger, 63),
+    (sqltypes.Integer, 31),
+)
+
+
+def describe(value: object) -> str:
+    """A value's type for a message; never the value itself."""
+    return type(value).__name__
+
+
+def _integer(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    if type(value) is bool or not isinstance(value, int):
+        return f"must be an int, not {describe(value)}"
+    bits = next(bits for cls, bits in _RANGES if isinstance(kind, cls))
+    if not -(2**bits) <= value < 2**bits:
+        return f"is beyond the range of a {bits + 1}-bit integer column"
+    return None
+
+
+def _text(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a str, not {describe(value)}"
+    length = getattr(kind, "length", None)
+    if length is not None and len(value) > length:
+        return f"is longer than its {length} characters"
+    if "\x00" in value:
+        return "contains a NUL character, which PostgreSQL cannot store"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode (it contains a lone surrogate)"
+    return None
+
+
+def _enum(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    assert isinstance(kind, sqltypes.Enum)
+    enum_class = kind.enum_class
+    if enum_class is not None:
+        if isinstance(value, enum_class):
+            return None
+        return f"must be a {enum_class.__name__}, not {describe(value)}"
+    if isinstance(value, str) and value in kind.enums:
+        return None
+    return "must be one of the column's enum values"
+
+
+def _boolean(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    return None if type(value) is bool else f"must be a bool, not {describe(value)}"
+
+
+def _float(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    if type(value) is bool or not isinstance(value, int | float):
+        return f"must be a float, not {describe(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number (SQLite, PostgreSQL and MariaDB differ on NaN)"
+    if isinstance(value, int) and abs(value) > 2**53:
+        return "is an int too large to store exactly as a float"
+    return None
+
+
+def _numeric(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    assert isinstance(kind, sqltypes.Numeric)
+    if type(value) is bool or not isinstance(value, int | decimal.Decimal):
+        return f"must be a Decimal, not {describe(value)}"
+    number = decimal.Decimal(value)
+    if not number.is_finite():
+        return "must be a finite number"
+    if kind.precision is None:
+        return None
+    scale = kind.scale or 0
+    _, digits, exponent = number.normalize().as_tuple()
+    assert isinstance(exponent, int)
+    if -exponent > scale:
+        return f"has more than {scale} decimal places"
+    if len(digits) + exponent > kind.precision - scale:
+        return f"does not fit NUMERIC({kind.precision}, {scale})"
+    return None
+
+
+def _datetime(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    if not isinstance(value, datetime.datetime):
+        return f"must be a datetime, not {describe(value)}"
+    aware = value.utcoffset() is not None
+    wants_aware = bool(getattr(kind, "timezone", False))
+    if aware != wants_aware:
+        needed = "timezone-aware" if wants_aware else "naive (the column has no time zone)"
+        return f"must be a {needed} datetime"
+    return None
+
+
+def _date(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
+        return f"must be a date, not {describe(value)}"
+    return None
+
+
+def _time(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    if not isinstance(value, datetime.time):
+        return f"must be a time, not {describe(value)}"
+    if value.tzinfo is not None:
+        return "must be a naive time"
+    return None
+
+
+def _interval(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    ok = isinstance(value, datetime.timedelta)
+    return None if ok else f"must be a timedelta, not {describe(value)}"
+
+
+def _binary(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    if not isinstance(value, bytes):
+        return f"must be bytes, not {describe(value)}"
+    length = getattr(kind, "length", None)
+    if length is not None and len(value) > length:
+        return f"is longer than its {length} bytes"
+    return None
+
+
+def _uuid(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    if getattr(kind, "as_uuid", True):
+        ok = isinstance(value, uuid.UUID)
+        return None if ok else f"must be a UUID, not {describe(value)}"
+    if not isinstance(value, str):
+        return f"must be a str holding a UUID, not {describe(value)}"
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return "must be a str holding a UUID"
+    return None
+
+
+def _json(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return "must be JSON data (dicts with str keys, lists, str, finite numbers, bool, None)"
+    if isinstance(value, str | dict | list) and "\\u0000" in json.dumps(value):
+        return "contains a NUL character, which PostgreSQL cannot store"
+    return None
+
+
+def _python_type(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
+    """Types portside has no rule for: at least the Python type the column declares."""
+    try:
+        expected = kind.python_type
+    except NotImplementedError:
+        return None
+    if isinstance(value, expected) and not (type(value) is bool and expected is not bool):
+        return None
+    return f"must be a {expected.__name__}, not {describe(value)}"
+
+
+_Rule = Callable[[sqltypes.TypeEngine[Any], object], str | None]
+# Most specific first: Enum is a String, Float a Numeric, DateTime unrelated to Date.
+_RULES: Final[tuple[tuple[type, _Rule], ...]] = (
+    (sqltypes.Boolean, _boolean),
+    (sqltypes.Integer, _integer),
+    (sqltypes.Enum, _enum),
+    (sqltypes.String, _text),
+    (sqltypes.Float, _float),
+    (sqltypes.Numeric, _numeric),
+    (sqltypes.DateTime, _datetime),
+    (sqltypes.Date, _date),
+    (sqltypes.Time, _time),
+    (sqltypes.Interval, _interval),
+    (sqltypes._Binary, _binary),
+    (sqltypes.Uuid, _uuid),
+    (sqltypes.JSON, _json),
+)
+
+
+def rule_for(column: Column[Any]) -> _Rule:
+    """The check for values of ``column``'s type (decided once per column)."""
+    kind = column.type
+    if isinstance(kind, sqltypes.TypeDecorator):
+        # The decorator converts the application's values; only it knows their type.
+        return _python_type
+    for cls, rule in _RULES:
+        if isinstance(kind, cls):
+            return rule
+    return _python_type
+
+
+def column_problem(column: Column[Any], value: object, rule: _Rule | None = None) -> str | None:
+    """Why ``column`` cannot store ``value`` (``None`` is judged by nullability elsewhere)."""
+    if value is None:
+        return None
+    if isinstance(value, enum.Enum) and not isinstance(column.type, sqltypes.Enum):
+        return f"must not be an enum member ({describe(value)}) in a {column.type} column"
+    return (rule or rule_for(column))(column.type, value)
+
+
+def query_value_problem(
+    column: Column[Any], value: object, rule: _Rule | None = None
+) -> str | None:
+    """Why ``value`` cannot be compared with ``column`` (as stored, but of any length).
+
+    A string longer than the column matches nothing; it is not an error.
+    """
+    rule = rule or rule_for(column)
+    if rule is _text and value is not None:
+        return _text(sqltypes.String(), value)
+    if rule is _binary and value is not None:
+        return _binary(sqltypes.LargeBinary(), value)
+    return column_problem(column, value, rule)
+
+
+# The messages of constraint violations: the fake and the SQL error map say the same.
+
+
+def taken(entity: str, fields: tuple[str, ...]) -> str:
+    """A unique value (or key) another row already holds."""
+    return f"{entity}.{', '.join(fields)}: another row already has this value"
+
+
+def missing_parent(entity: str, fields: tuple[str, ...]) -> str:
+    """A foreign key naming a row that does not exist."""
+    return f"{entity}.{', '.join(fields)} refers to a row that does not exist"
+
+
+def still_referenced(parent: str, child: str, fields: tuple[str, ...]) -> str:
+    """A parent row removed (or its key changed) while children still point at it."""
+    return f"{parent} is still referred to by {child}.{', '.join(fields)}"
