@@ -68,8 +68,9 @@ def check_namespace(namespace: object) -> str:
 
 def check_key(key: object, operation: str) -> InvalidRequest | None:
     """``None`` for a valid key, else the error naming what is wrong with it."""
-    # Fast path: short printable ASCII (isprintable rejects the ASCII control range).
-    if type(key) is str and key.isascii() and key.isprintable() and 0 < len(key) <= 1024:
+    # Printable ASCII (isprintable rejects the ASCII control range) is one byte per
+    # character, so its length is its UTF-8 size; anything else is checked per character.
+    if type(key) is str and key.isascii() and key.isprintable() and 0 < len(key) <= MAX_KEY_BYTES:
         return None
     return _slow_key(key, operation)
 
@@ -134,8 +135,8 @@ def check_keys(keys: Iterable[str], operation: str) -> tuple[list[str], InvalidR
         # A lone str is an iterable of one-character keys: almost surely a bug.
         return [], _invalid(operation, "keys must be an iterable of str, not a single str")
     listed = list(keys)
-    # Fast path for a batch of short printable ASCII keys: a handful of C-level passes
-    # over all of them instead of one Python call per key (it matters for get_many).
+    # A batch of printable ASCII keys is checked by the same rule as ``check_key`` in a
+    # handful of C-level passes over all of them instead of one Python call per key.
     try:
         joined = "".join(listed)
     except TypeError:
@@ -144,7 +145,7 @@ def check_keys(keys: Iterable[str], operation: str) -> tuple[list[str], InvalidR
         joined is not None
         and joined.isascii()
         and joined.isprintable()
-        and (not listed or (min(map(len, listed)) > 0 and max(map(len, listed)) <= 1024))
+        and (not listed or (min(map(len, listed)) > 0 and max(map(len, listed)) <= MAX_KEY_BYTES))
     ):
         return listed, None
     for key in listed:

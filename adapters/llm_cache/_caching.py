@@ -17,11 +17,9 @@
   writes, and a circuit breaker stops calling a cache that keeps failing.
 - Every answer carries ``CacheInfo``: hit or not, the entry's age, the usage it saved.
 
-The hit path is kept short on purpose: a request equal to a valid one seen before
-(the same object or a new one built alike) skips validation and key encoding
-(``RequestKeys``), entries are decoded by hand without their stream deltas, and bytes
-already decoded under a key are not parsed again (``HitDecoder``); nothing is logged
-unless a cache call fails.
+Every call validates its request and computes its key afresh (a few microseconds in
+front of a cache round trip or a model call); a ``complete`` hit decodes the entry
+without its stream deltas, and nothing is logged unless a cache call fails.
 """
 
 from __future__ import annotations
@@ -39,13 +37,12 @@ from portside.adapters.clock import SystemClock
 from portside.adapters.codec import Codec, default_codec
 from portside.adapters.llm_cache._embed import embed_through_cache
 from portside.adapters.llm_cache._entry import STORABLE_FINISHES, ChatEntry
-from portside.adapters.llm_cache._key import RequestKeys, canonical_request, chat_key
+from portside.adapters.llm_cache._key import canonical_request, chat_key
 from portside.adapters.llm_cache._policy import DEFAULT_TTL, CachePolicy, is_deterministic
 from portside.adapters.llm_cache._store import EntryStore
 from portside.adapters.llm_cache._stream import Outcome, stream_through_cache, stream_upstream
 from portside.adapters.observability import Metrics, default_metrics, watch_breaker
 from portside.adapters.resilience._breaker import CircuitBreaker
-from portside.adapters.resilience._flights import Flights
 from portside.adapters.resilience._singleflight import SingleFlight
 from portside.domain._errors import InvalidRequest, ServiceError
 from portside.domain._llm import (
@@ -75,11 +72,6 @@ class _Unset:
 _UNSET: Final = _Unset()
 
 
-def _answer(done: Completion, info: CacheInfo | None) -> Completion:
-    # Built directly: attrs.evolve costs several times a plain __init__ on the hit path.
-    return Completion(done.text, done.finish_reason, done.tool_calls, done.usage, done.model, info)
-
-
 @attrs.define
 class CachingLLM(LLMPort):
     """An ``LLMPort`` that answers repeated requests from a ``CachePort``.
@@ -100,10 +92,9 @@ class CachingLLM(LLMPort):
     _single: SingleFlight[Result[Completion, ServiceError]] = attrs.field(
         factory=SingleFlight, init=False, repr=False
     )
-    _streams: Flights[Outcome] = attrs.field(factory=Flights, init=False, repr=False)
+    _streams: SingleFlight[Outcome] = attrs.field(factory=SingleFlight, init=False, repr=False)
     _override: ContextVar[CachePolicy | None] = attrs.field(init=False, repr=False)
     _store: EntryStore = attrs.field(init=False, repr=False)
-    _keys: RequestKeys = attrs.field(factory=RequestKeys, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._override = ContextVar(f"portside_llm_cache_{id(self)}", default=None)
@@ -177,28 +168,19 @@ class CachingLLM(LLMPort):
     def _checked_key(
         self, request: ChatRequest, policy: CachePolicy, operation: str
     ) -> tuple[str | None, InvalidRequest | None]:
-        """``request``'s key under ``policy`` (``None``: do not cache), or why it is invalid.
-
-        A request equal to one seen before (valid, keyed for this identity, number
-        fields of exactly the same types) is neither validated nor encoded again.
-        """
+        """``request``'s key under ``policy`` (``None``: do not cache), or why it is invalid."""
         identity = self.llm.identity
-        known = self._keys.known(identity, request)
-        if known is not None:
-            return (known if policy.uses_cache_for(request) else None), None
         problem = validate_chat(request, service=identity.provider, operation=operation)
         if problem is not None:
             return None, problem
         if not policy.uses_cache_for(request):
             return None, None
         try:
-            key = chat_key(identity, request)
+            return chat_key(identity, request), None
         except (TypeError, ValueError) as exc:
             # A tool schema holding something JSON cannot encode: answer, do not cache.
             _log.warning("request cannot be keyed, not cached: %s", exc)
             return None, None
-        self._keys.remember(identity, request, key)
-        return key, None
 
     # --- chat -------------------------------------------------------------------------
 
@@ -223,7 +205,8 @@ class CachingLLM(LLMPort):
             done = result.unwrap()
             if done.cache is None or not done.cache.hit:
                 store.metrics.cache_hit(done.usage)
-                return Success(_answer(done, CacheInfo(True, 0.0, done.usage)))
+                shared_hit = CacheInfo(hit=True, age=0.0, saved=done.usage)
+                return Success(attrs.evolve(done, cache=shared_hit))
         return result
 
     def _fill(
@@ -239,7 +222,7 @@ class CachingLLM(LLMPort):
         if token is None:
             entry = store.await_other(key, with_deltas=False)
             if entry is not None:
-                return Success(_answer(entry.completion, store.hit(entry)))
+                return Success(attrs.evolve(entry.completion, cache=store.hit(entry)))
             token = store.lock(key)
         if token is not None and policy.read:
             # Read once more under the lock: another filler may have stored its answer
@@ -253,7 +236,8 @@ class CachingLLM(LLMPort):
             if isinstance(result, Success):
                 done = result.unwrap()
                 if policy.write and done.finish_reason in STORABLE_FINISHES:
-                    store.write(key, ChatEntry(_answer(done, None), self.clock.now()), policy.ttl)
+                    stored = ChatEntry(attrs.evolve(done, cache=None), self.clock.now())
+                    store.write(key, stored, policy.ttl)
             return _with_info(result, _MISS)
         finally:
             if token is not None:
@@ -295,8 +279,7 @@ class CachingLLM(LLMPort):
             model=model,
             dimensions=dimensions,
             policy=self.current_policy,
-            fail_open=store.call,
-            cache=self.cache,
+            cache=store.safe,
             clock=self.clock,
             metrics=store.metrics,
             codec=self.codec,
@@ -310,4 +293,4 @@ class CachingLLM(LLMPort):
 def _with_info(
     result: Result[Completion, ServiceError], info: CacheInfo
 ) -> Result[Completion, ServiceError]:
-    return result.map(lambda done: _answer(done, info))
+    return result.map(lambda done: attrs.evolve(done, cache=info))

@@ -7,8 +7,7 @@ in input order and the new vectors are stored in one ``set_many``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from returns.result import Failure, Result, Success
 
@@ -24,9 +23,6 @@ from portside.ports._clock import Clock
 from portside.ports._llm import LLMPort
 
 __all__ = ["embed_through_cache"]
-
-T = TypeVar("T")
-FailOpen = Callable[[str, Callable[[], Result[Any, ServiceError]]], Any]
 
 
 def _shares(tokens: int, texts: Sequence[str]) -> list[int]:
@@ -45,13 +41,15 @@ def embed_through_cache(
     model: str | None,
     dimensions: int | None,
     policy: CachePolicy,
-    fail_open: FailOpen,
     cache: CachePort,
     clock: Clock,
     metrics: Metrics,
     codec: Codec,
 ) -> Result[Embeddings, ServiceError]:
     """``llm.embed(texts)`` with per-text caching; cache failures count as misses.
+
+    ``cache`` is expected to fail open (the LLM cache passes its ``FailOpenCache``);
+    a failure it still returns is a miss or a skipped write all the same.
 
     ``CacheInfo.hit`` is true when every text came from the cache, ``age`` is the
     oldest entry used, ``saved.input_tokens`` the tokens the cached texts cost when they
@@ -67,7 +65,7 @@ def embed_through_cache(
     keys = {text: embedding_key(identity, resolved, dimensions, text) for text in texts}
     found: dict[str, EmbeddingEntry] = {}
     if policy.read:
-        raw = fail_open("get_many", lambda: cache.get_many(keys.values())) or {}
+        raw = cache.get_many(keys.values()).value_or({})
         for text, key in keys.items():
             data = raw.get(key)
             entry = None if data is None else codec.decode(data, EmbeddingEntry).value_or(None)
@@ -101,7 +99,7 @@ def embed_through_cache(
             encoded = {keys[t]: codec.encode(e) for t, e in new.items()}
             items = {k: v.unwrap() for k, v in encoded.items() if isinstance(v, Success)}
             if items:
-                fail_open("set_many", lambda: cache.set_many(items, policy.ttl))
+                cache.set_many(items, policy.ttl)
         vectors = {
             **{t: e.vector for t, e in found.items()},
             **{t: e.vector for t, e in new.items()},

@@ -43,9 +43,7 @@ __all__ = [
     "STORABLE_FINISHES",
     "ChatEntry",
     "EmbeddingEntry",
-    "HitDecoder",
     "assemble",
-    "decode_hit",
     "replay",
 ]
 
@@ -79,7 +77,7 @@ def _usage(raw: Any) -> Usage | None:
         and produced >= 0
         and cached >= 0
     ):
-        return Usage(given, produced, cached)
+        return Usage(input_tokens=given, output_tokens=produced, cached_input_tokens=cached)
     return None
 
 
@@ -92,7 +90,7 @@ def _calls(raw: Any) -> tuple[ToolCall, ...] | None:
     for call in raw:
         if type(call) is not list or len(call) != 3 or not all(type(s) is str for s in call):
             return None
-        calls.append(ToolCall(call[0], call[1], call[2]))
+        calls.append(ToolCall(id=call[0], name=call[1], arguments=call[2]))
     return tuple(calls)
 
 
@@ -119,13 +117,19 @@ def _delta(raw: Any) -> ChatDelta | None:
             or type(part[3]) is not str
         ):
             return None
-        fragments.append(ToolCallDelta(part[0], part[1], part[2], part[3]))
+        fragments.append(ToolCallDelta(index=part[0], id=part[1], name=part[2], arguments=part[3]))
     used = None
     if usage is not None:
         used = _usage(usage)
         if used is None:
             return None
-    return ChatDelta(text, tuple(fragments), cast("FinishReason | None", finish), used, model)
+    return ChatDelta(
+        text=text,
+        tool_calls=tuple(fragments),
+        finish_reason=cast("FinishReason | None", finish),
+        usage=used,
+        model=model,
+    )
 
 
 def _encode_delta(delta: ChatDelta) -> list[Any]:
@@ -177,10 +181,28 @@ class ChatEntry:
         ``with_deltas=False`` skips the recorded deltas (a ``complete`` hit needs
         only the completion), so a long streamed entry costs no more to read.
         """
-        head = _head(data)
-        if head is None:
+        if data[:_HEADER_LEN] != _JSON_HEADER:
             return None
-        stored_at, text, finish, tool_calls, usage, model, deltas = head
+        try:
+            raw = orjson.loads(data[_HEADER_LEN:])
+        except orjson.JSONDecodeError:
+            return None
+        if type(raw) is not list or len(raw) != 9 or raw[0] != _TAG or raw[1] != ENTRY_VERSION:
+            return None
+        _, _, stored_at, text, finish, calls, used, model, deltas = raw
+        if (
+            type(stored_at) not in (float, int)
+            or type(text) is not str
+            or type(model) is not str
+            or type(finish) is not str
+            or finish not in STORABLE_FINISHES
+            or type(deltas) is not list
+        ):
+            return None
+        tool_calls = _calls(calls)
+        usage = _usage(used)
+        if tool_calls is None or usage is None:
+            return None
         replayed: list[ChatDelta] = []
         if with_deltas:
             for raw_delta in deltas:
@@ -190,92 +212,10 @@ class ChatEntry:
                 replayed.append(delta)
             if replayed and replayed[-1].finish_reason is None:
                 return None  # a recording always ends with its final delta
-        return ChatEntry(
-            Completion(text, finish, tool_calls, usage, model), stored_at, tuple(replayed)
+        done = Completion(
+            text=text, finish_reason=finish, tool_calls=tool_calls, usage=usage, model=model
         )
-
-
-def decode_hit(data: bytes, now: float) -> Completion | None:
-    """The completion ``data`` holds as a hit read at ``now``; ``None`` if not an entry.
-
-    Its ``CacheInfo`` carries the entry's age and the usage it saved. The same checks as
-    ``ChatEntry.decode`` without deltas, building only the one ``Completion`` returned.
-    """
-    head = _head(data)
-    return None if head is None else _hit(head[:6], now)
-
-
-_Head = tuple[float, str, FinishReason, tuple[ToolCall, ...], Usage, str, list[Any]]
-# The head without the raw deltas: what a ``complete`` hit needs, all immutable.
-_Answer = tuple[float, str, FinishReason, tuple[ToolCall, ...], Usage, str]
-
-
-def _head(data: bytes) -> _Head | None:
-    """Everything but the deltas, checked; the deltas' raw list, not yet checked."""
-    if data[:_HEADER_LEN] != _JSON_HEADER:
-        return None
-    try:
-        raw = orjson.loads(data[_HEADER_LEN:])
-    except orjson.JSONDecodeError:
-        return None
-    if type(raw) is not list or len(raw) != 9 or raw[0] != _TAG or raw[1] != ENTRY_VERSION:
-        return None
-    _, _, stored_at, text, finish, calls, usage, model, deltas = raw
-    if (
-        type(stored_at) not in (float, int)
-        or type(text) is not str
-        or type(model) is not str
-        or type(finish) is not str
-        or finish not in STORABLE_FINISHES
-        or type(deltas) is not list
-    ):
-        return None
-    tool_calls = _calls(calls)
-    used = _usage(usage)
-    if tool_calls is None or used is None:
-        return None
-    return float(stored_at), text, finish, tool_calls, used, model, deltas
-
-
-def _hit(answer: _Answer, now: float) -> Completion:
-    stored_at, text, finish, tool_calls, usage, model = answer
-    info = CacheInfo(True, max(0.0, now - stored_at), usage)
-    return Completion(text, finish, tool_calls, usage, model, info)
-
-
-@attrs.define
-class HitDecoder:
-    """``decode_hit`` that reuses the checked decode of bytes it has seen under a key.
-
-    Decoding is a pure function of the bytes, so a decode is reused only when the bytes
-    read now are the very bytes decoded before under that key, or equal to them (one
-    comparison, far cheaper than parsing and checking): an entry that was overwritten,
-    expired or damaged since is read from the cache as usual and decoded and checked
-    afresh. Only the age is computed per hit. Bounded to ``size`` keys of entries up to
-    ``max_bytes`` each; thread-safe without a lock (every step is one atomic dict
-    operation, and a lost race only costs a decode).
-    """
-
-    size: int = 128
-    max_bytes: int = 16_384
-    _seen: dict[str, tuple[bytes, _Answer]] = attrs.field(factory=dict, init=False, repr=False)
-
-    def hit(self, key: str, data: bytes, now: float) -> Completion | None:
-        """The completion ``data`` (read at ``key``) holds as a hit at ``now``, or ``None``."""
-        seen = self._seen.get(key)
-        if seen is not None and (seen[0] is data or seen[0] == data):
-            return _hit(seen[1], now)
-        head = _head(data)
-        if head is None:
-            return None
-        answer = head[:6]
-        if len(data) <= self.max_bytes:
-            memo = self._seen
-            if len(memo) >= self.size:
-                # Dropping everything is rare and needs no bookkeeping per hit.
-                memo.clear()
-            memo[key] = (data, answer)
-        return _hit(answer, now)
+        return ChatEntry(done, float(stored_at), tuple(replayed))
 
 
 @attrs.frozen
@@ -310,7 +250,8 @@ def assemble(deltas: Iterable[ChatDelta]) -> Completion | None:
     if final is None or final.finish_reason is None:
         return None
     tool_calls = tuple(
-        ToolCall(ids.get(i, ""), names.get(i, ""), "".join(calls[i]) or "{}") for i in sorted(calls)
+        ToolCall(id=ids.get(i, ""), name=names.get(i, ""), arguments="".join(calls[i]) or "{}")
+        for i in sorted(calls)
     )
     return Completion(
         text="".join(text),
@@ -334,7 +275,7 @@ def replay(entry: ChatEntry, info: CacheInfo) -> list[ChatDelta]:
             deltas.append(
                 ChatDelta(
                     tool_calls=tuple(
-                        ToolCallDelta(i, c.id, c.name, c.arguments)
+                        ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
                         for i, c in enumerate(done.tool_calls)
                     ),
                     model=done.model,

@@ -11,8 +11,7 @@ the encoding changes: old entries then simply miss.
 
 The key is computed from one positional tuple (``key_values``) dumped once by orjson;
 ``canonical_request`` names the same values field by field, so what ``explain_key``
-shows is by construction what went into the key. ``RequestKeys`` remembers the keys of
-recently seen valid requests whose every key field is immutable, found again by value.
+shows is by construction what went into the key.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-import attrs
 import orjson
 
 from portside.domain._llm import ChatRequest, LLMIdentity
@@ -33,7 +31,6 @@ __all__ = [
     "KEY_VERSION",
     "MESSAGE_FIELDS",
     "TRANSPORT_FIELDS",
-    "RequestKeys",
     "canonical_request",
     "chat_key",
     "embedding_key",
@@ -181,136 +178,3 @@ def canonical_request(identity: LLMIdentity, request: ChatRequest) -> dict[str, 
 def embedding_key(identity: LLMIdentity, model: str, dimensions: int | None, text: str) -> str:
     """The cache key of one text's vector for (identity, model, dimensions)."""
     return _EMBED_PREFIX + _digest((*_identity_values(identity), model, dimensions, text))
-
-
-_NUMBER_TYPES: Final = frozenset((int, float, type(None)))
-_INT_TYPES: Final = frozenset((int, type(None)))
-
-
-def _memo_fields(request: ChatRequest) -> tuple[Any, ...]:
-    """What a remembered key is looked up by: the key fields, and ``timeout``.
-
-    ``timeout`` is in because it is validated; ``metadata`` is not (neither validated
-    nor keyed), so requests that differ only in it share one remembered key.
-    """
-    return (
-        request.messages,
-        request.model,
-        request.temperature,
-        request.top_p,
-        request.max_tokens,
-        request.stop,
-        request.seed,
-        request.tools,
-        request.tool_choice,
-        request.response_format,
-        request.n,
-        request.timeout,
-    )
-
-
-def _exact_numbers(request: ChatRequest) -> bool:
-    """Whether every number field holds exactly an int or float (or ``None``).
-
-    Equality alone cannot find a remembered key: ``True == 1`` and ``1.0 == 1``, yet a
-    bool temperature is refused by validation and ``max_tokens=1.0`` encodes apart from
-    ``1``. Requests with such values are validated and keyed on their own every time.
-    """
-    fmt = request.response_format
-    return (
-        type(request.temperature) in _NUMBER_TYPES
-        and type(request.top_p) in _NUMBER_TYPES
-        and type(request.timeout) in _NUMBER_TYPES
-        and type(request.max_tokens) in _INT_TYPES
-        and type(request.seed) in _INT_TYPES
-        and type(request.n) is int
-        and (fmt is None or type(fmt.strict) is bool)
-    )
-
-
-def _immutable_text_size(request: ChatRequest) -> int | None:
-    """The characters of message text ``request`` holds; ``None`` if a key field can change.
-
-    Frozen attrs classes do not freeze what their fields hold: a tool or response
-    schema is a mapping the caller may still mutate, and an untyped caller may pass
-    lists. Only requests made of tuples, strings and numbers are remembered. The text
-    (contents and tool-call arguments) is counted in the same pass, for the memo's bound.
-    """
-    fmt = request.response_format
-    if (
-        type(request.messages) is not tuple
-        or type(request.stop) is not tuple
-        or request.tools
-        or (fmt is not None and fmt.schema is not None)
-    ):
-        return None
-    chars = 0
-    for message in request.messages:
-        calls = message.tool_calls
-        if type(calls) is not tuple:
-            return None
-        chars += len(message.content or "")
-        for call in calls:
-            chars += len(call.arguments)
-    return chars
-
-
-@attrs.define
-class RequestKeys:
-    """The keys of recently seen valid requests, remembered by value.
-
-    An application that sends a request again (a fixed prompt, a retry, or a new
-    request object built from the same template, which is what a cache hit is) pays
-    for its validation and key once. A request is found by its key fields and
-    ``timeout`` compared by equality, and only when its number fields hold exact ints
-    or floats (``_exact_numbers``), so an equal request is one that validates alike
-    and encodes to the same key. Only requests whose key fields cannot change are
-    remembered (no tool or response schemas, which the caller could still mutate), and
-    each remembered key is checked against the adapter identity on every call.
-
-    The remembered fields (messages included) are held until dropped, so the memo is
-    bounded both to ``size`` requests and to about ``max_chars`` characters of message
-    text (a request holding more than a quarter of that is not remembered: it costs
-    far more to send than to key). Thread-safe without a lock: every step is one
-    atomic dict operation, a lost race only costs recomputing a key, and the text
-    count may drift by a racing request between two drops.
-    """
-
-    size: int = 512
-    max_chars: int = 4_000_000
-    _held: int = attrs.field(default=0, init=False, repr=False)
-    _seen: dict[tuple[Any, ...], tuple[LLMIdentity, str]] = attrs.field(
-        factory=dict, init=False, repr=False
-    )
-
-    def known(self, identity: LLMIdentity, request: ChatRequest) -> str | None:
-        """The key remembered for a request equal to ``request`` under ``identity``, if any."""
-        try:
-            seen = self._seen.get(_memo_fields(request))
-        except TypeError:
-            return None  # a list where a tuple belongs: unhashable, never remembered
-        if (
-            seen is not None
-            and (seen[0] is identity or seen[0] == identity)
-            and _exact_numbers(request)
-        ):
-            return seen[1]
-        return None
-
-    def remember(self, identity: LLMIdentity, request: ChatRequest, key: str) -> None:
-        """Remember ``key`` for ``request`` (already validated, keyed for ``identity``).
-
-        Nothing is remembered when a key field could still change or a number field
-        is not exactly an int or float.
-        """
-        chars = _immutable_text_size(request)
-        if chars is None or chars > self.max_chars // 4 or not _exact_numbers(request):
-            return
-        seen = self._seen
-        if len(seen) >= self.size or self._held + chars > self.max_chars:
-            # Dropping everything is rare and keeps the table bounded without
-            # bookkeeping on the hot path; a dropped key is simply recomputed.
-            seen.clear()
-            self._held = 0
-        self._held += chars
-        seen[_memo_fields(request)] = (identity, key)

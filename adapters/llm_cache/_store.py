@@ -1,34 +1,31 @@
 """The cache side of ``CachingLLM``: entries read and written failing open, and the fill lock.
 
-A cache that fails never breaks the LLM path: every call goes through a circuit
-breaker, a failure is logged and counted and then reads as a miss (or a skipped
-write), and while the breaker is open the cache is not called at all. The fill lock
-(``<key>:fill``, taken with ``CachePort.add``) lets one process fill an entry while
-the others poll for it.
+A cache that fails never breaks the LLM path: every call goes through ``FailOpenCache``
+(the one fail-open mechanism) with a circuit breaker, failing open on every error: a
+failure is logged and counted and then reads as a miss (or a skipped write), and while
+the breaker is open the cache is not called at all. The fill lock (``<key>:fill``,
+taken with ``CachePort.add``) lets one process fill an entry while the others poll for it.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import Final
 
 import attrs
-from returns.result import Failure, Result, Success
 
 from portside.adapters.codec import Codec
-from portside.adapters.llm_cache._entry import ChatEntry, HitDecoder
+from portside.adapters.llm_cache._entry import ChatEntry
 from portside.adapters.observability import Metrics
-from portside.adapters.resilience._breaker import CircuitBreaker, default_trips
+from portside.adapters.resilience._breaker import CircuitBreaker
+from portside.adapters.resilience._fail_open import FailOpenCache, any_error
 from portside.domain._errors import ServiceError
 from portside.domain._llm import CacheInfo, Completion
 from portside.ports._cache import CachePort
 from portside.ports._clock import Clock
 
 __all__ = ["EntryStore"]
-
-T = TypeVar("T")
 
 _log: Final = logging.getLogger("portside.llm_cache")
 
@@ -43,19 +40,18 @@ class EntryStore:
     metrics: Metrics
     codec: Codec
     lock_ttl: float
-    _hits: HitDecoder = attrs.field(factory=HitDecoder, init=False, repr=False)
+    #: ``cache`` failing open on every error: what every read and write goes through.
+    safe: FailOpenCache = attrs.field(init=False, repr=False)
 
-    def call(self, operation: str, call: Callable[[], Result[T, ServiceError]]) -> T | None:
-        """``call()``'s value, or ``None`` when the cache failed or the breaker is open."""
-        if not self.breaker.allow():
-            self.metrics.incr("cache.skipped")
-            return None
-        result = call()
-        self.breaker.record(result, default_trips)
-        if isinstance(result, Failure):
-            self._failed(operation, result.failure())
-            return None
-        return result.unwrap()
+    def __attrs_post_init__(self) -> None:
+        self.safe = FailOpenCache(
+            self.cache,
+            clock=self.clock,
+            breaker=self.breaker,
+            fails_open=any_error,
+            on_failure=self._failed,
+            on_skip=self._skipped,
+        )
 
     def _failed(self, operation: str, error: ServiceError) -> None:
         self.metrics.incr("cache.errors")
@@ -67,67 +63,47 @@ class EntryStore:
                 extra={"service": "llm_cache", "operation": operation, "outcome": "error"},
             )
 
-    def _get(self, key: str) -> bytes | None:
-        """The bytes at ``key``; ``None`` when absent or the cache failed.
-
-        The hot path of every hit, so ``call`` is inlined: no closure per lookup.
-        """
-        breaker = self.breaker
-        if not breaker.allow():
-            self.metrics.incr("cache.skipped")
-            return None
-        result = self.cache.get(key)
-        if isinstance(result, Success):
-            breaker.record_success()
-            data: bytes | None = result.unwrap()
-            return data
-        breaker.record(result, default_trips)
-        self._failed("get", result.failure())
-        return None
+    def _skipped(self, operation: str) -> None:
+        self.metrics.incr("cache.skipped")
 
     def read(self, key: str, *, with_deltas: bool) -> ChatEntry | None:
         """The entry at ``key``; ``None`` when absent, corrupt, or the cache failed."""
-        data = self._get(key)
+        data = self.safe.get(key).value_or(None)
         return None if data is None else ChatEntry.decode(data, with_deltas=with_deltas)
 
     def answer(self, key: str) -> Completion | None:
         """The stored completion at ``key`` as a counted hit with its age, or ``None``."""
-        data = self._get(key)
-        if data is None:
-            return None
-        done = self._hits.hit(key, data, self.clock.now())
-        if done is not None:
-            self.metrics.cache_hit(done.usage)
-        return done
+        entry = self.read(key, with_deltas=False)
+        return None if entry is None else attrs.evolve(entry.completion, cache=self.hit(entry))
 
     def write(self, key: str, entry: ChatEntry, ttl: float | None) -> None:
         """Store ``entry`` at ``key`` for ``ttl`` seconds; a failure is only logged."""
         data = entry.encode(self.codec)
         if data is not None:
-            self.call("set", lambda: self.cache.set(key, data, ttl))
+            self.safe.set(key, data, ttl)
 
     def hit(self, entry: ChatEntry) -> CacheInfo:
         """The ``CacheInfo`` of a hit on ``entry`` (its age now), counted as a hit."""
         saved = entry.completion.usage
         self.metrics.cache_hit(saved)
-        return CacheInfo(True, max(0.0, self.clock.now() - entry.stored_at), saved)
+        return CacheInfo(hit=True, age=max(0.0, self.clock.now() - entry.stored_at), saved=saved)
 
     # --- cross-process fill lock ------------------------------------------------------
 
     def lock(self, key: str) -> bytes | None:
         """A token if this process now owns the fill of ``key``; ``None`` if another does."""
         token = uuid.uuid4().hex.encode()
-        won = self.call("add", lambda: self.cache.add(key + ":fill", token, self.lock_ttl))
-        # A failing cache cannot coordinate: go ahead rather than wait on nothing.
-        return token if won is not False else None
+        # A failing cache cannot coordinate: it answers True (go ahead) rather than
+        # leave us waiting on nothing.
+        won = self.safe.add(key + ":fill", token, self.lock_ttl).value_or(True)
+        return token if won else None
 
     def unlock(self, key: str, token: bytes) -> None:
         """Release the fill lock of ``key`` if ``token`` still holds it."""
-        compare_and_delete = getattr(self.cache, "delete_if_equal", None)
-        if compare_and_delete is not None:
-            self.call("unlock", lambda: compare_and_delete(key + ":fill", token))
-        # Without an atomic compare-and-delete the lock expires on its own: deleting
-        # after a GET could remove a lock another process took in between.
+        # Without an atomic compare-and-delete (``FailOpenCache`` then answers False)
+        # the lock expires on its own: deleting after a GET could remove a lock another
+        # process took in between.
+        self.safe.delete_if_equal(key + ":fill", token)
 
     def await_other(self, key: str, *, with_deltas: bool) -> ChatEntry | None:
         """Poll for the entry another process is filling, until its lock would expire."""
@@ -138,7 +114,7 @@ class EntryStore:
             entry = self.read(key, with_deltas=with_deltas)
             if entry is not None:
                 return entry
-            held = self.call("get", lambda: self.cache.get(key + ":fill"))
+            held = self.safe.get(key + ":fill").value_or(None)
             if held is None:
                 return None  # the other process gave up or failed: fill it ourselves
             pause = min(pause * 2, 0.5)

@@ -7,7 +7,7 @@
   a complete entry). Failures, truncations, filtered answers, streams that end without
   a finish reason and streams the consumer abandons are never stored.
 - Concurrent identical streams in one process share one upstream stream: the first
-  caller leads, the others wait on its ``Flight`` and replay its recording; if the
+  caller leads a ``SingleFlight``, the others wait on it and replay its recording; if the
   leader's consumer stopped early they try again on their own. Across processes the
   leader takes the store's fill lock.
 """
@@ -23,7 +23,7 @@ from returns.result import Failure, Result, Success
 from portside.adapters.llm_cache._entry import STORABLE_FINISHES, ChatEntry, assemble, replay
 from portside.adapters.llm_cache._policy import CachePolicy
 from portside.adapters.llm_cache._store import EntryStore
-from portside.adapters.resilience._flights import ABORTED, Flights
+from portside.adapters.resilience._singleflight import ABORTED, Aborted, SingleFlight
 from portside.domain._errors import ProtocolError, ServiceError
 from portside.domain._llm import CacheInfo, ChatDelta, ChatRequest, Completion
 from portside.ports._llm import LLMPort
@@ -39,7 +39,7 @@ _Stream = Iterator[Result[ChatDelta, ServiceError]]
 def stream_through_cache(
     llm: LLMPort,
     store: EntryStore,
-    flights: Flights[Outcome],
+    flights: SingleFlight[Outcome],
     request: ChatRequest,
     key: str,
     policy: CachePolicy,
@@ -58,18 +58,18 @@ def stream_through_cache(
         flight_key = f"{key}|{policy.write}"
         flight, leader = flights.join(flight_key)
         if leader:
-            outcome: Outcome | object = ABORTED
+            landed: Outcome | Aborted = ABORTED
             try:
-                outcome = yield from _lead(llm, store, request, key, policy)
+                landed = yield from _lead(llm, store, request, key, policy)
             finally:
-                flights.land(flight_key, flight, outcome)
+                flights.land(flight_key, flight, landed)
             return
         outcome = flight.wait(store.lock_ttl)
         if isinstance(outcome, ServiceError):
             yield Failure(outcome)
             return
         if isinstance(outcome, list):
-            done = assemble(outcome) or Completion("")
+            done = assemble(outcome) or Completion(text="")
             store.metrics.cache_hit(done.usage)
             info = CacheInfo(hit=True, age=0.0, saved=done.usage)
             yield from map(Success, replay(ChatEntry(done, 0.0, tuple(outcome)), info))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import attrs
 import redis
@@ -133,14 +133,7 @@ class RedisCache(CachePort, CompareAndDelete):
         error = check_key(key, "get")
         if error is not None:
             return Failure(error)
-        name = self._prefix + key
-        try:
-            return Success(cast("bytes | None", self.client.get(name)))
-        except _RECONNECT:
-            pass  # a stale pooled connection: one more attempt below
-        except REDIS_ERRORS as exc:
-            return Failure(_map_error(exc, operation="get"))
-        value = self._call("get", False, self.client.get, name)
+        value = self._call("get", True, self.client.get, self._prefix + key)
         if isinstance(value, ServiceError):
             return Failure(value)
         return _MISS if value is None else Success(value)
@@ -176,18 +169,9 @@ class RedisCache(CachePort, CompareAndDelete):
         error = check_key(key, "set") or check_value(value, "set") or check_ttl(ttl, "set")
         if error is not None:
             return Failure(error)
-        name = self._prefix + key
         px = None if ttl is None else _px(ttl)
-        try:
-            self.client.set(name, value, px=px)
-        except _RECONNECT:
-            # A stale pooled connection: one more attempt (SET is idempotent).
-            outcome = self._call("set", False, self.client.set, name, value, None, px)
-            if isinstance(outcome, ServiceError):
-                return Failure(outcome)
-        except REDIS_ERRORS as exc:
-            return Failure(_map_error(exc, operation="set"))
-        return _OK
+        outcome = self._call("set", True, self.client.set, self._prefix + key, value, None, px)
+        return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
 
     def set_many(
         self, items: Mapping[str, bytes], ttl: float | None = None

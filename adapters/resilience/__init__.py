@@ -5,8 +5,10 @@
 - ``RetryPolicy``: retries for call paths whose adapter does not own retries already
   (each call path has one retry owner); ``retries_disabled()`` and ``set_retry_cap(n)``
   are the test mode.
-- ``SingleFlight``: concurrent calls for one key share one execution.
-- ``FailOpenCache``: the application keeps working while its cache is down.
+- ``SingleFlight``: concurrent calls for one key share one execution (a function's
+  result, or a stream through ``join``/``land``).
+- ``FailOpenCache``: the application keeps working while its cache is down
+  (``any_error``: fail open on every failure, not only outages).
 """
 
 from portside.adapters.resilience._breaker import (
@@ -15,7 +17,7 @@ from portside.adapters.resilience._breaker import (
     default_trips,
     with_breaker,
 )
-from portside.adapters.resilience._fail_open import FailOpenCache
+from portside.adapters.resilience._fail_open import FailOpenCache, any_error
 from portside.adapters.resilience._retry import (
     RetryListener,
     RetryPolicy,
@@ -32,6 +34,7 @@ __all__ = [
     "RetryListener",
     "RetryPolicy",
     "SingleFlight",
+    "any_error",
     "default_trips",
     "retries_disabled",
     "retry_cap",

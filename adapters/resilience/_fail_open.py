@@ -1,24 +1,30 @@
-"""``FailOpenCache``: the application keeps working while its cache is down."""
+"""``FailOpenCache``: the application keeps working while its cache is down.
+
+The one fail-open mechanism of portside: applications wrap their cache in it, and the
+LLM response cache reads and writes its entries through it (failing open on every
+error, and counting failures and skipped calls in its metrics through the hooks).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
-from portside.adapters.resilience._breaker import CircuitBreaker
-from portside.domain._errors import InvalidRequest, NotFound, ServiceError, TimedOut, Unavailable
+from portside.adapters.resilience._breaker import CircuitBreaker, default_trips
+from portside.domain._errors import InvalidRequest, NotFound, ServiceError
 from portside.ports._cache import CachePort, CompareAndDelete
 from portside.ports._clock import Clock
 
-__all__ = ["FailOpenCache"]
+__all__ = ["FailOpenCache", "any_error"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 log: Final = logging.getLogger("portside.cache")
 
@@ -26,6 +32,11 @@ _NONE: Final = Success(None)
 _FALSE: Final = Success(False)
 _TRUE: Final = Success(True)
 _NOTHING: Final[Success[dict[str, bytes]]] = Success({})
+
+
+def any_error(error: ServiceError) -> bool:
+    """A ``fails_open`` predicate for callers that must never see a cache failure."""
+    return True
 
 
 def _default_breaker(self: FailOpenCache) -> CircuitBreaker:
@@ -36,18 +47,21 @@ def _default_breaker(self: FailOpenCache) -> CircuitBreaker:
 class FailOpenCache(CachePort, CompareAndDelete):
     """A cache that answers even when its backend is down.
 
-    While ``inner`` returns ``Unavailable`` or ``TimedOut``: reads are misses (``get``
-    is ``None``, ``get_many`` is empty, ``ttl`` is ``NotFound``), writes are skipped
-    (``set``, ``set_many``, ``clear`` succeed; ``delete`` and ``delete_if_equal`` are
-    ``False``), and ``add`` is ``True`` (go ahead as if first: a lock or a dedupe
-    marker must not stall the application). ``incr`` cannot be faked and returns the
-    ``Unavailable``/``TimedOut`` failure. Other failures (bad input, refused
-    credentials) pass through unchanged.
+    While ``inner`` returns ``Unavailable`` or ``TimedOut`` (or any failure for which
+    ``fails_open`` is true; ``any_error`` makes that every failure): reads are misses
+    (``get`` is ``None``, ``get_many`` is empty, ``ttl`` is ``NotFound``), writes are
+    skipped (``set``, ``set_many``, ``clear`` succeed; ``delete`` and
+    ``delete_if_equal`` are ``False``), and ``add`` is ``True`` (go ahead as if first: a
+    lock or a dedupe marker must not stall the application). ``incr`` cannot be faked
+    and returns the failure. Other failures (bad input, refused credentials) pass
+    through unchanged.
 
     The circuit breaker (on the injected clock) opens after consecutive outage errors;
     while open, calls do not touch the backend, so nobody pays the socket timeout on
     every call; after ``reset_timeout`` one call probes the backend again. Each outage
-    is logged once (logger ``portside.cache``) and so is the recovery.
+    is logged once (logger ``portside.cache``) and so is the recovery. ``on_failure``
+    (operation, error) is called for every failure answered with its fallback and
+    ``on_skip`` (operation) for every call the open breaker skipped, for metrics.
     """
 
     inner: CachePort
@@ -55,6 +69,9 @@ class FailOpenCache(CachePort, CompareAndDelete):
     breaker: CircuitBreaker = attrs.field(
         default=attrs.Factory(_default_breaker, takes_self=True), repr=False
     )
+    fails_open: Callable[[ServiceError], bool] = attrs.field(default=default_trips, repr=False)
+    on_failure: Callable[[str, ServiceError], None] | None = attrs.field(default=None, repr=False)
+    on_skip: Callable[[str], None] | None = attrs.field(default=None, repr=False)
     _down: bool = attrs.field(default=False, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
@@ -68,20 +85,40 @@ class FailOpenCache(CachePort, CompareAndDelete):
         """Whether the backend is currently considered down (an outage was reported)."""
         return self._down
 
-    def _settle(self, result: Result[T, ServiceError], operation: str, fallback: Any) -> Any:
-        """``result``, or ``fallback`` if it is an outage; feeds the breaker and the log."""
+    def _settle(
+        self,
+        result: Result[T, ServiceError],
+        operation: str,
+        fallback: Result[T, ServiceError] | None,
+    ) -> Result[T, ServiceError]:
+        """``result``, or ``fallback`` if it fails open; feeds the breaker and the log."""
         if isinstance(result, Failure):
             error = result.failure()
-            if isinstance(error, Unavailable | TimedOut):
+            if default_trips(error):
                 self.breaker.record_failure()
                 self._report_down(operation, error)
-                return Failure(error) if fallback is None else fallback
-            if isinstance(error, InvalidRequest):
-                return result  # rejected before any I/O: says nothing about the backend
+            elif not isinstance(error, InvalidRequest):
+                # The backend answered (a refusal, a protocol error): it is up. Bad
+                # input was rejected before any I/O and says nothing about it.
+                self._answered()
+            if not self.fails_open(error):
+                return result
+            if self.on_failure is not None:
+                self.on_failure(operation, error)
+            return Failure(error) if fallback is None else fallback
+        self._answered()
+        return result
+
+    def _answered(self) -> None:
         self.breaker.record_success()
         if self._down:
             self._report_up()
-        return result
+
+    def _skipped(self, operation: str, fallback: R) -> R:
+        """``fallback`` for a call the open breaker did not let through."""
+        if self.on_skip is not None:
+            self.on_skip(operation)
+        return fallback
 
     def _report_down(self, operation: str, error: ServiceError) -> None:
         with self._lock:
@@ -106,14 +143,14 @@ class FailOpenCache(CachePort, CompareAndDelete):
     def get(self, key: str) -> Result[bytes | None, ServiceError]:
         """The value at ``key``; ``None`` when absent or while the backend is down."""
         if not self.breaker.allow():
-            return _NONE
+            return self._skipped("get", _NONE)
         result: Result[bytes | None, ServiceError] = self._settle(self.inner.get(key), "get", _NONE)
         return result
 
     def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
         """The present keys among ``keys``; empty while the backend is down."""
         if not self.breaker.allow():
-            return _NOTHING
+            return self._skipped("get_many", _NOTHING)
         result: Result[dict[str, bytes], ServiceError] = self._settle(
             self.inner.get_many(keys), "get_many", _NOTHING
         )
@@ -122,7 +159,7 @@ class FailOpenCache(CachePort, CompareAndDelete):
     def set(self, key: str, value: bytes, ttl: float | None = None) -> Result[None, ServiceError]:
         """Store ``value``; skipped (``Success``) while the backend is down."""
         if not self.breaker.allow():
-            return _NONE
+            return self._skipped("set", _NONE)
         result: Result[None, ServiceError] = self._settle(
             self.inner.set(key, value, ttl), "set", _NONE
         )
@@ -133,7 +170,7 @@ class FailOpenCache(CachePort, CompareAndDelete):
     ) -> Result[None, ServiceError]:
         """Store every item; skipped (``Success``) while the backend is down."""
         if not self.breaker.allow():
-            return _NONE
+            return self._skipped("set_many", _NONE)
         result: Result[None, ServiceError] = self._settle(
             self.inner.set_many(items, ttl), "set_many", _NONE
         )
@@ -142,7 +179,7 @@ class FailOpenCache(CachePort, CompareAndDelete):
     def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
         """Store if absent; ``True`` (go ahead) while the backend is down."""
         if not self.breaker.allow():
-            return _TRUE
+            return self._skipped("add", _TRUE)
         result: Result[bool, ServiceError] = self._settle(
             self.inner.add(key, value, ttl), "add", _TRUE
         )
@@ -151,14 +188,16 @@ class FailOpenCache(CachePort, CompareAndDelete):
     def delete(self, key: str) -> Result[bool, ServiceError]:
         """Remove ``key``; ``False`` while the backend is down."""
         if not self.breaker.allow():
-            return _FALSE
+            return self._skipped("delete", _FALSE)
         result: Result[bool, ServiceError] = self._settle(self.inner.delete(key), "delete", _FALSE)
         return result
 
     def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
         """Compare-and-delete when ``inner`` offers it; ``False`` otherwise or while down."""
-        if not isinstance(self.inner, CompareAndDelete) or not self.breaker.allow():
+        if not isinstance(self.inner, CompareAndDelete):
             return _FALSE
+        if not self.breaker.allow():
+            return self._skipped("delete_if_equal", _FALSE)
         result: Result[bool, ServiceError] = self._settle(
             self.inner.delete_if_equal(key, expected), "delete_if_equal", _FALSE
         )
@@ -167,7 +206,7 @@ class FailOpenCache(CachePort, CompareAndDelete):
     def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
         """Atomic increment; ``Failure(Unavailable)`` (no I/O) while the breaker is open."""
         if not self.breaker.allow():
-            return Failure(self.breaker.open_error("incr"))
+            return self._skipped("incr", Failure(self.breaker.open_error("incr")))
         result: Result[int, ServiceError] = self._settle(self.inner.incr(key, by), "incr", None)
         return result
 
@@ -175,7 +214,7 @@ class FailOpenCache(CachePort, CompareAndDelete):
         """Seconds left; ``NotFound`` (a miss) while the backend is down."""
         missing = Failure(NotFound(service="cache", operation="ttl", message="cache is down"))
         if not self.breaker.allow():
-            return missing
+            return self._skipped("ttl", missing)
         result: Result[float | None, ServiceError] = self._settle(
             self.inner.ttl(key), "ttl", missing
         )
@@ -184,7 +223,7 @@ class FailOpenCache(CachePort, CompareAndDelete):
     def clear(self) -> Result[None, ServiceError]:
         """Remove this namespace's keys; skipped while the backend is down."""
         if not self.breaker.allow():
-            return _NONE
+            return self._skipped("clear", _NONE)
         result: Result[None, ServiceError] = self._settle(self.inner.clear(), "clear", _NONE)
         return result
 

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from portside.adapters.codec import default_codec
 from portside.adapters.llm_cache import CachingLLM
-from portside.adapters.llm_cache._entry import ChatEntry, HitDecoder, decode_hit
+from portside.adapters.llm_cache._entry import ChatEntry
+from portside.adapters.llm_cache._store import EntryStore
 from portside.adapters.memory import FakeLLM, ManualClock, MemoryCache
 from portside.adapters.observability import Metrics
+from portside.adapters.resilience import CircuitBreaker
 from portside.domain import (
     CacheInfo,
     ChatDelta,
@@ -80,10 +82,14 @@ def test_entries_round_trip(entry: ChatEntry) -> None:
 
 @given(entries, st.floats(0, 1e6, allow_nan=False))
 def test_a_hit_carries_its_age_and_savings(entry: ChatEntry, later: float) -> None:
-    """decode_hit gives the stored completion with its age and the usage it saved."""
-    data = entry.encode()
-    assert data is not None
-    hit = decode_hit(data, entry.stored_at + later)
+    """A stored entry is answered as its completion with its age and the usage it saved."""
+    clock = ManualClock(start=entry.stored_at)
+    cache = MemoryCache(clock=clock)
+    breaker = CircuitBreaker(clock)
+    store = EntryStore(cache, clock, breaker, Metrics(), default_codec, lock_ttl=30.0)
+    store.write("k", entry, None)
+    clock.advance(later)
+    hit = store.answer("k")
     assert hit is not None
     assert attrs.evolve(hit, cache=None) == entry.completion
     assert hit.cache is not None
@@ -99,7 +105,7 @@ def test_truncated_or_damaged_bytes_never_raise(entry: ChatEntry, data: st.DataO
     assert raw is not None
     cut = data.draw(st.integers(0, len(raw) - 1))
     assert ChatEntry.decode(raw[:cut]) is None
-    assert decode_hit(raw[:cut], 0.0) is None
+    assert ChatEntry.decode(raw[:cut], with_deltas=False) is None
     at = data.draw(st.integers(0, len(raw) - 1))
     flipped = raw[:at] + bytes([raw[at] ^ data.draw(st.integers(1, 255))]) + raw[at + 1 :]
     for decoded in (ChatEntry.decode(flipped), ChatEntry.decode(flipped, with_deltas=False)):
@@ -149,7 +155,7 @@ def test_entries_with_a_wrong_element_are_misses(damage: str) -> None:
     data = _bytes(HEAD_DAMAGE[damage](_layout(BASE)))
     assert ChatEntry.decode(data) is None
     assert ChatEntry.decode(data, with_deltas=False) is None
-    assert decode_hit(data, 20.0) is None
+    assert ChatEntry.decode(data, with_deltas=False) is None
 
 
 @pytest.mark.parametrize("damage", sorted(DELTA_DAMAGE))
@@ -169,7 +175,7 @@ def test_entries_with_a_bad_delta_are_misses_for_streams_only(damage: str) -> No
 def test_foreign_bytes_are_misses(data: bytes) -> None:
     """Bytes in another envelope, version or not JSON at all decode to None."""
     assert ChatEntry.decode(data) is None
-    assert decode_hit(data, 0.0) is None
+    assert ChatEntry.decode(data, with_deltas=False) is None
 
 
 def test_the_previous_cattrs_entry_format_is_a_miss() -> None:
@@ -192,20 +198,6 @@ def test_a_corrupt_entry_in_the_cache_is_a_miss_and_is_replaced(manual_clock: Ma
     assert llm.received() == 1
 
 
-@given(entries, entries, st.binary(max_size=40), st.floats(0, 1e6, allow_nan=False))
-def test_a_reused_decode_always_equals_a_fresh_one(
-    first: ChatEntry, second: ChatEntry, junk: bytes, later: float
-) -> None:
-    """Whatever bytes follow each other under one key, each hit is what decode_hit gives."""
-    decoder = HitDecoder()
-    # Encoded again: equal bytes in a new object, as a network cache returns them.
-    readings = [first.encode(), first.encode(), second.encode(), junk, first.encode()]
-    for data in readings:
-        assert data is not None
-        for now in (first.stored_at + later, second.stored_at):
-            assert decoder.hit("k", data, now) == decode_hit(data, now)
-
-
 def test_an_entry_changed_under_its_key_is_decoded_again(manual_clock: ManualClock) -> None:
     """After a hit, an overwritten entry answers its new text and a damaged one is a miss."""
     llm = FakeLLM()
@@ -225,17 +217,3 @@ def test_an_entry_changed_under_its_key_is_decoded_again(manual_clock: ManualClo
     llm.reply("Lyon?")
     assert caching.complete(ASK).unwrap().text == "Lyon?"
     assert llm.received() == 2
-
-
-def test_the_decode_memo_stays_bounded() -> None:
-    """HitDecoder never holds more than its size, nor entries above max_bytes."""
-    decoder = HitDecoder(size=4, max_bytes=200)
-    small = ChatEntry(Completion("hi"), 1.0).encode()
-    large = ChatEntry(Completion("x" * 500), 1.0).encode()
-    assert small is not None
-    assert large is not None
-    for n in range(10):
-        assert decoder.hit(f"k{n}", small, 2.0) is not None
-        assert decoder.hit(f"big{n}", large, 2.0) is not None
-        assert len(decoder._seen) <= 4
-    assert all(not key.startswith("big") for key in decoder._seen)
