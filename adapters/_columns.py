@@ -159,8 +159,11 @@ def _binary(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
 
 def _uuid(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
     if getattr(kind, "as_uuid", True):
-        ok = isinstance(value, uuid.UUID)
-        return None if ok else f"must be a UUID, not {describe(value)}"
+        if not isinstance(value, uuid.UUID):
+            return f"must be a UUID, not {describe(value)}"
+        if value.variant == uuid.RESERVED_NCS and value.int != 0:
+            return "is a UUID of the reserved NCS variant, which MariaDB's UUID type refuses"
+        return None
     if not isinstance(value, str):
         return f"must be a str holding a UUID, not {describe(value)}"
     try:

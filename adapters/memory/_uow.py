@@ -99,7 +99,7 @@ class MemoryUnitOfWork(UnitLifecycle):
                         if has_default:
                             values[name] = default
                             setattr(entity, name, copy_value(default))
-                problem = spec.row_problem(values, insert=True)
+                problem = self.row_problem(spec, values, insert=True)
                 if problem is not None:
                     return self._invalid(problem)
                 changes.append(Change("insert", spec, key, values))
@@ -112,12 +112,16 @@ class MemoryUnitOfWork(UnitLifecycle):
                 if (value := getattr(entity, name, None)) != snapshot.get(name, _MISSING)
             }
             if changed:
-                problem = spec.row_problem(changed, insert=False)
+                problem = self.row_problem(spec, changed, insert=False)
                 if problem is not None:
                     return self._invalid(problem)
                 version = snapshot.get(spec.version) if spec.version else None
                 changes.append(Change("update", spec, key, changed, version))
         return changes
+
+    def row_problem(self, spec: EntitySpec[Any], values: Row, *, insert: bool) -> str | None:
+        """The column check every backend applies before sending (see ``EntitySpec``)."""
+        return spec.row_problem(values, insert=insert)
 
     def _invalid(self, message: str) -> ServiceError:
         return InvalidRequest(service=self.service, operation="commit", message=message)

@@ -176,7 +176,7 @@ class RowStore:
         """Apply every change in SQL order, or none of them and say why."""
         with self._lock:
             undo: list[_Undo] = []
-            for change in ordered(changes, self.entities):
+            for change in self.order(changes):
                 problem = self.check(change)
                 if problem is not None:
                     for entity_type, key, row in reversed(undo):
@@ -185,6 +185,10 @@ class RowStore:
                 undo.append(self.apply(change))
             self.commits += 1
         return None
+
+    def order(self, changes: list[Change]) -> list[Change]:
+        """The order a SQL backend sends ``changes`` in (see ``ordered``)."""
+        return ordered(changes, self.entities)
 
     def check(self, change: Change) -> ServiceError | None:
         """Why ``change`` cannot be applied to the rows as they stand, or ``None``."""

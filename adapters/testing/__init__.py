@@ -91,9 +91,11 @@ from portside.adapters.testing._throwaway_redis import (  # noqa: E402 - after t
 )
 from portside.adapters.testing._uow_backends import (  # noqa: E402 - after the extra check
     KitEntity,
+    KitSchema,
     MemoryBackend,
     UowBackend,
     kit_entities,
+    kit_schema,
     memory_backend,
     sqlalchemy_backend,
 )
@@ -120,6 +122,7 @@ __all__ = [
     "HttpError",
     "KeepAliveForever",
     "KitEntity",
+    "KitSchema",
     "LLMContract",
     "LLMFactory",
     "LLMKitOptions",
@@ -154,6 +157,7 @@ __all__ = [
     "fake_llm_subject",
     "free_port",
     "kit_entities",
+    "kit_schema",
     "llm_contract",
     "memory_backend",
     "replies",

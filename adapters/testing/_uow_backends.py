@@ -10,7 +10,25 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
-from sqlalchemy import Column, Integer, String, Table, delete
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+    delete,
+)
+from sqlalchemy.schema import sort_tables
 
 from portside.adapters.entities import Entities
 from portside.adapters.memory._uow import MemoryDatabase
@@ -19,9 +37,11 @@ from portside.ports._uow import UnitOfWork
 
 __all__ = [
     "KitEntity",
+    "KitSchema",
     "MemoryBackend",
     "UowBackend",
     "kit_entities",
+    "kit_schema",
     "memory_backend",
     "sqlalchemy_backend",
 ]
@@ -51,8 +71,22 @@ class UowBackend(Protocol):
         ...
 
 
-def kit_entities(table_name: str | None = None) -> tuple[Entities, type[Any]]:
-    """A fresh registry with a fresh versioned entity class mapped to its own table."""
+@attrs.frozen
+class KitSchema:
+    """The kit's entities: ``item`` (versioned), and ``bin`` with its child ``part``.
+
+    ``part`` has a column of every common type (see ``part_columns``) and a foreign key
+    to ``bin``; its ``code`` is unique. All three live in one ``Entities`` registry.
+    """
+
+    entities: Entities
+    item: type[Any]
+    bin: type[Any]
+    part: type[Any]
+
+
+def kit_schema(table_name: str | None = None) -> KitSchema:
+    """A fresh registry with the kit's entity classes mapped to fresh, unique tables."""
 
     @attrs.define(slots=False, eq=False)
     class Item:
@@ -60,19 +94,78 @@ def kit_entities(table_name: str | None = None) -> tuple[Entities, type[Any]]:
         name: str
         version: int | None = None
 
+    @attrs.define(slots=False, eq=False)
+    class Bin:
+        id: int
+        label: str
+
+    @attrs.define(slots=False, eq=False)
+    class Part:
+        id: int
+        code: str
+        bin_id: int | None = None
+        qty: int = 0
+        flag: bool = False
+        big: int | None = None
+        price: Any = None
+        weight: float | None = None
+        made: Any = None
+        day: Any = None
+        note: str | None = None
+        blob: bytes | None = None
+        tag: Any = None
+
     name = table_name or f"ps_kit_{uuid.uuid4().hex[:12]}"
     entities = Entities()
+    # MariaDB compares strings case-insensitively by default; the kit means bytes.
     table = Table(
         name,
         entities.metadata,
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("name", String(16), nullable=False),
         Column("version", Integer, nullable=False),
-        # MariaDB compares strings case-insensitively by default; the kit means bytes.
+        mysql_collate="utf8mb4_bin",
+    )
+    bins = Table(
+        f"{name}_bin",
+        entities.metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("label", String(8), nullable=False),
+        mysql_collate="utf8mb4_bin",
+    )
+    parts = Table(
+        f"{name}_part",
+        entities.metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("code", String(8), nullable=False, unique=True),
+        Column("bin_id", Integer, ForeignKey(bins.c.id), nullable=True),
+        Column("qty", SmallInteger, nullable=False),
+        Column("flag", Boolean, nullable=False),
+        Column("big", BigInteger),
+        Column("price", Numeric(6, 2)),
+        Column("weight", Double),
+        Column("made", DateTime),
+        Column("day", Date),
+        Column("note", Text),
+        Column("blob", LargeBinary(16)),
+        Column("tag", Uuid),
         mysql_collate="utf8mb4_bin",
     )
     entities.map(Item, table, version="version")
-    return entities, Item
+    # Part is registered before Bin and sorts before it: SQLAlchemy alone would insert
+    # the child first.
+    entities.map(Part, parts)
+    entities.map(Bin, bins)
+    return KitSchema(entities, Item, Bin, Part)
+
+
+def kit_entities(table_name: str | None = None) -> tuple[Entities, type[Any]]:
+    """A fresh registry with a fresh versioned entity class mapped to its own table.
+
+    The registry holds the rest of the kit's schema too (``kit_schema``).
+    """
+    schema = kit_schema(table_name)
+    return schema.entities, schema.item
 
 
 @attrs.define
@@ -108,9 +201,10 @@ class _SqlBackend(UowBackend):
 
     def reset(self) -> None:
         assert self.database.engine is not None
+        tables = [spec.table for spec in self.database.entities]
         with self.database.engine.begin() as connection:
-            for spec in self.database.entities:
-                connection.execute(delete(spec.table))
+            for table in reversed(sort_tables(tables)):  # children first
+                connection.execute(delete(table))
 
     def close(self) -> None:
         try:

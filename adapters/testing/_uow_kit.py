@@ -35,21 +35,26 @@ from portside.adapters.entities import Entities, EntitySpec
 from portside.adapters.memory._uow import MemoryDatabase
 from portside.adapters.testing._uow_backends import (
     KitEntity,
+    KitSchema,
     MemoryBackend,
     UowBackend,
     kit_entities,
+    kit_schema,
     memory_backend,
     sqlalchemy_backend,
 )
+from portside.adapters.testing._uow_kit_data import UowDataRules
 from portside.domain._errors import ServiceError
 
 __all__ = [
     "KitEntity",
+    "KitSchema",
     "MemoryBackend",
     "UowBackend",
     "UowContract",
     "check_unit_of_work",
     "kit_entities",
+    "kit_schema",
     "memory_backend",
     "sqlalchemy_backend",
 ]
@@ -85,12 +90,13 @@ class _Slot:
     exited: _Pair | None = None
 
 
-class UowContract(RuleBasedStateMachine):
+class UowContract(UowDataRules, RuleBasedStateMachine):
     """The unit-of-work contract; ``check_unit_of_work`` binds a backend to it."""
 
     backend: UowBackend
     entities: Entities
     item: type[Any]
+    schema: KitSchema
 
     def __init__(self) -> None:
         super().__init__()
@@ -385,13 +391,14 @@ def check_unit_of_work(
     the system under test; it is closed at the end, dropping what it created.
     ``table_name`` defaults to a fresh ``ps_kit_<random>``.
     """
-    entities, item = kit_entities(table_name)
+    schema = kit_schema(table_name)
+    entities = schema.entities
     backend = make_backend(entities)
     try:
         machine = type(
             f"UowContract{next(_runs)}",
             (UowContract,),
-            {"backend": backend, "entities": entities, "item": item},
+            {"backend": backend, "entities": entities, "item": schema.item, "schema": schema},
         )
         run_state_machine_as_test(
             machine,

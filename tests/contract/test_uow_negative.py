@@ -97,6 +97,25 @@ class HalfWritingDatabase(MemoryDatabase):
         return None
 
 
+class UncheckedUnit(MemoryUnitOfWork):
+    """Stores whatever the fields hold: no column types, lengths or NOT NULL checks."""
+
+    def row_problem(self, spec: Any, values: Row, *, insert: bool) -> str | None:
+        return None
+
+
+class UncheckedDatabase(MemoryDatabase):
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        return UncheckedUnit(self)
+
+
+class UnorderedDatabase(MemoryDatabase):
+    """Applies changes in the order the unit made them, ignoring foreign keys."""
+
+    def order(self, changes: list[Change]) -> list[Change]:
+        return changes
+
+
 def _backend(kind: type[MemoryDatabase]) -> Any:
     def make(entities: Entities) -> UowBackend:
         return MemoryBackend(kind(entities))
@@ -112,8 +131,18 @@ def _backend(kind: type[MemoryDatabase]) -> Any:
         UnversionedDatabase,
         HalfWritingDatabase,
         ForgetfulDatabase,
+        UncheckedDatabase,
+        UnorderedDatabase,
     ],
-    ids=["no-op-rollback", "live-objects", "no-version-check", "half-write", "no-identity-map"],
+    ids=[
+        "no-op-rollback",
+        "live-objects",
+        "no-version-check",
+        "half-write",
+        "no-identity-map",
+        "no-column-checks",
+        "no-foreign-key-order",
+    ],
 )
 def test_kit_rejects_a_broken_fake(broken: type[MemoryDatabase]) -> None:
     """Each deliberately broken fake fails the unit-of-work contract."""
