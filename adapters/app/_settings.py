@@ -8,18 +8,30 @@ Loading is done by typed-settings over attrs classes; an invalid value is a
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import attrs
 import typed_settings as ts
-from typed_settings.exceptions import InvalidSettingsError, InvalidValueError
+from typed_settings.exceptions import InvalidSettingsError
 
 from portside.adapters._redact import MASK as _SECRET
 from portside.adapters._redact import redact_url as _redact_url
+from portside.adapters._urls import (
+    DATABASE_ACCEPTS,
+    HTTP_ACCEPTS,
+    REDIS_ACCEPTS,
+    URLProblem,
+    normalise_database_url,
+    normalise_http_url,
+    normalise_redis_url,
+)
+
+# The real-LLM guard's notion of "local" (loopback), so both agree on what needs no key.
+from portside.ports.llm_rules import _is_loopback as is_loopback
 
 __all__ = [
     "Backend",
@@ -35,6 +47,10 @@ __all__ = [
 #: Which adapters to build: ``auto`` (real where configured), ``real`` (required) or ``memory``.
 Backend = Literal["auto", "real", "memory"]
 _PREFIX = "PORTSIDE_"
+# The cache's namespace rule (``portside.ports.cache_rules.check_namespace``).
+_NAMESPACE = r"[A-Za-z0-9_.:\-]{1,128}"
+#: The embedded database when ``DATABASE_URL`` is unset: this file in the current folder.
+DEFAULT_SQLITE_PATH = "portside.db"
 
 
 def redact_url(url: str | None) -> str | None:
@@ -46,60 +62,97 @@ def _redacted_repr(url: str | None) -> str:
     return repr(redact_url(url))
 
 
-def _url(schemes: tuple[str, ...]) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-        if value is None:
-            return
-        parts = urlsplit(value)
-        scheme = parts.scheme.split("+", 1)[0]
-        if scheme not in schemes:
-            allowed = ", ".join(s + "://" for s in schemes)
-            raise ValueError(f"'{attribute.name}' must be a URL starting with one of {allowed}")
-        if scheme in ("http", "https", "redis", "rediss") and not parts.hostname:
-            raise ValueError(f"'{attribute.name}' must be a URL with a host")
+def _optional(normalise: Callable[[str], str]) -> Callable[[str | None], str | None]:
+    def convert(value: str | None) -> str | None:
+        return None if value is None else normalise(value)
+
+    return convert
+
+
+def _number(low: float, high: float, *, inclusive: bool = False) -> Any:
+    """A validator for a finite number in ``(low, high]`` (``[low, high]`` if inclusive)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+        above = value >= low if inclusive else value > low
+        if not (math.isfinite(value) and above and value <= high):
+            raise ValueError(f"'{attribute.name}' must be {attribute.metadata['accepts']}")
 
     return check
 
 
+def _field(default: Any, accepts: str, validator: Any = None, **kw: Any) -> Any:
+    return attrs.field(default=default, validator=validator, metadata={"accepts": accepts}, **kw)
+
+
+def _seconds(default: float, high: float = 86_400.0, *, zero: bool = False) -> Any:
+    low = "0" if zero else "more than 0"
+    return _field(
+        default,
+        f"seconds, {low} to {high:g}",
+        _number(0.0, high, inclusive=zero),
+    )
+
+
+def _count(default: int, low: int, high: int) -> Any:
+    return _field(default, f"an integer from {low} to {high}", _number(low, high, inclusive=True))
+
+
 @ts.settings(frozen=True)
 class Connections:
-    """Where the services are; read from the conventional, unprefixed variables."""
+    """Where the services are; read from the conventional, unprefixed variables.
 
-    openai_api_key: ts.SecretStr | None = attrs.field(default=None, repr=lambda v: _SECRET)
-    openai_base_url: str | None = attrs.field(default=None, validator=_url(("http", "https")))
-    redis_url: str | None = attrs.field(
-        default=None, validator=_url(("redis", "rediss", "unix")), repr=_redacted_repr
+    Every URL is checked and normalised when loaded (``postgres://`` becomes
+    ``postgresql+psycopg://``, ``mysql://`` becomes ``mysql+pymysql://``).
+    """
+
+    openai_api_key: ts.SecretStr | None = _field(
+        None,
+        "the provider's API key (optional for a local OPENAI_BASE_URL)",
+        repr=lambda v: _SECRET,
     )
-    database_url: str | None = attrs.field(
-        default=None,
-        validator=_url(("sqlite", "postgresql", "postgres", "mysql", "mariadb")),
-        repr=_redacted_repr,
+    openai_base_url: str | None = _field(
+        None, HTTP_ACCEPTS, converter=_optional(normalise_http_url)
+    )
+    redis_url: str | None = _field(
+        None, REDIS_ACCEPTS, converter=_optional(normalise_redis_url), repr=_redacted_repr
+    )
+    database_url: str | None = _field(
+        None, DATABASE_ACCEPTS, converter=_optional(normalise_database_url), repr=_redacted_repr
     )
 
 
-_positive = attrs.validators.gt(0.0)
-_positive_int = attrs.validators.gt(0)
+_BACKENDS = "auto, real or memory"
 
 
 @ts.settings(frozen=True)
 class Tuning:
     """Everything portside-specific, read from ``PORTSIDE_<NAME>`` variables."""
 
-    llm_backend: Backend = "auto"
-    cache_backend: Backend = "auto"
-    queue_backend: Backend = "auto"
-    llm_model: str = "gpt-4o-mini"
-    embedding_model: str = "text-embedding-3-small"
-    llm_timeout: float = attrs.field(default=60.0, validator=_positive)
-    llm_max_retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
-    redis_timeout: float = attrs.field(default=0.5, validator=_positive)
-    redis_max_connections: int = attrs.field(default=50, validator=_positive_int)
-    db_pool_size: int = attrs.field(default=5, validator=_positive_int)
-    sqlite_path: str = "portside.db"
-    namespace: str = attrs.field(default="portside", validator=attrs.validators.min_len(1))
-    queue_lease: float = attrs.field(default=30.0, validator=_positive)
-    queue_max_deliveries: int = attrs.field(default=5, validator=_positive_int)
-    cache_ttl: float = attrs.field(default=3600.0, validator=_positive)
+    llm_backend: Backend = _field("auto", _BACKENDS)
+    cache_backend: Backend = _field("auto", _BACKENDS)
+    queue_backend: Backend = _field("auto", _BACKENDS)
+    llm_model: str = _field("gpt-4o-mini", "a model name", attrs.validators.min_len(1))
+    embedding_model: str = _field(
+        "text-embedding-3-small", "a model name", attrs.validators.min_len(1)
+    )
+    llm_timeout: float = _seconds(60.0, 3600.0)
+    llm_max_retries: int = _count(2, 0, 10)
+    redis_timeout: float = _seconds(0.5, 60.0)
+    redis_client_timeout: float = _seconds(30.0, 86_400.0)
+    redis_max_connections: int = _count(50, 1, 10_000)
+    db_pool_size: int = _count(5, 1, 1_000)
+    sqlite_path: str = _field(
+        DEFAULT_SQLITE_PATH,
+        "a file path (used when DATABASE_URL is unset)",
+        attrs.validators.min_len(1),
+    )
+    namespace: str = _field(
+        "portside", "1-128 letters, digits and _ . : -", attrs.validators.matches_re(_NAMESPACE)
+    )
+    queue_lease: float = _seconds(30.0)
+    queue_max_deliveries: int = _count(5, 1, 1_000)
+    cache_ttl: float = _seconds(3600.0, 2**31 - 1)
+    health_interval: float = _seconds(10.0, 3600.0, zero=True)
 
 
 @attrs.frozen
@@ -111,7 +164,7 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        """``DATABASE_URL``, or the embedded SQLite file."""
+        """``DATABASE_URL`` (normalised), or the embedded SQLite file ``PORTSIDE_SQLITE_PATH``."""
         return self.connections.database_url or f"sqlite:///{self.tuning.sqlite_path}"
 
     def uses_redis(self, backend: Backend) -> bool:
@@ -131,9 +184,38 @@ class Settings:
             backend == "real" or conn.openai_api_key is not None or conn.openai_base_url is not None
         )
 
+    @property
+    def local_llm(self) -> bool:
+        """Whether ``OPENAI_BASE_URL`` is a loopback server (one that needs no API key)."""
+        url = self.connections.openai_base_url
+        return url is not None and is_loopback(url)
+
+    def openai_api_key(self) -> str:
+        """The key to give the OpenAI SDK: ``OPENAI_API_KEY``, or a placeholder locally.
+
+        Raises ``SettingsError`` when a remote provider (not loopback) has no key.
+        """
+        key = self.connections.openai_api_key
+        if key is not None:
+            return str(key)
+        if self.local_llm:
+            return _LOCAL_KEY
+        raise SettingsError(
+            "OPENAI_API_KEY",
+            "is not set; set it, or set OPENAI_BASE_URL to a local server"
+            " (localhost, 127.0.0.1 or ::1) that needs no key",
+        )
+
+
+# Local OpenAI-compatible servers ignore the key, but the SDK refuses to start without one.
+_LOCAL_KEY = "local-server-needs-no-key"
+
 
 class SettingsError(ValueError):
-    """The environment holds an invalid value; ``str()`` names the variable."""
+    """The environment holds an invalid value; ``str()`` is one line naming the variable.
+
+    The message says what is accepted and never repeats the value (it may be a secret).
+    """
 
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable}: {problem}")
@@ -145,23 +227,33 @@ def _variable(cls: type, option: str) -> str:
     return option.upper() if cls is Connections else _PREFIX + option.upper()
 
 
-def _explain(cls: type, exc: InvalidSettingsError) -> SettingsError:
+def _accepted(cls: type, option: str) -> str:
+    """What the setting ``option`` of ``cls`` accepts, in words."""
+    accepts: str = attrs.fields_dict(cls)[option].metadata["accepts"]
+    return accepts
+
+
+def _explain(cls: type, exc: InvalidSettingsError, env: Mapping[str, str]) -> SettingsError:
     """The first problem in ``exc``, naming the variable and never echoing a value."""
+    names = attrs.fields_dict(cls)
     for sub in exc.exceptions:
         text = str(sub)
-        rule = re.search(r"'(\w+)' must (.*)", text)
-        if rule:
-            # attrs validators append ": <value>"; drop it so no value is echoed
-            return SettingsError(
-                _variable(cls, rule.group(1)), "must " + rule.group(2).rsplit(": ", 1)[0]
-            )
-        option = re.search(r"for option '([\w.]+)'", text)
-        if isinstance(sub, InvalidValueError) and option:
-            cause = sub.__cause__ or sub.__context__
-            reason = "not a valid value"
-            if cause is not None and "api_key" not in option.group(1):
-                reason = re.sub(r"'[^']*'", "the value", str(cause))[:120] or reason
-            return SettingsError(_variable(cls, option.group(1)), reason)
+        option = re.search(r"for option '(\w+)'", text)
+        found = option or re.search(r"'(\w+)' must ", text)
+        name = found.group(1) if found else ""
+        if name not in names:
+            continue
+        variable = _variable(cls, name)
+        problem = "is not valid"
+        converter = names[name].converter
+        if option and converter is not None and variable in env:
+            # Run the field's own check again to get its words (typed-settings keeps the
+            # value in its message, which may be a secret).
+            try:
+                converter(env[variable])  # type: ignore[operator]
+            except URLProblem as problem_in_url:
+                problem = str(problem_in_url)
+        return SettingsError(variable, f"{problem}; accepted: {_accepted(cls, name)}")
     return SettingsError(cls.__name__, "invalid settings")
 
 
@@ -184,10 +276,21 @@ class _MappingLoader:
         return LoadedSettings(values, LoaderMeta(self))
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the settings from ``environ`` (default: ``os.environ``).
+def _check_together(settings: Settings) -> None:
+    """Choices that are valid alone but not with the rest of the configuration."""
+    tuning = settings.tuning
+    for port, backend in (("CACHE", tuning.cache_backend), ("QUEUE", tuning.queue_backend)):
+        if backend == "real" and settings.connections.redis_url is None:
+            raise SettingsError(f"PORTSIDE_{port}_BACKEND", "is real but REDIS_URL is not set")
+    if settings.real_llm:
+        settings.openai_api_key()
 
-    Raises ``SettingsError`` naming the variable when a value is invalid.
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, normalise and validate the settings from ``environ`` (default: ``os.environ``).
+
+    Raises ``SettingsError`` (one line naming the variable and what it accepts) when a
+    value is invalid, or when a real LLM has no API key and no local base URL.
     """
     source = os.environ if environ is None else environ
     # Blank variables count as unset: `FOO= cmd` is how shells clear a setting.
@@ -197,16 +300,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         try:
             parts.append(ts.load_settings(cls, loaders=[_MappingLoader(prefix, env)]))
         except InvalidSettingsError as exc:
-            raise _explain(cls, exc) from None
-    return Settings(parts[0], parts[1])
+            raise _explain(cls, exc, env) from None
+    settings = Settings(parts[0], parts[1])
+    _check_together(settings)
+    return settings
 
 
 def describe(
     settings: Settings, environ: Mapping[str, str] | None = None
-) -> list[tuple[str, str, str]]:
-    """Rows of (variable, effective value with secrets redacted, where it came from)."""
+) -> list[tuple[str, str, str, str]]:
+    """Rows of (variable, effective value with secrets redacted, source, accepted values)."""
     env = os.environ if environ is None else environ
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, str, str, str]] = []
     pairs: tuple[tuple[type[Any], Any], ...] = (
         (Connections, settings.connections),
         (Tuning, settings.tuning),
@@ -224,5 +329,5 @@ def describe(
             else:
                 shown = str(value)
             source = f"env {variable}" if env.get(variable) else "default"
-            rows.append((variable, shown, source))
+            rows.append((variable, shown, source, field.metadata["accepts"]))
     return rows

@@ -23,7 +23,7 @@ from portside.adapters.sqlalchemy._uow import SqlAlchemyUnitOfWork
 __all__ = ["DEFAULT_URL", "Database", "make_engine"]
 
 #: The embedded default: an SQLite file in the working directory.
-DEFAULT_URL: Final = "sqlite:///portside.sqlite3"
+DEFAULT_URL: Final = "sqlite:///portside.db"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
