@@ -60,7 +60,8 @@ class Services:
 
     ``llm`` answers repeated deterministic requests from ``cache`` (a ``CachingLLM``);
     ``raw_llm`` is the adapter underneath. ``unit_of_work()`` opens a new unit of work
-    on ``database``. ``adapters`` names the adapter serving each port.
+    on ``database``. ``adapters`` names the adapter serving each port;
+    ``health_report`` is where ``check_services`` keeps its last report.
     """
 
     settings: Settings
@@ -74,6 +75,7 @@ class Services:
     adapters: dict[str, str] = attrs.field(factory=dict)
     _closers: list[Callable[[], None]] = attrs.field(factory=list, repr=False)
     _closed: bool = attrs.field(default=False, init=False, repr=False)
+    health_report: Any = attrs.field(default=None, init=False, repr=False, eq=False)
 
     @property
     def entities(self) -> Entities:
@@ -169,7 +171,7 @@ def _build_llm(settings: Settings, clock: Clock) -> tuple[LLMPort, str]:
             retry=RetryPolicy(
                 attempts=settings.tuning.llm_max_retries + 1, base=0.5, cap=8.0, jitter=1.0
             ),
-            api_key=str(conn.openai_api_key) if conn.openai_api_key is not None else None,
+            api_key=settings.openai_api_key(),
             base_url=conn.openai_base_url,
             model=settings.tuning.llm_model,
             embedding_model=settings.tuning.embedding_model,
