@@ -1,21 +1,36 @@
-"""Health checks: is each configured service reachable, and how fast it answered."""
+"""Health checks: whether each service the application needs is reachable and serving.
+
+One row per service (database, cache, queue, LLM). Each check is a cheap probe that
+changes nothing: ``SELECT 1``, a cache read of a key nobody writes, a read of a queue's
+dead letters, and for an OpenAI-compatible server the model list, which generates
+nothing and costs nothing but still proves the key is accepted (a refused key is
+``down (Unauthorized ...)``). A report is kept for ``PORTSIDE_HEALTH_INTERVAL`` seconds
+and concurrent callers share one probe, so a busy ``/healthz`` does not hammer the
+servers.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
+from portside.adapters.app._clients import openai_client
 from portside.adapters.app._services import Services
+from portside.domain._errors import NotFound, ServiceError
 
 __all__ = ["CheckRow", "check_services"]
+
+#: The longest an LLM probe may take: a health check must answer quickly.
+LLM_PROBE_TIMEOUT = 5.0
 
 
 @attrs.frozen
 class CheckRow:
-    """One line of ``portside check``."""
+    """One line of ``portside check``: ``status`` is ``ok`` or ``down (<Kind>: <why>)``."""
 
     service: str
     adapter: str
@@ -28,11 +43,15 @@ class CheckRow:
         return self.status == "ok"
 
 
+def _down(error: ServiceError) -> str:
+    return f"down ({type(error).__name__}: {error.message})"
+
+
 def _timed(fn: Callable[[], str]) -> tuple[str, float]:
     start = time.perf_counter()
     try:
         status = fn()
-    except Exception as exc:  # a check reports any failure as a status
+    except Exception as exc:  # a check reports any failure as a status, never raises
         status = f"down ({type(exc).__name__})"
     return status, (time.perf_counter() - start) * 1000
 
@@ -40,10 +59,7 @@ def _timed(fn: Callable[[], str]) -> tuple[str, float]:
 def _status(result: Any) -> str:
     from returns.result import Failure
 
-    if isinstance(result, Failure):
-        error = result.failure()
-        return f"down ({type(error).__name__}: {error.message})"
-    return "ok"
+    return _down(result.failure()) if isinstance(result, Failure) else "ok"
 
 
 def _check_database(services: Services) -> str:
@@ -58,8 +74,7 @@ def _check_database(services: Services) -> str:
         with engine.connect() as connection:
             connection.execute(select(1))
     except SQL_ERRORS as exc:
-        error = map_error(exc, service="database", operation="check")
-        return f"down ({type(error).__name__}: {error.message})"
+        return _down(map_error(exc, service="database", operation="check"))
     return "ok"
 
 
@@ -67,28 +82,23 @@ def _check_llm(services: Services) -> str:
     settings = services.settings
     if not settings.real_llm or services.adapters.get("llm", "").startswith(("fake", "Fake")):
         return "ok"
-    import openai
+    from portside.adapters.openai._errors import SDK_ERRORS, map_error
 
-    conn = settings.connections
-    client = openai.OpenAI(
-        api_key=str(conn.openai_api_key) if conn.openai_api_key is not None else "not-set",
-        base_url=conn.openai_base_url,
-        timeout=5.0,
-        max_retries=0,
-    )
+    key = settings.openai_api_key()
+    client = openai_client(settings, timeout=min(LLM_PROBE_TIMEOUT, settings.tuning.llm_timeout))
     try:
         client.models.list()
-    except openai.APIStatusError:
-        return "ok"  # the server answered; not every compatible server lists models
-    except openai.APIError as exc:
-        return f"down ({type(exc).__name__})"
+    except SDK_ERRORS as exc:
+        error = map_error(exc, operation="check", now=time.time(), secret=key)
+        if isinstance(error, NotFound):
+            return "ok"  # it answered past authentication; not every server lists models
+        return _down(error)
     finally:
         client.close()
     return "ok"
 
 
-def check_services(services: Services) -> list[CheckRow]:
-    """Connect to each configured service and report status and latency."""
+def _probe(services: Services) -> list[CheckRow]:
     checks: list[tuple[str, Callable[[], str]]] = [
         ("database", lambda: _check_database(services)),
         ("cache", lambda: _status(services.cache.get("portside-check"))),
@@ -100,3 +110,40 @@ def check_services(services: Services) -> list[CheckRow]:
         status, latency = _timed(check)
         rows.append(CheckRow(name, services.adapters.get(name, "?"), status, latency))
     return rows
+
+
+@attrs.define
+class _Report:
+    """The last report of one ``Services`` and the lock that lets one caller probe."""
+
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+    rows: list[CheckRow] | None = None
+    taken_at: float = 0.0
+
+
+_reports_lock = threading.Lock()
+
+
+def _report_of(services: Services) -> _Report:
+    with _reports_lock:
+        report: _Report | None = services.health_report
+        if report is None:
+            report = services.health_report = _Report()
+        return report
+
+
+def check_services(services: Services, *, max_age: float | None = None) -> list[CheckRow]:
+    """A row per service with its status and latency; never raises.
+
+    A report younger than ``max_age`` seconds (default ``PORTSIDE_HEALTH_INTERVAL``,
+    read on ``services.clock``) is returned again instead of probing; ``max_age=0``
+    always probes. While one caller probes, the others wait for its report.
+    """
+    age_limit = services.settings.tuning.health_interval if max_age is None else max_age
+    report = _report_of(services)
+    with report.lock:
+        now = services.clock.monotonic()
+        if report.rows is None or now - report.taken_at >= age_limit or age_limit <= 0:
+            report.rows = _probe(services)
+            report.taken_at = services.clock.monotonic()
+        return list(report.rows)

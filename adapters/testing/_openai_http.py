@@ -39,6 +39,10 @@ from portside.adapters.testing._openai_answers import (
 __all__ = ["HTTPServer", "Handler", "Owner", "RecordedRequest"]
 
 
+# The one model the server lists; it answers any model name it is asked for.
+_MODEL: dict[str, Any] = {"id": "test-model", "object": "model", "owned_by": "portside"}
+
+
 class Owner(Protocol):
     """What the handler asks of the server that owns it (``OpenAITestServer``)."""
 
@@ -96,6 +100,22 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: test output is not the place for an access log."""
+
+    def do_GET(self) -> None:
+        """``GET /v1/models``: the model list, behind the same key check (health probes).
+
+        A GET is not recorded and takes no scripted behaviour: it generates nothing.
+        """
+        owner = self.server.owner
+        path = self.path.split("?", 1)[0]
+        if owner.api_key is not None and self.headers.get("Authorization") != (
+            f"Bearer {owner.api_key}"
+        ):
+            self._json(401, error_body(HttpError(401, "bad key", code="invalid_api_key")))
+        elif path.endswith("/models"):
+            self._json(200, {"object": "list", "data": [_MODEL]})
+        else:
+            self._json(404, error_body(HttpError(404, f"no route {path}")))
 
     def do_POST(self) -> None:
         """Answer a chat or embeddings request with the next scripted behaviour."""

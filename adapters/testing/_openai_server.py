@@ -12,7 +12,7 @@ the LLM contract kit's ``LLMScript`` protocol (``reply``, ``fail``,
 ``drop_stream_after``, ``received``), so the kit can run an adapter against it.
 
 For tests only: it binds 127.0.0.1, has no authentication beyond an optional bearer
-check and keeps every request in memory. ``python -m adapters.testing.openai_server``
+check and keeps every request in memory. ``python -m portside.adapters.testing``
 runs it in the foreground and prints its base URL.
 """
 
@@ -234,9 +234,18 @@ class OpenAITestServer(LLMScript):
             return dict(self._flagged)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Serve until interrupted, printing the base URL on the first line of stdout."""
-    with OpenAITestServer() as server:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m portside.adapters.testing",
+        description="A local OpenAI-compatible server for tests: it binds 127.0.0.1 on a"
+        " free port, prints its base URL and answers deterministically until interrupted.",
+    )
+    parser.add_argument("--api-key", help="answer 401 to requests without this bearer key")
+    args = parser.parse_args(argv)
+    with OpenAITestServer(api_key=args.api_key) as server:
         print(server.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
