@@ -28,7 +28,7 @@ def _table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) -
 
 
 def _config(settings: Settings, out: TextIO) -> int:
-    _table(describe(settings), ("variable", "value", "source"), out)
+    _table(describe(settings), ("variable", "value", "source", "accepted"), out)
     return 0
 
 
@@ -38,7 +38,7 @@ def _check(settings: Settings, out: TextIO) -> int:
 
     services = build_services(settings)
     try:
-        rows = check_services(services)
+        rows = check_services(services, max_age=0)
     finally:
         services.close()
     _table(
@@ -50,40 +50,69 @@ def _check(settings: Settings, out: TextIO) -> int:
 
 
 def _demo(settings: Settings, out: TextIO) -> int:
-    from portside.adapters.app._demo import demo_entities, run_demo
-    from portside.adapters.app._services import build_services
+    from portside.adapters.app._demo import run_demo
 
-    services = build_services(settings, entities=demo_entities())
-    try:
-        return run_demo(services, out)
-    finally:
-        services.close()
+    return run_demo(settings, out)
+
+
+# HTTP clients log every request at INFO; that is noise unless the user asked for it.
+_CHATTY_LOGGERS = ("httpx", "httpx2", "httpcore", "openai", "urllib3")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from portside import __version__
+
+    # Global options are accepted before and after the subcommand: the subcommands
+    # share them, with SUPPRESS so a later absence does not undo an earlier -v.
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log at DEBUG level, HTTP client requests included",
+    )
+    parser = argparse.ArgumentParser(
+        prog="portside",
+        description="portside: typed ports with honest fakes and real adapters. Services are"
+        " chosen by OPENAI_API_KEY, OPENAI_BASE_URL, REDIS_URL, DATABASE_URL and PORTSIDE_*"
+        " (see `portside config`).",
+        parents=[options],
+    )
+    parser.add_argument("--version", action="version", version=f"portside {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (
+        ("demo", "run every port once through the configured adapters, then clean up"),
+        ("check", "probe each configured service; exit 1 if one is down"),
+        ("config", "list every setting: value (secrets redacted), source, accepted values"),
+    ):
+        sub.add_parser(name, help=text, description=text, parents=[options])
+    return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Entry point of the ``portside`` console script; returns the exit code."""
+    """Entry point of the ``portside`` console script; returns the exit code.
+
+    0 on success, 1 when ``check`` finds a service down or ``demo`` fails a step,
+    2 for invalid configuration or arguments (one line on stderr, no traceback).
+    """
     stream = out or sys.stdout
-    parser = argparse.ArgumentParser(
-        prog="portside", description="portside: typed ports with honest fakes and real adapters"
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="run every port once through the configured adapters")
-    sub.add_parser("check", help="connect to each configured service and report")
-    sub.add_parser("config", help="print the effective settings (secrets redacted)")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
     try:
         settings = load_settings()
+        commands = {"demo": _demo, "check": _check, "config": _config}
+        return commands[args.command](settings, stream)
     except SettingsError as exc:
         print(f"portside: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    commands = {"demo": _demo, "check": _check, "config": _config}
-    return commands[args.command](settings, stream)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through the console script

@@ -1,7 +1,13 @@
-"""``portside demo``: one short tour of every port through the configured adapters."""
+"""``portside demo``: one short tour of every port through the configured adapters.
+
+The demo leaves nothing behind: its cache entries (LLM answers included) and queue
+keys live in a namespace of their own that it removes at the end, and it drops the
+table it created (a table that already existed is kept, with the demo's rows removed).
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -12,7 +18,8 @@ import attrs
 from returns.result import Failure, Result, Success
 from sqlalchemy import Column, Integer, String, Table, Text
 
-from portside.adapters.app._services import Services
+from portside.adapters.app._services import Services, build_services
+from portside.adapters.app._settings import Settings
 from portside.adapters.entities import Entities
 from portside.domain._errors import NotFound, ServiceError
 from portside.domain._llm import ChatMessage, ChatRequest
@@ -30,6 +37,8 @@ class Note:
 
 
 _entities: Entities | None = None
+_TABLE = "portside_demo_notes"
+_log = logging.getLogger("portside")
 
 
 def demo_entities() -> Entities:
@@ -38,7 +47,7 @@ def demo_entities() -> Entities:
     if _entities is None:
         entities = Entities()
         table = Table(
-            "portside_demo_notes",
+            _TABLE,
             entities.metadata,
             Column("id", String(64), primary_key=True),
             Column("text", Text, nullable=False),
@@ -64,14 +73,73 @@ def _describe(result: Result[Any, ServiceError], ok: Callable[[Any], str]) -> tu
     return False, "unexpected result"  # pragma: no cover - Result has two cases
 
 
-def run_demo(services: Services, out: TextIO) -> int:
-    """Run every port once, print which adapter served each step and how long it took.
+def run_demo(settings: Settings, out: TextIO) -> int:
+    """Run every port once, print which adapter served each step, then clean up.
 
-    Returns 0 when every step succeeded, 1 otherwise.
+    Returns 0 when every step succeeded, 1 otherwise (a database that cannot be reached
+    is one line, not a traceback).
     """
-    if hasattr(services.database, "create_all"):
-        services.database.create_all()
     run = uuid.uuid4().hex[:8]
+    given: Any = settings.tuning  # typed-settings classes are attrs classes mypy does not see
+    tuning = attrs.evolve(given, namespace=f"{settings.tuning.namespace}-demo-{run}")
+    services = build_services(attrs.evolve(settings, tuning=tuning), entities=demo_entities())
+    try:
+        created = _create_table(services)
+        if isinstance(created, Failure):
+            print(f"portside demo: database {_describe(created, str)[1]}", file=out)
+            return 1
+        try:
+            return _tour(services, run, out)
+        finally:
+            _clean_up(services, dropping=created.unwrap())
+    finally:
+        services.close()
+
+
+def _create_table(services: Services) -> Result[bool, ServiceError]:
+    """Create the demo's table; ``True`` if this run created it (and must drop it)."""
+    engine = getattr(services.database, "engine", None)
+    if engine is None:
+        return Success(False)  # the in-memory database keeps nothing after the process
+    from sqlalchemy import inspect
+
+    from portside.adapters.sqlalchemy import SQL_ERRORS, map_error
+
+    try:
+        existed = inspect(engine).has_table(_TABLE)
+        services.entities.create_all(engine)
+    except SQL_ERRORS as exc:
+        return Failure(map_error(exc, service="database", operation="create_all"))
+    return Success(not existed)
+
+
+def _clean_up(services: Services, *, dropping: bool) -> None:
+    """Remove what the demo wrote: its namespace's cache and queue keys, its table."""
+    services.cache.clear()
+    client = getattr(services.queue, "client", None)
+    namespace = getattr(services.queue, "namespace", None)
+    if client is not None and isinstance(namespace, str):
+        # The queue port has no "drop a topic": remove the demo namespace's keys, which
+        # hold only the demo's stream (the namespace is unique to this run).
+        from portside.adapters.redis._client import REDIS_ERRORS
+
+        try:
+            keys = list(client.scan_iter(match=namespace + ":*", count=500))
+            if keys:
+                client.unlink(*keys)
+        except REDIS_ERRORS:
+            _log.warning("the demo could not remove its queue keys under %s", namespace)
+    engine = getattr(services.database, "engine", None)
+    if dropping and engine is not None:
+        from portside.adapters.sqlalchemy import SQL_ERRORS
+
+        try:
+            services.entities.metadata.tables[_TABLE].drop(engine)
+        except SQL_ERRORS:
+            _log.warning("the demo could not drop its table %s", _TABLE)
+
+
+def _tour(services: Services, run: str, out: TextIO) -> int:
     rows: list[tuple[str, str, str, str]] = []
     failures = 0
 
