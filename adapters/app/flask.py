@@ -1,5 +1,12 @@
 """Flask integration: services per application, a unit of work per request, a health check.
 
+Two ways to reach the database, on one engine and one connection pool:
+
+- ``init_db(app)`` then ``db.session.add(...)``; ``db.session.commit()``: the
+  Flask-SQLAlchemy way, with ``db`` (a ``flask_sqlalchemy.SQLAlchemy``) configured from
+  ``DATABASE_URL`` (normalised as the settings say) or the embedded SQLite file.
+- ``request_unit_of_work()``: portside's unit of work, whose failures are values.
+
 ::
 
     app = Flask(__name__)
@@ -13,6 +20,9 @@
         ...
 
 Needs the ``flask`` extra.
+
+The two do not share a transaction: ``db.session`` and a unit of work are two sessions
+on the same pool, each committing on its own.
 """
 
 from __future__ import annotations
@@ -23,14 +33,21 @@ from portside.adapters._extras import require
 
 require("flask", "flask")
 
-import flask  # noqa: E402 - after the one-line missing-extra check
+import os  # noqa: E402 - after the one-line missing-extra check
+
+import flask  # noqa: E402
+from flask_sqlalchemy import SQLAlchemy  # noqa: E402
 
 from portside.adapters.app._health import check_services  # noqa: E402
 from portside.adapters.app._services import Services, build_services  # noqa: E402
+from portside.adapters.app._settings import load_settings  # noqa: E402
 from portside.adapters.entities import Entities  # noqa: E402
 from portside.ports._uow import UnitOfWork  # noqa: E402
 
-__all__ = ["current_services", "init_app", "init_db", "request_unit_of_work"]
+__all__ = ["current_services", "db", "init_app", "init_db", "request_unit_of_work"]
+
+#: The Flask-SQLAlchemy extension ``init_db`` configures: declare models on ``db.Model``.
+db = SQLAlchemy()
 
 _EXTENSION = "portside"
 _G_UOW = "_portside_uow"
@@ -118,9 +135,33 @@ def _health() -> tuple[dict[str, Any], int]:
     return body, 200 if healthy else 503
 
 
-def init_db(app: Any, entities: Entities | None = None) -> Services:
-    """Flask helper: attach portside services to ``app`` (the seed-style name of ``init_app``).
+def init_db(
+    app: flask.Flask,
+    entities: Entities | None = None,
+    *,
+    database: SQLAlchemy | None = None,
+    create_tables: bool = True,
+) -> Services:
+    """Set up Flask-SQLAlchemy on ``app`` from portside's settings, then ``init_app``.
 
-    Uses the app's Flask-SQLAlchemy engine when it has one, else ``DATABASE_URL``.
+    ``database`` (default: this module's ``db``) gets ``DATABASE_URL`` as the settings
+    normalise it (``postgres://`` -> ``postgresql+psycopg://``), or the embedded SQLite
+    file ``PORTSIDE_SQLITE_PATH`` as an absolute path (Flask-SQLAlchemy would otherwise
+    put a relative one in the instance folder), unless ``SQLALCHEMY_DATABASE_URI`` is
+    already set. With ``create_tables`` the tables of its models are created. The
+    services returned share its engine, so ``db.session`` and the unit of work use one
+    pool. Raises ``SettingsError`` for invalid settings.
     """
+    extension = db if database is None else database
+    if "SQLALCHEMY_DATABASE_URI" not in app.config:
+        settings = load_settings()
+        url = settings.connections.database_url
+        if url is None:
+            url = "sqlite:///" + os.path.abspath(settings.tuning.sqlite_path)
+        app.config["SQLALCHEMY_DATABASE_URI"] = url
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    extension.init_app(app)
+    if create_tables:
+        with app.app_context():
+            extension.create_all()
     return init_app(app, entities=entities)

@@ -4,6 +4,10 @@ Blocks of one file run in order in one namespace (a later block may use what an 
 one defined), in a fresh temporary folder with no portside variables set. A block opts
 out only with an explicit marker on its fence, ```python no-run, for a snippet that
 needs a real provider; every such block is listed by ``test_opted_out_blocks_say_why``.
+A block marked ``needs=redis`` runs with ``REDIS_URL`` set to the suite's Redis (the
+test skips, or fails under ``PORTSIDE_REQUIRE_SERVICES=1``, when it is down); one marked
+``needs=openai`` runs with ``OPENAI_BASE_URL`` pointing at a local test server. Both
+variables are unset again after the block.
 A failure names the file and the line of the block.
 """
 
@@ -12,10 +16,14 @@ from __future__ import annotations
 import os
 import re
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
 import pytest
+
+from portside.adapters.testing import DEFAULT_REDIS_URL, OpenAITestServer, require_server
 
 ROOT = Path(__file__).resolve().parents[2]
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)$")
@@ -39,6 +47,12 @@ class Block:
     def runs(self) -> bool:
         """Whether the block is Python that must run."""
         return self.language == "python" and "no-run" not in self.info.split()[1:]
+
+    @property
+    def needs(self) -> set[str]:
+        """The services named by a ``needs=a,b`` word of the info string."""
+        words = [w for w in self.info.split()[1:] if w.startswith("needs=")]
+        return {name for word in words for name in word.removeprefix("needs=").split(",")}
 
     @property
     def where(self) -> str:
@@ -76,20 +90,49 @@ def _id(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
+@contextmanager
+def _services_for(block: Block, redis_url: str | None) -> Iterator[None]:
+    """The variables the block's ``needs=`` asks for, set while it runs."""
+    from portside.adapters.app import reset_services
+
+    added: dict[str, str] = {}
+    server = None
+    if "redis" in block.needs:
+        added["REDIS_URL"] = redis_url or require_server("Redis", "REDIS_URL", DEFAULT_REDIS_URL)
+    if "openai" in block.needs:
+        server = OpenAITestServer().start()
+        added["OPENAI_BASE_URL"] = server.base_url
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            del os.environ[name]
+        if added:
+            reset_services()  # raw clients built from those variables
+        if server is not None:
+            server.stop()
+
+
 @pytest.mark.parametrize("path", documents(), ids=_id)
 def test_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every runnable python block of the file runs without error, in order."""
+    found = blocks(path)
+    redis_url = None
+    if any("redis" in b.needs for b in found if b.runs):
+        redis_url = require_server("Redis", "REDIS_URL", DEFAULT_REDIS_URL)
     for name in list(os.environ):
         if name.startswith(("PORTSIDE_", "OPENAI_", "REDIS_", "DATABASE_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PORTSIDE_FORBID_REAL_LLM", "1")
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
-    for number, block in enumerate((b for b in blocks(path) if b.runs), start=1):
+    for number, block in enumerate((b for b in found if b.runs), start=1):
         # Leading newlines make the traceback's line numbers those of the Markdown file.
         code = compile("\n" * (block.line - 1) + block.source, str(block.path), "exec")
         try:
-            exec(code, namespace)
+            with _services_for(block, redis_url):
+                exec(code, namespace)
         except Exception:
             failure = traceback.format_exc()
         else:
