@@ -86,7 +86,11 @@ def run_demo(settings: Settings, out: TextIO) -> int:
     try:
         created = _create_table(services)
         if isinstance(created, Failure):
-            print(f"portside demo: database {_describe(created, str)[1]}", file=out)
+            error = created.failure()
+            print(
+                f"portside demo: the database is down ({type(error).__name__}: {error.message})",
+                file=out,
+            )
             return 1
         try:
             return _tour(services, run, out)

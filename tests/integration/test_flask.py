@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import flask
@@ -12,7 +13,12 @@ from returns.result import Success
 from sqlalchemy import Column, Integer, String, Table
 
 from portside.adapters.app import build_services, load_settings
-from portside.adapters.app.flask import current_services, init_app, request_unit_of_work
+from portside.adapters.app.flask import (
+    current_services,
+    init_app,
+    init_db,
+    request_unit_of_work,
+)
 from portside.adapters.entities import Entities
 from portside.adapters.memory import FakeLLM, MemoryCache, MemoryDatabase, MemoryQueue
 
@@ -160,3 +166,83 @@ def test_current_services_outside_init_is_a_clear_error() -> None:
     app = flask.Flask("bare")
     with app.app_context(), pytest.raises(RuntimeError, match="init_app"):
         current_services()
+
+
+def _library() -> tuple[Any, type]:
+    """A Flask-SQLAlchemy extension of its own with one declarative model."""
+    from flask_sqlalchemy import SQLAlchemy
+
+    extension = SQLAlchemy()
+
+    class Book(extension.Model):  # type: ignore[name-defined,misc]
+        __tablename__ = "init_db_books"
+        id = extension.Column(extension.String(40), primary_key=True)
+        title = extension.Column(extension.String(200), nullable=False)
+
+    return extension, Book
+
+
+def test_init_db_then_db_session_commits_to_the_configured_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init_db(app), then db.session.add and commit, stores a row the unit of work reads."""
+    for name in ("DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PORTSIDE_SQLITE_PATH", "library.db")
+    extension, book = _library()
+    entities = Entities()
+    entities.declared(book)
+    app = flask.Flask("library")
+    services = init_db(app, entities, database=extension)
+    try:
+        uri = app.config["SQLALCHEMY_DATABASE_URI"]
+        assert uri == f"sqlite:///{tmp_path / 'library.db'}"  # absolute: one file, not two
+        with app.app_context():
+            extension.session.add(book(id="b1", title="Dune"))
+            extension.session.commit()
+            assert services.database.engine is extension.engine
+        with services.unit_of_work() as uow:
+            found = uow.repository(book).get("b1").unwrap()
+        assert found.title == "Dune"
+        assert (tmp_path / "library.db").exists()
+    finally:
+        services.close()
+
+
+@pytest.mark.services
+def test_init_db_normalises_a_postgres_url(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DATABASE_URL=postgres://... reaches Flask-SQLAlchemy as postgresql+psycopg://."""
+    scheme, rest = postgres_url.split("://", 1)
+    assert scheme.startswith("postgresql")
+    monkeypatch.setenv("DATABASE_URL", "postgres://" + rest)
+    for name in ("REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    extension, book = _library()
+    app = flask.Flask("library-pg")
+    services = init_db(app, database=extension)
+    try:
+        assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://" + rest
+        with app.app_context():
+            extension.session.add(book(id=f"pg-{id(app)}", title="Emma"))
+            extension.session.commit()
+            assert extension.session.get(book, f"pg-{id(app)}").title == "Emma"
+            extension.session.remove()  # its transaction would block dropping the table
+            extension.drop_all()
+    finally:
+        services.close()
+
+
+def test_init_db_keeps_an_explicit_database_uri(tmp_path: Path) -> None:
+    """An app that set SQLALCHEMY_DATABASE_URI itself keeps it."""
+    extension, _ = _library()
+    app = flask.Flask("explicit")
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'mine.db'}"
+    services = init_db(app, database=extension, create_tables=False)
+    try:
+        assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("mine.db")
+        assert not (tmp_path / "mine.db").exists()  # no tables asked for, nothing opened
+    finally:
+        services.close()
