@@ -7,7 +7,8 @@
 - Fault tools: ``TcpFaultProxy`` (cut, stall or blackhole a loopback connection) and
   ``throwaway_redis`` (a killable ``redis-server`` on a free port).
 - ``require_server``: the URL of a real server for a test, or a skip (a failure with
-  ``PORTSIDE_REQUIRE_SERVICES=1``).
+  ``PORTSIDE_REQUIRE_SERVICES=1``); ``proxied_url``: that URL pointed at a proxy, with
+  its credentials and database kept.
 
 Ships in the package so users can run it against their own adapters. Importing it needs
 the ``testing`` extra (hypothesis and pytest).
@@ -79,6 +80,7 @@ from portside.adapters.testing._services import (  # noqa: E402 - after the extr
     DEFAULT_MARIADB_URL,
     DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
+    proxied_url,
     require_server,
     services_required,
     unreachable_reason,
@@ -161,6 +163,7 @@ __all__ = [
     "llm_contract",
     "memory_backend",
     "replies",
+    "proxied_url",
     "require_server",
     "run_cache_contract",
     "run_llm_contract",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_MARIADB_URL",
     "DEFAULT_POSTGRES_URL",
     "DEFAULT_REDIS_URL",
+    "proxied_url",
     "require_server",
     "services_required",
     "unreachable_reason",
@@ -61,3 +62,16 @@ def require_server(name: str, env_var: str, default: str) -> str:
             pytest.fail(message + " (PORTSIDE_REQUIRE_SERVICES=1)", pytrace=False)
         pytest.skip(message)
     return url
+
+
+def proxied_url(url: str, port: int, host: str = "127.0.0.1") -> str:
+    """``url`` with its host and port replaced by a proxy's, everything else kept.
+
+    Scheme, credentials, database number or name and query stay as given, so a test
+    behind a proxy writes where the suite's variables say (``REDIS_URL``'s database
+    number included), never to a default database.
+    """
+    parts = urlsplit(url)
+    credentials, at, _ = parts.netloc.rpartition("@")
+    where = f"[{host}]" if ":" in host else host
+    return urlunsplit(parts._replace(netloc=f"{credentials}{at}{where}:{port}"))

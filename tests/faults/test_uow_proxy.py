@@ -20,7 +20,7 @@ import attrs
 import pytest
 from returns.result import Failure, Result, Success
 
-from portside.adapters.testing import Direction, TcpFaultProxy
+from portside.adapters.testing import Direction, TcpFaultProxy, proxied_url
 from portside.domain import ServiceError
 from tests.faults.conftest import Campaign
 
@@ -83,7 +83,7 @@ def _bank(postgres_url: str) -> Iterator[tuple[_Bank, TcpFaultProxy, Any]]:
         conn.execute(accounts.insert(), [{"id": "a", "balance": START, "version": 1}])
         conn.execute(accounts.insert(), [{"id": "b", "balance": START, "version": 1}])
     with TcpFaultProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
-        proxied = postgres_url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}")
+        proxied = proxied_url(postgres_url, proxy.port)
         database = sqlalchemy_adapter.Database.from_url(
             entities, proxied, pool_size=2, connect_args={"connect_timeout": 3}
         )

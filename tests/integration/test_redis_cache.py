@@ -16,7 +16,7 @@ from returns.result import Success
 
 from portside.adapters.redis import connect
 from portside.adapters.redis._cache import CHUNK, RedisCache
-from portside.adapters.testing import TcpFaultProxy, free_port, throwaway_redis
+from portside.adapters.testing import TcpFaultProxy, free_port, proxied_url, throwaway_redis
 from portside.domain import InvalidRequest, NotFound, Unavailable
 
 
@@ -185,9 +185,7 @@ def test_a_read_cut_mid_reply_is_retried_once_but_incr_is_not(
     """
     target = urlsplit(redis_url)
     with TcpFaultProxy(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
-        cache = RedisCache.from_url(
-            f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}", namespace=namespace
-        )
+        cache = RedisCache.from_url(proxied_url(redis_url, proxy.port), namespace=namespace)
         cache.set("k", b"value")
         proxy.close_after(1, "downstream")
         assert cache.get("k") == Success(b"value")

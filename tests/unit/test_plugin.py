@@ -44,3 +44,15 @@ def test_the_plugin_loads_nothing_heavy_at_start_up() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_proxied_url_keeps_everything_but_host_and_port() -> None:
+    """A proxied URL keeps scheme, credentials, database number and query."""
+    from portside.adapters.testing import proxied_url
+
+    assert proxied_url("redis://127.0.0.1:6379/7", 4000) == "redis://127.0.0.1:4000/7"
+    assert (
+        proxied_url("postgresql+psycopg://app:p%40ss@db.internal:5432/test_x?sslmode=disable", 9)
+        == "postgresql+psycopg://app:p%40ss@127.0.0.1:9/test_x?sslmode=disable"
+    )
+    assert proxied_url("rediss://:pw@[::1]:6380", 5, host="::1") == "rediss://:pw@[::1]:5"
