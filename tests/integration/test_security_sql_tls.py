@@ -210,6 +210,7 @@ def test_settings_accept_tls_urls() -> None:
         "REDIS_URL": "rediss://app:pw@cache.internal:6380/0?ssl_cert_reqs=required",
         "DATABASE_URL": "postgresql+psycopg://app:pw@db.internal/app?sslmode=verify-full",
         "OPENAI_BASE_URL": "https://llm.internal/v1",
+        "OPENAI_API_KEY": "sk-tls-test",
     }
     loaded = load_settings(env)
     assert loaded.connections.redis_url == env["REDIS_URL"]
