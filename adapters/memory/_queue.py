@@ -252,7 +252,7 @@ class MemoryQueue(QueuePort):
         self._sweep(state, group_name, group, now)
         due = sorted(
             ((mid, lease) for mid, lease in group.pending.items() if self._due(lease, now)),
-            key=lambda item: (item[1].due, item[1].seq),
+            key=self._order,
         )
         own = [item for item in due if item[1].consumer == consumer]
         others = [item for item in due if item[1].consumer != consumer]
@@ -294,6 +294,11 @@ class MemoryQueue(QueuePort):
             lease.due,
         )
 
+    @staticmethod
+    def _order(item: tuple[str, _Lease]) -> tuple[float, int]:
+        """Due messages go by due time, then publish order (the sequence, a number)."""
+        return (item[1].due, item[1].seq)
+
     def _due(self, lease: _Lease, now: float) -> bool:
         """Whether a pending message may be delivered again (its lease or delay is over)."""
         return lease.due <= now
@@ -310,7 +315,7 @@ class MemoryQueue(QueuePort):
                 for mid, lease in group.pending.items()
                 if lease.attempt >= limit and self._due(lease, now)
             ),
-            key=lambda item: (item[1].due, item[1].seq),
+            key=self._order,
         )
         for message_id, lease in spent:
             self._bury(state, group_name, group, message_id, lease, REASON_LEASE_EXPIRED, now)

@@ -39,6 +39,7 @@ from portside.domain._errors import InvalidRequest, ServiceError
 from portside.domain._queue import DeadLetter, Delivery, QueueMessage
 from portside.ports._clock import Clock
 from portside.ports._queue import QueuePort
+from portside.ports.queue_rules import MAX_BATCH
 
 __all__ = ["KIT_OPTIONS", "QueueContract", "QueueFactory", "check_queue_contract"]
 
@@ -56,6 +57,9 @@ KIT_OPTIONS: Final = QueueOptions(
 TOPICS: Final = ("t0", "t1")
 GROUPS: Final = ("g0", "g1")
 CONSUMERS: Final = ("c0", "c1")
+#: Messages that fall due at once in ``many_leases_fall_due_at_once``: more than the 512
+#: due leases the Redis adapter reads per call.
+CROWD: Final = 600
 #: At most this many brand-new topics per example (each adds dead-letter checks).
 MAX_NEW_TOPICS: Final = 2
 T = TypeVar("T")
@@ -131,6 +135,8 @@ class QueueContract(RuleBasedStateMachine):
         self.deliveries: list[tuple[Delivery, Delivery]] = []
         self.published = 0
         self.topic_names: list[str] = list(TOPICS)
+        #: Whether the many-leases rule ran (once per example: it moves 600 messages).
+        self.crowded = False
 
     def teardown(self) -> None:
         """Release the adapter under test."""
@@ -346,6 +352,61 @@ class QueueContract(RuleBasedStateMachine):
         for topic in self.topic_names:
             for group in GROUPS:
                 self.dead_letters(topic, group)
+
+    @precondition(lambda self: not self.crowded)
+    @rule(topic=topics, takes=st.integers(7, 9))
+    def many_leases_fall_due_at_once(self, topic: str, takes: int) -> None:
+        """More than 512 leases due at once come back in publish order, one at a time."""
+        self.crowded = True
+        bodies = [f"crowd{n}".encode() for n in range(CROWD)]
+        real = self.real.publish_many(topic, bodies)
+        model = self.model.publish_many(topic, bodies)
+        self._same("publish_many (crowd)", real, model, lambda ids, _: len(ids))
+        if isinstance(real, Success) and isinstance(model, Success):
+            for real_id, model_id in zip(real.unwrap(), model.unwrap(), strict=True):
+                self._record_ids(topic, real_id, model_id)
+        # One consumer takes everything in one read and crashes; another takes them
+        # back one at a time once the lease ran out.
+        self.receive(topic, GROUPS[0], CONSUMERS[0], MAX_BATCH)
+        self.clock.advance(KIT_OPTIONS.lease_timeout + 1.0)
+        for _ in range(takes):
+            self.receive(topic, GROUPS[0], CONSUMERS[1], 1)
+
+    @precondition(lambda self: len(self.deliveries) >= 2)
+    @rule(data=st.data())
+    def ack_with_another_messages_receipt(self, data: st.DataObject) -> None:
+        """A delivery carrying another message's receipt is refused by ack and ack_many."""
+        first, second = data.draw(
+            st.lists(st.integers(0, len(self.deliveries) - 1), min_size=2, max_size=2)
+        )
+        (real_a, model_a), (real_b, model_b) = self.deliveries[first], self.deliveries[second]
+        real = attrs.evolve(real_a, receipt=real_b.receipt)
+        model = attrs.evolve(model_a, receipt=model_b.receipt)
+        self._same(
+            "ack_many (mixed receipt)",
+            self.real.ack_many([real]),
+            self.model.ack_many([model]),
+            lambda n, _: n,
+        )
+        self._same(
+            "ack (mixed receipt)", self.real.ack(real), self.model.ack(model), lambda _, __: None
+        )
+
+    @precondition(lambda self: bool(self.deliveries))
+    @rule(data=st.data())
+    def ack_with_a_respelled_id(self, data: st.DataObject) -> None:
+        """An id spelled with a leading zero is not the message's id: nothing is acked."""
+        real, model = self.deliveries[self._pick(data)]
+
+        def respelled(d: Delivery) -> Delivery:
+            return attrs.evolve(d, message=attrs.evolve(d.message, id="0" + d.message.id))
+
+        self._same(
+            "ack (respelled id)",
+            self.real.ack(respelled(real)),
+            self.model.ack(respelled(model)),
+            lambda _, __: None,
+        )
 
     @rule(bad=st.sampled_from(sorted(BAD_CALLS)))
     def bad_input(self, bad: str) -> None:

@@ -61,7 +61,8 @@ def test_acks_leave_no_lease_behind(
     assert queue.ack(one) == Success(None)
     queue.publish_many("t", [b"a", b"b", b"c"]).unwrap()
     batch = queue.receive("t", "g", "c", max_messages=3).unwrap()
-    assert len({d.receipt for d in batch}) == 1  # one lease for the whole read
+    assert _bookkeeping(client, queue, "g") == (1, 0)  # one lease for the whole read
+    assert len({d.receipt for d in batch}) == 3  # yet a receipt of its own per message
     assert queue.ack(batch[1]) == Success(None)
     assert _bookkeeping(client, queue, "g") == (1, 0)  # the others still hold it
     assert queue.ack_many([batch[0], batch[2]]) == Success(2)

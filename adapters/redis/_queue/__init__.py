@@ -6,17 +6,20 @@ Keys are ``<namespace>:<len(topic)>:{<topic>}:...``; group keys add
 keys of a topic in one cluster slot, so every script touches one slot.
 Per topic: ``S`` the stream and ``G`` the set of group names. Per group: ``L`` a sorted
 set of leases scored by the time (on the adapter's clock) they fall due, ``H`` a hash
-from message id to ``consumer<TAB>receipt`` (empty receipt once nacked) and ``D`` a
-stream of dead letters.
+from message id to ``consumer<TAB>receipt`` (empty receipt once nacked), ``F`` the
+leases of last allowed deliveries (scored like ``L``: when one falls due the message is
+a dead letter) and ``D`` a stream of dead letters. Members of ``L`` and ``F`` name
+stream ids zero-padded, so leases due at the same time sort by id as numbers.
 
 Leases come in two shapes. The messages one ``receive`` reads fresh from the stream
-share one **batch lease**: a single member of ``L`` named ``~<random>/<first id>/<last
-id>/<consumer>`` that is also the receipt of each of those deliveries. Every pending
-entry of the group between the two ids came from that read, so one member (no per-entry
-write) covers the batch. A message gets its own **lease record** (member ``<id>`` of
-``L`` plus a field of ``H``) when it is redelivered, nacked or extended, or when its
-batch lease falls due and it is not redelivered at once; a record always overrides the
-batch lease. Attempt counts are the consumer group's own delivery counters.
+share one **batch lease**: a single member of ``L`` named ``<padded first id>~<random>/
+<last id>/<consumer>``; each of those deliveries' receipt is that name followed by
+``#<its id>``. Every pending entry of the group between the two ids came from that
+read, so one member (no per-entry write) covers the batch. A message gets its own
+**lease record** (member ``<padded id>`` of ``L`` plus a field of ``H``) when it is
+redelivered, nacked or extended, or when its batch lease falls due and it is not
+redelivered at once; a record always overrides the batch lease. Attempt counts are the
+consumer group's own delivery counters.
 
 Deleting acked entries: several groups read one stream, and an entry may only be
 XDEL'd once every group is done with it. A group still needs an entry when the entry is

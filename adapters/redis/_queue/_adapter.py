@@ -214,12 +214,12 @@ class RedisQueue(QueueCore, QueuePort):
         try:
             if len(batches) == 1:
                 [((topic, group), args)] = batches.items()
-                keys = self._topic_keys(topic).group(group)[:4]
+                keys = self._topic_keys(topic).group(group).settle
                 return Success(int(self._run("ack_many", keys, args)))
             script = self._scripts["ack_many"]
             with self.client.pipeline(transaction=False) as pipe:
                 for (topic, group), args in batches.items():
-                    script(self._topic_keys(topic).group(group)[:4], args, client=pipe)
+                    script(self._topic_keys(topic).group(group).settle, args, client=pipe)
                 counts = pipe.execute()
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack_many")
@@ -235,7 +235,7 @@ class RedisQueue(QueueCore, QueuePort):
             return args
         keys = self._topic_keys(delivery.message.topic).group(delivery.group)
         try:
-            outcome = Settled(self._run("nack", keys, args.unwrap()))
+            outcome = Settled(self._run("nack", keys.every, args.unwrap()))
         except REDIS_ERRORS as exc:
             return self._fail(exc, "nack")
         return refused_by(outcome, delivery, "nack") if outcome.refused else Success(None)
@@ -245,13 +245,13 @@ class RedisQueue(QueueCore, QueuePort):
 
         ``by`` must be positive; a stale, nacked or acked delivery is ``InvalidRequest``.
         """
-        checked = extend_args(delivery, by, self.clock)
+        checked = extend_args(delivery, by, self.clock, self.options.max_deliveries)
         if isinstance(checked, Failure):
             return checked
         args, due = checked.unwrap()
         keys = self._topic_keys(delivery.message.topic).group(delivery.group)
         try:
-            outcome = Settled(self._run("extend", keys[:4], args))
+            outcome = Settled(self._run("extend", keys.settle, args))
         except REDIS_ERRORS as exc:
             return self._fail(exc, "extend")
         if outcome.refused:
@@ -271,8 +271,8 @@ class RedisQueue(QueueCore, QueuePort):
         try:
             # A receive of zero messages that does not create the group: only the sweep.
             args = [group, "-", 0, repr(now), "x.", self._flags(False, 0.0)]
-            self._run("receive", group_keys, args)
-            entries: Any = self.client.xrange(group_keys[4], "-", "+")
+            self._run("receive", group_keys.every, args)
+            entries: Any = self.client.xrange(group_keys.dead, "-", "+")
         except REDIS_ERRORS as exc:
             return self._fail(exc, "dead_letters")
         return decode_dead_letters(topic, group, entries)

@@ -12,7 +12,7 @@ fields plus ``id``, ``reason``, ``attempts`` and ``dead_at``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -26,6 +26,7 @@ from portside.ports.queue_rules import QueueOptions
 __all__ = [
     "SERVICE",
     "GroupCalls",
+    "GroupKeys",
     "TopicKeys",
     "decode_dead_letter",
     "decode_dead_letters",
@@ -39,6 +40,28 @@ __all__ = [
 SERVICE: Final = "redis-queue"
 
 
+class GroupKeys(NamedTuple):
+    """A group's keys, in the order the scripts take them as ``KEYS``."""
+
+    stream: bytes
+    groups: bytes
+    leases: bytes
+    records: bytes
+    #: Leases of last allowed deliveries: when one falls due the message is a dead letter.
+    final: bytes
+    dead: bytes
+
+    @property
+    def settle(self) -> list[bytes]:
+        """The five keys of the settle and adopt scripts: S G L H F."""
+        return list(self[:5])
+
+    @property
+    def every(self) -> list[bytes]:
+        """All six keys, for the receive and nack scripts: S G L H F D."""
+        return list(self)
+
+
 @attrs.define
 class TopicKeys:
     """A topic's keys, encoded once: redis-py re-encodes every str argument per call."""
@@ -46,7 +69,7 @@ class TopicKeys:
     stream: bytes
     groups: bytes
     base: str
-    _by_group: dict[str, list[bytes]] = attrs.field(factory=dict)
+    _by_group: dict[str, GroupKeys] = attrs.field(factory=dict)
 
     @classmethod
     def of(cls, namespace: str, topic: str) -> TopicKeys:
@@ -56,15 +79,15 @@ class TopicKeys:
         base = f"{namespace}:{len(topic)}:{{{topic}}}"
         return cls((base + ":s").encode(), (base + ":groups").encode(), base)
 
-    def group(self, name: str) -> list[bytes]:
-        """The five keys the group scripts take: S G L H D (built once per group)."""
+    def group(self, name: str) -> GroupKeys:
+        """The keys of group ``name`` (built once per group)."""
         keys = self._by_group.get(name)
         if keys is None:
             # Length-prefixed like the topic: no group name can end where another's
             # keys begin, whatever characters it holds.
             prefix = f"{self.base}:g:{len(name)}:{name}:"
-            keys = [self.stream, self.groups]
-            keys += [(prefix + kind).encode() for kind in ("lease", "rec", "dead")]
+            kinds = ("lease", "rec", "final", "dead")
+            keys = GroupKeys(self.stream, self.groups, *((prefix + k).encode() for k in kinds))
             self._by_group[name] = keys
         return keys
 
@@ -73,9 +96,10 @@ class TopicKeys:
 class GroupCalls:
     """The constant head of one (topic, group, consumer)'s hot script calls.
 
-    ``receive`` is ``EVALSHA sha 5 S G L H D group consumer`` and ``ack`` is ``EVALSHA
-    sha 4 S G L H group``, every argument already bytes: redis-py would otherwise encode
-    each one again on every call. The caller appends the per-call arguments.
+    ``receive`` is ``EVALSHA sha 6 S G L H F D group consumer`` and ``ack`` is
+    ``EVALSHA sha 5 S G L H F group``, every argument already bytes: redis-py would
+    otherwise encode each one again on every call. The caller appends the per-call
+    arguments.
     """
 
     receive: tuple[Any, ...]
@@ -83,12 +107,12 @@ class GroupCalls:
 
     @classmethod
     def of(
-        cls, keys: list[bytes], group: bytes, consumer: bytes, receive: bytes, ack: bytes
+        cls, keys: GroupKeys, group: bytes, consumer: bytes, receive: bytes, ack: bytes
     ) -> GroupCalls:
-        """The calls of a group's five ``keys``, its encoded names and the scripts' SHAs."""
+        """The calls of a group's ``keys``, its encoded names and the scripts' SHAs."""
         return cls(
-            ("EVALSHA", receive, b"5", *keys, group, consumer),
-            ("EVALSHA", ack, b"4", *keys[:4], group),
+            ("EVALSHA", receive, b"6", *keys.every, group, consumer),
+            ("EVALSHA", ack, b"5", *keys.settle, group),
         )
 
 
@@ -205,7 +229,7 @@ def decode_deliveries(
 ) -> Result[list[Delivery], ServiceError]:
     """The deliveries of the receive script's reply: redelivered ones, then fresh ones.
 
-    A fresh message is attempt 1 and its receipt is the batch lease.
+    A fresh message is attempt 1 and its receipt is ``<batch lease>#<id>``.
     """
     again = reply.redelivered
     redelivered = decode_entries(topic, again, 4)
@@ -218,6 +242,10 @@ def decode_deliveries(
         Delivery(message, group, consumer, again[i + 2], again[i + 3].decode(), expires)
         for i, message in zip(range(0, len(again), 4), redelivered.unwrap(), strict=True)
     ]
-    lease = reply.batch_lease.decode()
-    out += [Delivery(message, group, consumer, 1, lease, expires) for message in fresh.unwrap()]
+    # One receipt per message, as the fake gives: the batch lease and the message's id.
+    lease = reply.batch_lease.decode() + "#"
+    out += [
+        Delivery(message, group, consumer, 1, lease + message.id, expires)
+        for message in fresh.unwrap()
+    ]
     return Success(out)

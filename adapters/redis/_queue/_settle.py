@@ -56,9 +56,9 @@ def nack_args(
 
 
 def extend_args(
-    delivery: Delivery, by: float, clock: Clock
+    delivery: Delivery, by: float, clock: Clock, max_deliveries: int
 ) -> Result[tuple[list[Any], float], ServiceError]:
-    """The EXTEND script's arguments (group, id, receipt, due) and the new due time.
+    """The EXTEND script's arguments (group, id, receipt, due, max) and the new due time.
 
     A ``by`` that is not positive and finite, or anything but a ``Delivery`` with
     valid names, is ``Failure(InvalidRequest)``.
@@ -70,7 +70,8 @@ def extend_args(
     if isinstance(checked, Failure):
         return checked
     due = clock.now() + longer.unwrap()
-    return Success(([delivery.group, delivery.message.id, delivery.receipt, repr(due)], due))
+    args = [delivery.group, delivery.message.id, delivery.receipt, repr(due), max_deliveries]
+    return Success((args, due))
 
 
 def ack_batches(

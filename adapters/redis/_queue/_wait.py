@@ -14,6 +14,7 @@ from typing import Any, Final
 import redis
 
 from portside.adapters.redis._client import REDIS_ERRORS
+from portside.adapters.redis._queue._layout import GroupKeys
 from portside.adapters.redis._queue._scripts import AdoptPage, WakeUp
 from portside.ports._clock import Clock
 
@@ -63,7 +64,7 @@ def adopt_orphans(
     run: Callable[[str, Sequence[Any], Sequence[Any]], Any],
     clock: Clock,
     group: str,
-    group_keys: list[bytes],
+    group_keys: GroupKeys,
     lease_timeout: float,
 ) -> None:
     """Page XAUTOCLAIM to the end once per group: adopt pending entries with no lease.
@@ -71,14 +72,14 @@ def adopt_orphans(
     ``run`` sends a named queue script. Redis errors other than a missing group
     propagate (the caller maps them).
     """
-    if not client.exists(group_keys[0]):
+    if not client.exists(group_keys.stream):
         return
     cursor: bytes | str = "0-0"
     min_idle = int(lease_timeout * 1000)
     while True:
         try:
             page = AdoptPage.of(
-                run("adopt", group_keys[:4], [group, min_idle, cursor, repr(clock.now())])
+                run("adopt", group_keys.settle, [group, min_idle, cursor, repr(clock.now())])
             )
         except redis.exceptions.ResponseError as exc:
             if "NOGROUP" in str(exc):

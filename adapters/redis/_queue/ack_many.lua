@@ -1,5 +1,5 @@
 -- ACK_MANY: settle a batch of one (topic, group).
--- KEYS S G L H; ARGV group (id receipt) ... -> how many were acked
+-- KEYS S G L H F; ARGV group (id receipt) ... -> how many were acked
 -- One XACK for the whole batch: its count is the number acked, and ids it did not
 -- ack were already done for this group (released then), so releasing them again is a
 -- no-op. The pending list is not read per entry.
@@ -21,22 +21,22 @@ for j, id in ipairs(ids) do
     end
   else
     -- One lookup and one parse per batch lease, not per entry.
-    local live = leases[receipt]
-    if live == nil then
+    local m = lease_of(receipt, id)
+    local live = m and leases[m]
+    if m and live == nil then
       live = false
-      local first, last = batch(receipt)
-      if first and redis.call('ZSCORE', L, receipt) then
+      local first, last = batch(m)
+      if first and redis.call('ZSCORE', L, m) then
         local fm, fs = sid(first)
         local lm, ls = sid(last)
         live = {fm, fs, lm, ls}
       end
-      leases[receipt] = live
+      leases[m] = live
     end
-    local m, q = string.match(id, '^(%d+)%-(%d+)$')
-    if live and m then
-      m, q = tonumber(m), tonumber(q)
-      if (m > live[1] or (m == live[1] and q >= live[2]))
-        and (m < live[3] or (m == live[3] and q <= live[4])) then
+    if live and valid(id) then
+      local im, iq = sid(id)
+      if (im > live[1] or (im == live[1] and iq >= live[2]))
+        and (im < live[3] or (im == live[3] and iq <= live[4])) then
         done[#done + 1] = id
       end
     end
@@ -46,7 +46,10 @@ if #done == 0 then return 0 end
 local acked = redis.call('XACK', S, group, unpack(done))
 if #recorded > 0 then
   redis.call('HDEL', H, unpack(recorded))
-  redis.call('ZREM', L, unpack(recorded))
+  local members = {}
+  for j, id in ipairs(recorded) do members[j] = pad(id) end
+  redis.call('ZREM', L, unpack(members))
+  redis.call('ZREM', F, unpack(members))
 end
 -- A batch lease goes as soon as nothing it covers is pending any more.
 for m, live in pairs(leases) do
@@ -54,6 +57,7 @@ for m, live in pairs(leases) do
     local first, last = batch(m)
     if #redis.call('XPENDING', S, group, first, last, 1) == 0 then
       redis.call('ZREM', L, m)
+      redis.call('ZREM', F, m)
     end
   end
 end

@@ -1,5 +1,5 @@
 -- ADOPT: one XAUTOCLAIM page of orphan adoption.
--- KEYS S G L H; ARGV group min-idle-ms cursor now -> {next-cursor, adopted}
+-- KEYS S G L H F; ARGV group min-idle-ms cursor now -> {next-cursor, adopted}
 -- Pending entries idle longer than min-idle that have neither a record nor a live
 -- batch lease (lost to eviction, or read by a client outside this adapter) become due now.
 local r = redis.call('XAUTOCLAIM', S, ARGV[1], 'portside-recovery', ARGV[2], ARGV[3],
@@ -19,7 +19,7 @@ for _, id in ipairs(r[2]) do
       if covers(m, id) then held = true break end
     end
     if not held then
-      redis.call('ZADD', L, ARGV[4], id)
+      redis.call('ZADD', L, ARGV[4], pad(id))
       redis.call('HSET', H, id, 'portside-recovery\t')
       adopted = adopted + 1
     end
@@ -28,7 +28,7 @@ end
 if r[3] then
   -- Redis 7 also reports entries deleted from the stream: forget their records.
   for _, id in ipairs(r[3]) do
-    redis.call('ZREM', L, id)
+    redis.call('ZREM', L, pad(id))
     redis.call('HDEL', H, id)
   end
 end

@@ -1,5 +1,5 @@
 -- Shared by every queue script but PUBLISH and PUBLISH_MANY (prepended at load time).
-local S, G, L, H = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local S, G, L, H, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local function sid(id)
   local dash = string.find(id, '-', 1, true)
   return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
@@ -48,17 +48,41 @@ local function attempts(group, id)
   if #p == 0 then return nil end
   return tonumber(p[1][4])
 end
--- A batch lease's parts: first id, last id, consumer (nil for anything else).
-local function batch(m)
-  if string.sub(m, 1, 1) ~= '~' then return nil end
-  local a = string.find(m, '/', 1, true)
-  local b = a and string.find(m, '/', a + 1, true)
-  local c = b and string.find(m, '/', b + 1, true)
-  if not c then return nil end
-  return string.sub(m, a + 1, b - 1), string.sub(m, b + 1, c - 1), string.sub(m, c + 1)
+-- Lease members of L are named so that members due at the same time sort by id as
+-- numbers: a record is pad(id), a batch lease pad(first id) .. '~' .. the rest. Stream ids
+-- compared as text put <ms>-10 before <ms>-6.
+local function pad(id)
+  local dash = string.find(id, '-', 1, true)
+  local ms, sq = string.sub(id, 1, dash - 1), string.sub(id, dash + 1)
+  return string.rep('0', 20 - #ms) .. ms .. '-' .. string.rep('0', 20 - #sq) .. sq
 end
+local function unpad(p)
+  local ms, sq = string.match(p, '^0*(%d+)%-0*(%d+)$')
+  return ms .. '-' .. sq
+end
+-- A batch lease's parts: first id, last id, consumer (nil for a record's member).
+-- Its member is pad(first) .. '~' .. random prefix .. '/' .. last .. '/' .. consumer.
+local function batch(m)
+  local tilde = string.find(m, '~', 1, true)
+  if not tilde then return nil end
+  local a = string.find(m, '/', tilde + 1, true)
+  local b = a and string.find(m, '/', a + 1, true)
+  if not b then return nil end
+  return unpad(string.sub(m, 1, tilde - 1)), string.sub(m, a + 1, b - 1), string.sub(m, b + 1)
+end
+-- A stream id as Redis writes it: digits, a dash, digits, no leading zeros (an id
+-- spelled <ms>-00 must not settle the delivery of <ms>-0).
 local function valid(id)
-  return string.match(id, '^%d+%-%d+$') ~= nil
+  local ms, sq = string.match(id, '^(%d+)%-(%d+)$')
+  if not ms or #ms > 20 or #sq > 20 then return false end
+  return (ms == '0' or string.sub(ms, 1, 1) ~= '0') and (sq == '0' or string.sub(sq, 1, 1) ~= '0')
+end
+-- The batch lease a fresh delivery's receipt names, when the receipt is id's own:
+-- receipts are <batch lease>#<id>, one per message.
+local function lease_of(receipt, id)
+  local m, rid = string.match(receipt, '^(.*)#([^#]*)$')
+  if not m or rid ~= id then return nil end
+  return m
 end
 -- Whether batch lease m is live and covers id (a receipt is only trusted once found).
 local function covers(m, id)
@@ -83,8 +107,9 @@ local function live(group, id, receipt)
     if current == '' or current ~= receipt then return nil, -1 end
     return owner, n
   end
-  if not covers(receipt, id) then return nil, -1 end
-  local _, _, consumer = batch(receipt)
+  local m = lease_of(receipt, id)
+  if not m or not covers(m, id) then return nil, -1 end
+  local _, _, consumer = batch(m)
   return consumer, n
 end
 local function bury(group, D, id, reason, n, now)
@@ -95,7 +120,8 @@ local function bury(group, D, id, reason, n, now)
   end
   redis.call(unpack(args))
   redis.call('XACK', S, group, id)
-  redis.call('ZREM', L, id)
+  redis.call('ZREM', L, pad(id))
+  redis.call('ZREM', F, pad(id))
   redis.call('HDEL', H, id)
   release(group, {id})
 end
