@@ -141,12 +141,15 @@ def identity_of(
 ) -> tuple[type, Any] | ServiceError:
     """``(entity type, key)`` of ``entity``, or ``InvalidRequest`` for a bad key.
 
-    Raises ``TypeError`` when ``entity`` is not an instance of the spec's class (the
-    type checker should already have said so).
+    The key is ``None`` for an entity whose key the database (or a column default) will
+    generate at commit. Raises ``TypeError`` when ``entity`` is not an instance of the
+    spec's class (the type checker should already have said so).
     """
     if not isinstance(entity, spec.entity_type):
         raise TypeError(f"expected a {spec.entity_type.__name__}, got {type(entity).__name__}")
     key = getattr(entity, spec.key, None)
+    if key is None and spec.generated_key:
+        return (spec.entity_type, None)
     problem = f"the key {spec.key!r} is not set" if key is None else spec.key_problem(key)
     if problem is not None:
         return InvalidRequest(service=service, operation=operation, message=problem)

@@ -54,6 +54,8 @@ class MemoryUnitOfWork(UnitLifecycle):
     _objects: dict[_Identity, Any] = attrs.field(factory=dict, init=False, repr=False)
     _snapshots: dict[_Identity, Row | None] = attrs.field(factory=dict, init=False, repr=False)
     _removed: set[_Identity] = attrs.field(factory=set, init=False, repr=False)
+    # New entities whose key is generated at commit: they have no identity until then.
+    _pending: list[tuple[EntitySpec[Any], Any]] = attrs.field(factory=list, init=False, repr=False)
 
     def _begin(self) -> None:
         self._forget()
@@ -65,9 +67,10 @@ class MemoryUnitOfWork(UnitLifecycle):
         self._forget()
 
     def _forget(self) -> None:
-        for entity in self._objects.values():
+        for entity in [*self._objects.values(), *(e for _, e in self._pending)]:
             self.database.release(entity, self)
         self._objects.clear()
+        self._pending.clear()
         self._snapshots.clear()
         self._removed.clear()
 
@@ -79,6 +82,12 @@ class MemoryUnitOfWork(UnitLifecycle):
         """What a commit would write now, or why it cannot (a changed key, a bad value)."""
         changes: list[Change] = []
         specs = self.database.entities
+        for new_spec, new in self._pending:
+            values = self._insert_values(new_spec, new)
+            if isinstance(values, ServiceError):
+                return values
+            values[new_spec.key] = self.database.next_key(new_spec)
+            changes.append(Change("insert", new_spec, values[new_spec.key], values, entity=new))
         for identity, entity in self._objects.items():
             spec: EntitySpec[Any] = specs.spec(identity[0])
             key = identity[1]
@@ -92,16 +101,9 @@ class MemoryUnitOfWork(UnitLifecycle):
                 changes.append(Change("delete", spec, key, {}, version))
                 continue
             if snapshot is None:
-                values = spec.values(entity)
-                for name, value in values.items():
-                    if value is None:
-                        has_default, default = spec.default(name)
-                        if has_default:
-                            values[name] = default
-                            setattr(entity, name, copy_value(default))
-                problem = self.row_problem(spec, values, insert=True)
-                if problem is not None:
-                    return self._invalid(problem)
+                values = self._insert_values(spec, entity)
+                if isinstance(values, ServiceError):
+                    return values
                 changes.append(Change("insert", spec, key, values))
                 continue
             # The version counts too: an application that bumps it itself (as SQLAlchemy
@@ -118,6 +120,17 @@ class MemoryUnitOfWork(UnitLifecycle):
                 version = snapshot.get(spec.version) if spec.version else None
                 changes.append(Change("update", spec, key, changed, version))
         return changes
+
+    def _insert_values(self, spec: EntitySpec[Any], entity: Any) -> Row | ServiceError:
+        """The row an insert writes: the fields, column defaults for those left ``None``."""
+        values = spec.values(entity)
+        for name, value in values.items():
+            if value is None and name != spec.key:
+                has_default, default = spec.default(name)
+                if has_default:
+                    values[name] = default
+        problem = self.row_problem(spec, values, insert=True)
+        return values if problem is None else self._invalid(problem)
 
     def row_problem(self, spec: EntitySpec[Any], values: Row, *, insert: bool) -> str | None:
         """The column check every backend applies before sending (see ``EntitySpec``)."""
@@ -138,6 +151,7 @@ class MemoryUnitOfWork(UnitLifecycle):
         for change in changes:
             self._committed(change)
         self._removed.clear()
+        self._pending.clear()
         return Success(None)
 
     def _committed(self, change: Change) -> None:
@@ -148,8 +162,15 @@ class MemoryUnitOfWork(UnitLifecycle):
             del self._objects[identity]
             del self._snapshots[identity]
             return
+        if change.entity is not None:  # its key was generated: now it has an identity
+            self._objects[identity] = change.entity
+            self._snapshots[identity] = None
         if change.kind == "insert":
-            self.database.mark_persisted(self._objects[identity])
+            entity = self._objects[identity]
+            for name, value in change.values.items():
+                if getattr(entity, name, None) is None and value is not None:
+                    setattr(entity, name, copy_value(value))  # generated key, defaults
+            self.database.mark_persisted(entity)
         snapshot = self._snapshots[identity] or {}
         snapshot = {**snapshot, **{k: copy_value(v) for k, v in change.values.items()}}
         if spec.version is not None:
@@ -173,7 +194,20 @@ class MemoryUnitOfWork(UnitLifecycle):
 
     def holds(self, entity: Any) -> bool:
         """Whether ``entity`` is one of this unit's objects."""
-        return any(held is entity for held in self._objects.values())
+        return any(held is entity for held in self._objects.values()) or self.pending(entity)
+
+    def pending(self, entity: Any) -> bool:
+        """Whether ``entity`` is staged to get a generated key at commit."""
+        return any(held is entity for _, held in self._pending)
+
+    def stage_pending(self, spec: EntitySpec[Any], entity: Any) -> None:
+        """Record a new ``entity`` whose key is generated at commit."""
+        self._pending.append((spec, entity))
+
+    def unstage_pending(self, entity: Any) -> None:
+        """Forget a pending ``entity`` (removed before it was ever written)."""
+        self._pending = [(s, held) for s, held in self._pending if held is not entity]
+        self.database.release(entity, self)
 
     def is_removed(self, identity: _Identity) -> bool:
         """Whether the unit removed the entity with ``identity``."""
@@ -238,6 +272,8 @@ class MemoryRepository(Repository[E], Generic[E]):
         identity = self._identity_of(entity, "add")
         if isinstance(identity, ServiceError):
             return Failure(identity)
+        if identity[1] is None:
+            return self._add_pending(entity)
         if self._uow.is_removed(identity):
             return Failure(
                 self._error(Conflict, "add", "this key was removed in this unit; commit first")
@@ -253,6 +289,16 @@ class MemoryRepository(Repository[E], Generic[E]):
         if database.was_persisted(entity) or not database.claim(entity, self._uow):
             return Failure(self._error(InvalidRequest, "add", _FOREIGN))
         self._uow.stage_add(identity, entity)
+        return Success(None)
+
+    def _add_pending(self, entity: E) -> Result[None, ServiceError]:
+        """Stage an entity whose key is generated at commit (it has no identity yet)."""
+        if self._uow.pending(entity):
+            return Success(None)
+        database = self._uow.database
+        if database.was_persisted(entity) or not database.claim(entity, self._uow):
+            return Failure(self._error(InvalidRequest, "add", _FOREIGN))
+        self._uow.stage_pending(self._spec, entity)
         return Success(None)
 
     def get(self, key: Any) -> Result[E, ServiceError]:
@@ -321,6 +367,9 @@ class MemoryRepository(Repository[E], Generic[E]):
         identity = self._identity_of(entity, "remove")
         if isinstance(identity, ServiceError):
             return Failure(identity)
+        if identity[1] is None and self._uow.pending(entity):
+            self._uow.unstage_pending(entity)
+            return Success(None)
         if self._uow.is_removed(identity):
             return Success(None)
         if self._uow.local(identity) is not entity:

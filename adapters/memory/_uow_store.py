@@ -37,6 +37,8 @@ class Change:
     key: Any
     values: Row
     expected_version: int | None = None
+    #: the unit's object, for an insert whose key was generated at this commit
+    entity: Any = attrs.field(default=None, eq=False, repr=False)
 
 
 class Stager(Protocol):
@@ -84,6 +86,8 @@ class RowStore:
     _refs: dict[tuple[type, Reference], dict[tuple[Any, ...], int]] = attrs.field(
         factory=dict, init=False, repr=False
     )
+    # entity -> the highest integer key ever stored (what an autoincrement goes past)
+    _high: dict[type, int] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
     # Objects that were loaded or committed by some unit, as SQLAlchemy marks them with an
     # identity key: adding one to another unit is refused, like a detached instance.
@@ -106,6 +110,7 @@ class RowStore:
             self._tables.clear()
             self._unique.clear()
             self._refs.clear()
+            self._high.clear()
 
     def create_all(self) -> None:
         """Check that every registered entity can be stored; tables exist from the start.
@@ -149,6 +154,20 @@ class RowStore:
         entry = self._staged.get(id(entity))
         if entry is not None and entry[1] is unit:
             del self._staged[id(entity)]
+
+    def next_key(self, spec: EntitySpec[Any]) -> Any:
+        """A new key for ``spec``: its column default's value, else past every key used.
+
+        Like a database sequence, a key handed out is never handed out again, even when
+        the commit that asked for it fails.
+        """
+        has_default, value = spec.default(spec.key)
+        if has_default:
+            return value
+        with self._lock:
+            key = self._high.get(spec.entity_type, 0) + 1
+            self._high[spec.entity_type] = key
+            return key
 
     def read(self, spec: EntitySpec[Any], key: Any) -> Row | None:
         """A copy of the committed row of ``key``, or ``None``."""
@@ -326,3 +345,5 @@ class RowStore:
             table.pop(key, None)
         else:
             table[key] = row
+            if type(key) is int and key > self._high.get(entity_type, 0):
+                self._high[entity_type] = key

@@ -53,6 +53,8 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
     # from it, and then a second object with its key could be added. Holding every
     # loaded object keeps "one key, one object" true for the whole unit, like the fake.
     loaded: dict[_Identity, Any] = attrs.field(factory=dict, init=False, repr=False)
+    # New entities whose key the database or a column default makes at commit.
+    pending: list[Any] = attrs.field(factory=list, init=False, repr=False)
 
     @property
     def session(self) -> Session:
@@ -84,8 +86,13 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
         except SQL_ERRORS as exc:
             self._discard()
             return Failure(map_error(exc, service=self.service, operation="commit"))
+        for entity in self.pending:  # keys are known now: hold them like loaded ones
+            self.loaded[(type(entity), getattr(entity, self.entities.spec(type(entity)).key))] = (
+                entity
+            )
         self.new.clear()
         self.removed.clear()
+        self.pending.clear()
         return Success(None)
 
     def _staged_problem(self) -> str | None:
@@ -129,6 +136,7 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
             return  # the next statement reports the broken connection
 
     def _discard(self) -> None:
+        self.pending.clear()
         self.new.clear()
         self.removed.clear()
         self.loaded.clear()
@@ -185,12 +193,15 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
         identity = self._identity_of(entity, "add")
         if isinstance(identity, ServiceError):
             return Failure(identity)
-        if identity in uow.removed:
+        if identity[1] is None:  # the database or a default makes the key at commit
+            if any(held is entity for held in uow.pending):
+                return Success(None)
+        elif identity in uow.removed:
             return Failure(
                 self._error(Conflict, "add", "this key was removed in this unit; commit first")
             )
-        held = uow.new.get(identity)
-        if held is None:
+        held = None if identity[1] is None else uow.new.get(identity)
+        if held is None and identity[1] is not None:
             held = self._loaded(identity[1])
         if held is entity:
             return Success(None)
@@ -206,7 +217,10 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
             uow.session.add(entity)
         except sa_exc.InvalidRequestError as exc:  # attached to another open session
             return Failure(self._error(InvalidRequest, "add", _FOREIGN).caused_by(exc))
-        uow.new[identity] = entity
+        if identity[1] is None:
+            uow.pending.append(entity)
+        else:
+            uow.new[identity] = entity
         return Success(None)
 
     def get(self, key: Any) -> Result[E, ServiceError]:
@@ -319,6 +333,10 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
         identity = self._identity_of(entity, "remove")
         if isinstance(identity, ServiceError):
             return Failure(identity)
+        if identity[1] is None and any(held is entity for held in uow.pending):
+            uow.pending = [held for held in uow.pending if held is not entity]
+            uow.session.expunge(entity)
+            return Success(None)
         if identity in uow.removed:
             return Success(None)
         if uow.new.get(identity) is entity:

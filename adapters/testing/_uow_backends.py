@@ -83,6 +83,9 @@ class KitSchema:
     item: type[Any]
     bin: type[Any]
     part: type[Any]
+    #: keys generated at commit: by the database (autoincrement) and by a UUID default
+    note: type[Any]
+    token: type[Any]
 
 
 def kit_schema(table_name: str | None = None) -> KitSchema:
@@ -114,6 +117,16 @@ def kit_schema(table_name: str | None = None) -> KitSchema:
         note: str | None = None
         blob: bytes | None = None
         tag: Any = None
+
+    @attrs.define(slots=False, eq=False)
+    class Note:
+        text: str
+        id: int | None = None
+
+    @attrs.define(slots=False, eq=False)
+    class Token:
+        text: str
+        id: uuid.UUID | None = None
 
     name = table_name or f"ps_kit_{uuid.uuid4().hex[:12]}"
     entities = Entities()
@@ -151,12 +164,26 @@ def kit_schema(table_name: str | None = None) -> KitSchema:
         Column("tag", Uuid),
         mysql_collate="utf8mb4_bin",
     )
+    notes = Table(
+        f"{name}_note",
+        entities.metadata,
+        Column("id", Integer, primary_key=True),
+        Column("text", String(8), nullable=False),
+    )
+    tokens = Table(
+        f"{name}_token",
+        entities.metadata,
+        Column("id", Uuid, primary_key=True, default=uuid.uuid4),
+        Column("text", String(8), nullable=False),
+    )
+    entities.map(Note, notes)
+    entities.map(Token, tokens)
     entities.map(Item, table, version="version")
     # Part is registered before Bin and sorts before it: SQLAlchemy alone would insert
     # the child first.
     entities.map(Part, parts)
     entities.map(Bin, bins)
-    return KitSchema(entities, Item, Bin, Part)
+    return KitSchema(entities, Item, Bin, Part, Note, Token)
 
 
 def kit_entities(table_name: str | None = None) -> tuple[Entities, type[Any]]:

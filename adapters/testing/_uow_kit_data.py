@@ -203,3 +203,42 @@ class UowDataRules:
             return
         found.real.version += 1
         found.model.version += 1
+
+    @rule(
+        kind=st.sampled_from(["note", "token"]),
+        texts=st.lists(st.sampled_from(["ash", "elm"]), min_size=1, max_size=3),
+        drop_first=st.booleans(),
+    )
+    def add_generated(self, kind: str, texts: list[str], drop_first: bool) -> None:
+        """Entities without a key get one at commit, on both sides, and are found by it."""
+        cls = getattr(self.schema, kind)
+        spec = self.schema.entities.spec(cls)
+        pair = self._open()
+        try:
+            made = [[cls(text) for text in texts] for _ in range(2)]
+            for uow, entities in zip((pair.real, pair.model), made, strict=True):
+                repo = uow.repository(cls)
+                assert all(repo.add(e) == repo.add(e) for e in entities), "add of a keyless entity"
+                if drop_first:
+                    assert not isinstance(repo.remove(entities[0]), Failure), "remove pending"
+            if drop_first:
+                made = [entities[1:] for entities in made]
+            assert self._same_error(f"commit {kind}", pair.real.commit(), pair.model.commit())
+            for uow, entities in zip((pair.real, pair.model), made, strict=True):
+                keys = [getattr(e, spec.key) for e in entities]
+                assert all(isinstance(k, spec.key_type) for k in keys), f"{kind} keys: {keys}"
+                assert len(set(keys)) == len(keys), f"{kind} keys repeat: {keys}"
+                repo = uow.repository(cls)
+                for entity, key in zip(entities, keys, strict=True):
+                    assert repo.get(key).unwrap() is entity, f"{kind}: get after commit"
+        finally:
+            self._close(pair)
+        pair = self._open()
+        try:
+            found = [
+                sorted(e.text for e in u.repository(cls).list().unwrap())
+                for u in (pair.real, pair.model)
+            ]
+            assert found[0] == found[1], f"stored {kind}: {found}"
+        finally:
+            self._close(pair)
