@@ -1,5 +1,6 @@
 """Pure values and errors shared by every port; no I/O happens here."""
 
+from portside.domain._cache import FillClaim
 from portside.domain._errors import (
     Conflict,
     ContentFiltered,
@@ -46,6 +47,7 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Embeddings",
+    "FillClaim",
     "FinishReason",
     "InvalidRequest",
     "LLMIdentity",

@@ -1,6 +1,6 @@
 """Typed contracts the application depends on; adapters implement them."""
 
-from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
 from portside.ports._clock import Clock
 from portside.ports._llm import LLMPort, Moderates
 from portside.ports._queue import QueuePort
@@ -11,6 +11,7 @@ __all__ = [
     "Clock",
     "CompareAndDelete",
     "LLMPort",
+    "LockedFill",
     "Moderates",
     "QueuePort",
     "Repository",

@@ -7,9 +7,10 @@ from typing import Protocol, runtime_checkable
 
 from returns.result import Result
 
+from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
 
-__all__ = ["CachePort", "CompareAndDelete"]
+__all__ = ["CachePort", "CompareAndDelete", "LockedFill"]
 
 
 class CachePort(Protocol):
@@ -98,5 +99,41 @@ class CompareAndDelete(Protocol):
         """Remove ``key`` only if its value is ``expected``; ``True`` if it was removed.
 
         Atomic with respect to every other operation on the key.
+        """
+        ...
+
+
+@runtime_checkable
+class LockedFill(Protocol):
+    """An optional capability: fill a missing key under a lock in two atomic steps.
+
+    Filling a key once across processes takes a read, a lock (``add`` of a token), a
+    second read under the lock (another filler may have stored the value and released
+    its lock in between), the write and an owner-only release. Adapters that can run
+    these as two atomic steps (two round trips on Redis, one Lua script each) offer
+    them here; ``FailOpenCache`` (and so the LLM response cache) composes the same steps
+    from the plain methods for a cache without them. ``lock`` is always another key
+    than ``key``.
+    """
+
+    def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """The value at ``key`` if present; otherwise take ``lock`` if it is free.
+
+        One atomic step: ``FillClaim(value=v)`` when ``key`` holds ``v`` (nothing is
+        locked); else ``add(lock, token, ttl)``, and ``FillClaim(locked=True)`` when it
+        was taken, ``FillClaim()`` when another caller holds it. ``InvalidRequest`` for
+        a bad key, lock, token or TTL.
+        """
+        ...
+
+    def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """``set(key, value, ttl)`` and ``delete_if_equal(lock, token)`` in one atomic step.
+
+        ``True`` if the lock still held ``token`` and was released. ``InvalidRequest``
+        for bad input (nothing is written).
         """
         ...

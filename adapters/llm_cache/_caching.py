@@ -213,35 +213,22 @@ class CachingLLM(LLMPort):
         self, key: str, request: ChatRequest, policy: CachePolicy
     ) -> Result[Completion, ServiceError]:
         store = self._store
-        # Checked again inside the flight: a caller that missed just before the
-        # previous flight stored its answer must not call upstream a second time.
-        hit = store.answer(key) if policy.read else None
-        if hit is not None:
-            return Success(hit)
-        token = store.lock(key)
-        if token is None:
-            entry = store.await_other(key, with_deltas=False)
-            if entry is not None:
-                return Success(attrs.evolve(entry.completion, cache=store.hit(entry)))
-            token = store.lock(key)
-        if token is not None and policy.read:
-            # Read once more under the lock: another filler may have stored its answer
-            # and released the lock between the read above and this lock.
-            hit = store.answer(key)
-            if hit is not None:
-                store.unlock(key, token)
-                return Success(hit)
+        # Read again (with the fill lock in the same step) inside the flight: a caller
+        # that missed just before the previous flight or another process stored its
+        # answer must not call upstream a second time.
+        fill, entry = store.take(key, read=policy.read, with_deltas=False)
+        if entry is not None:
+            return Success(attrs.evolve(entry.completion, cache=store.hit(entry)))
         try:
             result = self.llm.complete(request)
             if isinstance(result, Success):
                 done = result.unwrap()
                 if policy.write and done.finish_reason in STORABLE_FINISHES:
                     stored = ChatEntry(attrs.evolve(done, cache=None), self.clock.now())
-                    store.write(key, stored, policy.ttl)
+                    store.write(fill, stored, policy.ttl)
             return _with_info(result, _MISS)
         finally:
-            if token is not None:
-                store.unlock(key, token)
+            store.release(fill)
 
     def stream(self, request: ChatRequest) -> Iterator[Result[ChatDelta, ServiceError]]:
         """The answer as deltas; a hit replays the stored deltas one for one."""

@@ -9,7 +9,7 @@
 - Concurrent identical streams in one process share one upstream stream: the first
   caller leads a ``SingleFlight``, the others wait on it and replay its recording; if the
   leader's consumer stopped early they try again on their own. Across processes the
-  leader takes the store's fill lock.
+  leader takes the store's fill lock (``EntryStore.take``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.llm_cache._entry import STORABLE_FINISHES, ChatEntry, assemble, replay
 from portside.adapters.llm_cache._policy import CachePolicy
-from portside.adapters.llm_cache._store import EntryStore
+from portside.adapters.llm_cache._store import EntryStore, Fill
 from portside.adapters.resilience._singleflight import ABORTED, Aborted, SingleFlight
 from portside.domain._errors import ProtocolError, ServiceError
 from portside.domain._llm import CacheInfo, ChatDelta, ChatRequest, Completion
@@ -80,43 +80,28 @@ def stream_through_cache(
 def _lead(
     llm: LLMPort, store: EntryStore, request: ChatRequest, key: str, policy: CachePolicy
 ) -> Generator[Result[ChatDelta, ServiceError], None, Outcome]:
-    # Read again inside the flight: the previous leader may have stored it meanwhile.
-    entry = store.read(key, with_deltas=True) if policy.read else None
+    # Read again (with the fill lock in the same step) inside the flight: the previous
+    # leader, or another process, may have stored it meanwhile.
+    fill, entry = store.take(key, read=policy.read, with_deltas=True)
     if entry is not None:
         yield from map(Success, replay(entry, store.hit(entry)))
         return replay(entry, _MISS)
-    token = store.lock(key)
-    if token is None:
-        entry = store.await_other(key, with_deltas=True)
-        if entry is not None:
-            yield from map(Success, replay(entry, store.hit(entry)))
-            return replay(entry, _MISS)
-        token = store.lock(key)
-    if token is not None and policy.read:
-        # Read once more under the lock: another filler may have stored its recording
-        # and released the lock between the read above and this lock.
-        entry = store.read(key, with_deltas=True)
-        if entry is not None:
-            store.unlock(key, token)
-            yield from map(Success, replay(entry, store.hit(entry)))
-            return replay(entry, _MISS)
     try:
-        return (yield from stream_upstream(llm, request, store, key, policy))
+        return (yield from stream_upstream(llm, request, store, fill, policy))
     finally:
-        if token is not None:
-            store.unlock(key, token)
+        store.release(fill)
 
 
 def stream_upstream(
     llm: LLMPort,
     request: ChatRequest,
     store: EntryStore,
-    key: str | None,
+    fill: Fill | None,
     policy: CachePolicy,
 ) -> Generator[Result[ChatDelta, ServiceError], None, Outcome]:
-    """Stream from the LLM, recording deltas; store them under ``key`` after a clean finish.
+    """Stream from the LLM, recording deltas; store them through ``fill`` after a clean finish.
 
-    With ``key=None`` nothing is stored (the request is not cacheable). Returns the
+    With ``fill=None`` nothing is stored (the request is not cacheable). Returns the
     recording, or the failure that ended the stream (``ProtocolError`` when the stream
     ends without a finish reason).
     """
@@ -133,11 +118,12 @@ def stream_upstream(
             if delta.finish_reason is None:
                 yield item
                 continue
-            done = assemble(recorded) if key is not None and policy.write else None
-            if key is not None and done is not None and done.finish_reason in STORABLE_FINISHES:
+            done = assemble(recorded) if fill is not None and policy.write else None
+            if fill is not None and done is not None and done.finish_reason in STORABLE_FINISHES:
                 # Stored before the final delta is handed over, so a consumer that
                 # stops right after it still leaves a complete entry behind.
-                store.write(key, ChatEntry(done, store.clock.now(), tuple(recorded)), policy.ttl)
+                entry = ChatEntry(done, store.clock.now(), tuple(recorded))
+                store.write(fill, entry, policy.ttl)
             yield Success(attrs.evolve(delta, cache=_MISS))
             return recorded
         error = ProtocolError(

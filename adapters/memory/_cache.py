@@ -7,10 +7,18 @@ absent for every method, and every operation is atomic under one lock.
 
 Caches created from one ``MemoryStore`` behave like caches on one Redis database: each
 sees only its own namespace, and ``clear()`` empties that namespace only.
+
+Expiry costs O(log n) per write, whatever the number of keys: every deadline goes on a
+heap, each write removes the keys whose deadline has passed from its top, and an
+expired key read before then is dropped when read. A heap item whose key was since
+rewritten or deleted is skipped when it comes up (lazy removal); when stale items
+outnumber the keys, the heap is rebuilt from the live keys, so it stays within about
+twice the number of keys with a deadline (amortised O(1) per write).
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Final
@@ -19,8 +27,9 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
+from portside.domain._cache import FillClaim
 from portside.domain._errors import InvalidRequest, NotFound, ServiceError
-from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
 from portside.ports._clock import Clock
 from portside.ports.cache_rules import (
     MAX_INCR,
@@ -39,10 +48,13 @@ __all__ = ["MemoryCache", "MemoryStore"]
 
 # An entry is (value, expires_at on the clock's monotonic scale, or None for never).
 _Entry = tuple[bytes, float | None]
+# A deadline on the heap: (expires_at, key); stale once the key holds another entry.
+_Deadline = tuple[float, str]
 _HIT: Final = Success(None)
-# Expired entries are dropped when read; a full sweep every so many writes bounds the
-# memory held by keys that are written once and never read again.
-_SWEEP_EVERY: Final = 4096
+_HELD: Final = Success(FillClaim())
+_LOCKED: Final = Success(FillClaim(locked=True))
+# The heap is rebuilt from the live keys once it holds this many more items than keys.
+_SLACK: Final = 1024
 
 
 @attrs.define
@@ -53,12 +65,18 @@ class MemoryStore:
     """
 
     _spaces: dict[str, dict[str, _Entry]] = attrs.field(factory=dict, init=False, repr=False)
+    _deadlines: dict[str, list[_Deadline]] = attrs.field(factory=dict, init=False, repr=False)
     lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def space(self, namespace: str) -> dict[str, _Entry]:
         """The dictionary holding ``namespace``'s keys (created when first asked)."""
         with self.lock:
             return self._spaces.setdefault(namespace, {})
+
+    def deadlines(self, namespace: str) -> list[_Deadline]:
+        """The heap of ``namespace``'s deadlines (created when first asked)."""
+        with self.lock:
+            return self._deadlines.setdefault(namespace, [])
 
     def namespaces(self) -> list[str]:
         """Every namespace that has ever been used in this store."""
@@ -71,7 +89,7 @@ def _not_found(key: str) -> NotFound:
 
 
 @attrs.define
-class MemoryCache(CachePort, CompareAndDelete):
+class MemoryCache(CachePort, CompareAndDelete, LockedFill):
     """Thread-safe in-memory ``CachePort`` with TTLs on the injected clock. For tests.
 
     Returns ``Failure(InvalidRequest)`` for a bad key, value or TTL and for ``incr`` on
@@ -82,12 +100,13 @@ class MemoryCache(CachePort, CompareAndDelete):
     clock: Clock = attrs.field(factory=SystemClock)
     store: MemoryStore = attrs.field(factory=MemoryStore, repr=False)
     _data: dict[str, _Entry] = attrs.field(init=False, repr=False)
+    _deadlines: list[_Deadline] = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, repr=False)
-    _writes: int = attrs.field(default=0, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         check_namespace(self._namespace)
         self._data = self.store.space(self._namespace)
+        self._deadlines = self.store.deadlines(self._namespace)
         self._lock = self.store.lock
 
     @property
@@ -106,17 +125,21 @@ class MemoryCache(CachePort, CompareAndDelete):
             return None
         return entry
 
-    def _expiry(self, ttl: float | None) -> float | None:
-        return None if ttl is None else self.clock.monotonic() + ttl
-
-    def _wrote(self) -> None:
-        """Count a write and sweep expired keys now and then. Under lock."""
-        self._writes += 1
-        if self._writes % _SWEEP_EVERY == 0:
-            now = self.clock.monotonic()
-            dead = [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]
-            for key in dead:
-                del self._data[key]
+    def _put(self, key: str, entry: _Entry, now: float) -> None:
+        """Store ``entry``, note its deadline, and drop keys expired by ``now``. Under lock."""
+        self._data[key] = entry
+        heap = self._deadlines
+        if entry[1] is not None:
+            heapq.heappush(heap, (entry[1], key))
+        while heap and heap[0][0] <= now:
+            expires, name = heapq.heappop(heap)
+            held = self._data.get(name)
+            # Stale when the key was rewritten with another deadline (or deleted).
+            if held is not None and held[1] == expires:
+                del self._data[name]
+        if len(heap) > 2 * len(self._data) + _SLACK:
+            self._deadlines[:] = [(e[1], k) for k, e in self._data.items() if e[1] is not None]
+            heapq.heapify(self._deadlines)
 
     def get(self, key: str) -> Result[bytes | None, ServiceError]:
         """The value at ``key``, or ``None`` when absent or expired."""
@@ -154,10 +177,10 @@ class MemoryCache(CachePort, CompareAndDelete):
         error = check_key(key, "set") or check_value(value, "set") or check_ttl(ttl, "set")
         if error is not None:
             return Failure(error)
-        entry = (value, self._expiry(ttl))
+        now = self.clock.monotonic()
+        entry = (value, None if ttl is None else now + ttl)
         with self._lock:
-            self._data[key] = entry
-            self._wrote()
+            self._put(key, entry, now)
         return _HIT
 
     def set_many(
@@ -167,11 +190,11 @@ class MemoryCache(CachePort, CompareAndDelete):
         error = check_items(items, "set_many") or check_ttl(ttl, "set_many")
         if error is not None:
             return Failure(error)
-        expires = self._expiry(ttl)
+        now = self.clock.monotonic()
+        expires = None if ttl is None else now + ttl
         with self._lock:
             for key, value in items.items():
-                self._data[key] = (value, expires)
-                self._wrote()
+                self._put(key, (value, expires), now)
         return _HIT
 
     def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
@@ -183,8 +206,7 @@ class MemoryCache(CachePort, CompareAndDelete):
         with self._lock:
             if self._live(key, now) is not None:
                 return Success(False)
-            self._data[key] = (value, None if ttl is None else now + ttl)
-            self._wrote()
+            self._put(key, (value, None if ttl is None else now + ttl), now)
         return Success(True)
 
     def delete(self, key: str) -> Result[bool, ServiceError]:
@@ -210,6 +232,50 @@ class MemoryCache(CachePort, CompareAndDelete):
             if entry is None or entry[0] != expected:
                 return Success(False)
             del self._data[key]
+        return Success(True)
+
+    def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """The value at ``key`` if present; else take ``lock`` if free. One atomic step."""
+        error = (
+            check_key(key, "get_or_lock")
+            or check_key(lock, "get_or_lock")
+            or check_value(token, "get_or_lock")
+            or check_ttl(ttl, "get_or_lock")
+        )
+        if error is not None:
+            return Failure(error)
+        now = self.clock.monotonic()
+        with self._lock:
+            entry = self._live(key, now)
+            if entry is not None:
+                return Success(FillClaim(value=entry[0]))
+            if self._live(lock, now) is not None:
+                return _HELD
+            self._put(lock, (token, now + ttl), now)
+        return _LOCKED
+
+    def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """Store ``value`` and release ``lock`` if ``token`` holds it. One atomic step."""
+        error = (
+            check_key(key, "set_and_unlock")
+            or check_value(value, "set_and_unlock")
+            or check_ttl(ttl, "set_and_unlock")
+            or check_key(lock, "set_and_unlock")
+            or check_value(token, "set_and_unlock")
+        )
+        if error is not None:
+            return Failure(error)
+        now = self.clock.monotonic()
+        with self._lock:
+            self._put(key, (value, None if ttl is None else now + ttl), now)
+            held = self._live(lock, now)
+            if held is None or held[0] != token:
+                return Success(False)
+            del self._data[lock]
         return Success(True)
 
     def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
@@ -240,8 +306,8 @@ class MemoryCache(CachePort, CompareAndDelete):
                         message="increment would overflow a signed 64-bit integer",
                     )
                 )
+            # The deadline is unchanged and already on the heap: no new heap item.
             self._data[key] = (str(total).encode(), expires)
-            self._wrote()
         return Success(total)
 
     def ttl(self, key: str) -> Result[float | None, ServiceError]:
@@ -260,6 +326,7 @@ class MemoryCache(CachePort, CompareAndDelete):
         """Remove every key of this namespace and nothing else."""
         with self._lock:
             self._data.clear()
+            self._deadlines.clear()
         return _HIT
 
     def close(self) -> None:

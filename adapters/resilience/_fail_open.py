@@ -16,9 +16,11 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
+from portside.adapters.resilience import _locked_fill
 from portside.adapters.resilience._breaker import CircuitBreaker, default_trips
+from portside.domain._cache import FillClaim
 from portside.domain._errors import InvalidRequest, NotFound, ServiceError
-from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
 from portside.ports._clock import Clock
 
 __all__ = ["FailOpenCache", "any_error"]
@@ -32,6 +34,7 @@ _NONE: Final = Success(None)
 _FALSE: Final = Success(False)
 _TRUE: Final = Success(True)
 _NOTHING: Final[Success[dict[str, bytes]]] = Success({})
+_GO_AHEAD: Final = Success(FillClaim(locked=True))
 
 
 def any_error(error: ServiceError) -> bool:
@@ -44,7 +47,7 @@ def _default_breaker(self: FailOpenCache) -> CircuitBreaker:
 
 
 @attrs.define
-class FailOpenCache(CachePort, CompareAndDelete):
+class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
     """A cache that answers even when its backend is down.
 
     While ``inner`` returns ``Unavailable`` or ``TimedOut`` (or any failure for which
@@ -52,7 +55,8 @@ class FailOpenCache(CachePort, CompareAndDelete):
     (``get`` is ``None``, ``get_many`` is empty, ``ttl`` is ``NotFound``), writes are
     skipped (``set``, ``set_many``, ``clear`` succeed; ``delete`` and
     ``delete_if_equal`` are ``False``), and ``add`` is ``True`` (go ahead as if first: a
-    lock or a dedupe marker must not stall the application). ``incr`` cannot be faked
+    lock or a dedupe marker must not stall the application; likewise ``get_or_lock``
+    answers ``FillClaim(locked=True)``). ``incr`` cannot be faked
     and returns the failure. Other failures (bad input, refused credentials) pass
     through unchanged.
 
@@ -202,6 +206,30 @@ class FailOpenCache(CachePort, CompareAndDelete):
             self.inner.delete_if_equal(key, expected), "delete_if_equal", _FALSE
         )
         return result
+
+    def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """``LockedFill.get_or_lock`` of ``inner``, or composed from its plain methods.
+
+        ``FillClaim(locked=True)`` (go ahead and fill) while the backend is down.
+        """
+        if not self.breaker.allow():
+            return self._skipped("get_or_lock", _GO_AHEAD)
+        claimed = _locked_fill.get_or_lock(self.inner, key, lock, token, ttl)
+        return self._settle(claimed, "get_or_lock", _GO_AHEAD)
+
+    def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """``LockedFill.set_and_unlock`` of ``inner``, or ``set`` then an owner-only release.
+
+        Skipped (``False``: nothing released) while the backend is down.
+        """
+        if not self.breaker.allow():
+            return self._skipped("set_and_unlock", _FALSE)
+        stored = _locked_fill.set_and_unlock(self.inner, key, value, ttl, lock, token)
+        return self._settle(stored, "set_and_unlock", _FALSE)
 
     def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
         """Atomic increment; ``Failure(Unavailable)`` (no I/O) while the breaker is open."""

@@ -5,9 +5,10 @@ model, two ``MemoryCache`` instances on a ``ManualClock``. Every step applies on
 operation to both and compares the answers:
 
 - every operation (``get``, ``get_many``, ``set``, ``set_many``, ``add``, ``delete``,
-  ``incr``, ``ttl``, ``clear`` and, when offered, ``delete_if_equal``), including bad
-  keys, values and TTLs, which must be ``Failure(InvalidRequest)`` with nothing
-  written, and ``incr`` on non-integers and past 64 bits;
+  ``incr``, ``ttl``, ``clear`` and, when offered, ``delete_if_equal``, ``get_or_lock``
+  and ``set_and_unlock``), including bad keys, values and TTLs, which must be
+  ``Failure(InvalidRequest)`` with nothing written, and ``incr`` on non-integers and
+  past 64 bits;
 - expiry: time moves forward in whole ticks and TTLs are ``(k + 1/2)`` ticks, so no
   key is ever checked close to its expiry instant (see "Time" below);
 - namespaces: the two caches never see each other's keys, and ``clear()`` of one
@@ -53,7 +54,7 @@ from returns.result import Failure, Result, Success
 from portside.adapters.memory._cache import MemoryCache
 from portside.adapters.memory._clock import ManualClock
 from portside.domain._errors import ServiceError
-from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
 from portside.ports.cache_rules import MAX_INCR, MIN_INCR, parse_counter
 
 __all__ = ["CacheContract", "CacheTarget", "cache_contract", "run_cache_contract"]
@@ -248,6 +249,39 @@ class CacheContract(RuleBasedStateMachine):
         if self._unsure():
             return
         assert _outcome(got) == _outcome(want), f"delete_if_equal({key!r}): {_outcome(got)}"
+
+    @rule(side=sides, key=keys, lock=keys, token=values, ttl=st.integers(0, 3))
+    def get_or_lock(self, side: int, key: str, lock: str, token: bytes, ttl: int) -> None:
+        """``get_or_lock`` finds the value, or takes the free lock, or finds it held."""
+        if not isinstance(self.caches[side], LockedFill):
+            return
+        seconds = (ttl + 0.5) * self.tick
+        self._same(
+            side,
+            lambda c: c.get_or_lock(key, lock, token, seconds),
+            f"get_or_lock({key!r}, {lock!r}, ttl={seconds})",
+        )
+
+    @rule(
+        side=sides,
+        key=keys,
+        value=values,
+        ttl=st.none() | st.integers(0, 3),
+        lock=keys,
+        token=values,
+    )
+    def set_and_unlock(
+        self, side: int, key: str, value: bytes, ttl: int | None, lock: str, token: bytes
+    ) -> None:
+        """``set_and_unlock`` stores the value and releases the lock only for its token."""
+        if not isinstance(self.caches[side], LockedFill):
+            return
+        seconds = None if ttl is None else (ttl + 0.5) * self.tick
+        self._same(
+            side,
+            lambda c: c.set_and_unlock(key, value, seconds, lock, token),
+            f"set_and_unlock({key!r}, ttl={seconds}, {lock!r})",
+        )
 
     @rule(side=sides, key=keys, by=incr_bys)
     def incr(self, side: int, key: str, by: int) -> None:

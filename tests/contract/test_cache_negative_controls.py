@@ -93,6 +93,19 @@ class ClearWipesEverything(MemoryCache):
         return Success(None)
 
 
+@attrs.define
+class UnlockWithAnyToken(MemoryCache):
+    """``set_and_unlock`` releases the lock whoever holds it (not owner-only)."""
+
+    def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        held = self.get(lock)
+        if isinstance(held, Success) and held.unwrap() is not None:
+            token = held.unwrap()
+        return super().set_and_unlock(key, value, ttl, lock, token)
+
+
 def _target(kind: type[MemoryCache]) -> CacheTarget:
     clock = ManualClock()
     store = MemoryStore()
@@ -106,6 +119,7 @@ def _target(kind: type[MemoryCache]) -> CacheTarget:
         (ReadModifyWriteIncr, "concurrent incr lost updates"),
         (IgnoresTtl, "adapter gave"),
         (ClearWipesEverything, "after clear()"),
+        (UnlockWithAnyToken, "set_and_unlock("),
     ],
 )
 def test_broken_cache_fails_the_kit(broken: type[MemoryCache], caught_by: str) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import attrs
 import pytest
+import redis
 from returns.result import Result, Success
 
 from portside.adapters.llm_cache import CachingLLM
@@ -159,3 +160,41 @@ def test_redis_down_breaker_opens_then_recovers(manual_clock: ManualClock) -> No
         redis_cache.close()
     finally:
         server_cm.__exit__(None, None, None)
+
+
+class _CountedConnection(redis.Connection):
+    """A redis-py connection that counts requests sent: one per round trip."""
+
+    sent = 0
+
+    def send_packed_command(self, command: object, check_health: bool = True) -> None:
+        """Counts the request, then sends it as usual."""
+        type(self).sent += 1
+        super().send_packed_command(command, check_health)  # type: ignore[arg-type]
+
+
+@pytest.mark.services
+def test_a_miss_costs_three_round_trips_and_a_hit_one(redis_url: str) -> None:
+    """A miss is GET, get_or_lock and set_and_unlock; a hit is one GET (complete and stream)."""
+    pool = redis.ConnectionPool.from_url(
+        redis_url, connection_class=_CountedConnection, health_check_interval=0
+    )
+    cache = RedisCache(redis.Redis(connection_pool=pool), namespace=f"rt-{uuid.uuid4().hex}")
+    caching = CachingLLM(FakeLLM(), cache, metrics=Metrics())
+    try:
+        caching.complete(attrs.evolve(ASK, seed=1)).unwrap()  # loads the scripts once
+        costs: dict[str, int] = {}
+        for name, call in [
+            ("complete miss", lambda: caching.complete(ASK).unwrap()),
+            ("complete hit", lambda: caching.complete(ASK).unwrap()),
+            ("stream miss", lambda: list(caching.stream(attrs.evolve(ASK, seed=2)))),
+            ("stream hit", lambda: list(caching.stream(attrs.evolve(ASK, seed=2)))),
+        ]:
+            before = _CountedConnection.sent
+            call()
+            costs[name] = _CountedConnection.sent - before
+        assert costs == {"complete miss": 3, "complete hit": 1, "stream miss": 3, "stream hit": 1}
+        assert cache.get(caching.key_for(ASK) + ":fill") == Success(None)
+    finally:
+        cache.clear()
+        pool.disconnect()

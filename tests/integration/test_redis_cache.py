@@ -15,7 +15,7 @@ import redis
 from returns.result import Success
 
 from portside.adapters.redis import connect
-from portside.adapters.redis._cache import CHUNK, RedisCache
+from portside.adapters.redis._cache._adapter import CHUNK, RedisCache
 from portside.adapters.testing import TcpFaultProxy, free_port, proxied_url, throwaway_redis
 from portside.domain import InvalidRequest, NotFound, Unavailable
 

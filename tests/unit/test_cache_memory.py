@@ -6,7 +6,7 @@ import pytest
 from returns.result import Failure, Success
 
 from portside.adapters.memory import ManualClock, MemoryCache, MemoryStore
-from portside.domain import InvalidRequest, NotFound
+from portside.domain import FillClaim, InvalidRequest, NotFound
 from portside.ports import CachePort, CompareAndDelete
 
 
@@ -118,3 +118,77 @@ def test_memory_cache_is_both_ports(cache: MemoryCache) -> None:
     assert port.namespace == "unit"
     assert isinstance(MemoryCache("x").clear(), Success)
     assert not isinstance(cache.get("ok"), Failure)
+
+
+def test_get_or_lock_finds_the_value_or_takes_a_free_lock(
+    cache: MemoryCache, manual_clock: ManualClock
+) -> None:
+    """A present key is found, a free lock is taken, a held one is reported held."""
+    assert cache.get_or_lock("k", "k:fill", b"a", 5) == Success(FillClaim(locked=True))
+    assert cache.get_or_lock("k", "k:fill", b"b", 5) == Success(FillClaim())
+    manual_clock.advance(5)  # the first lock expired: free again
+    assert cache.get_or_lock("k", "k:fill", b"b", 5) == Success(FillClaim(locked=True))
+    cache.set("k", b"v")
+    assert cache.get_or_lock("k", "k:fill", b"c", 5) == Success(FillClaim(value=b"v"))
+
+
+def test_set_and_unlock_releases_only_its_own_lock(cache: MemoryCache) -> None:
+    """The value is stored either way; the lock goes only when the token still holds it."""
+    assert cache.get_or_lock("k", "k:fill", b"mine", 5).unwrap().locked
+    assert cache.set_and_unlock("k", b"v", None, "k:fill", b"other") == Success(False)
+    assert cache.get("k:fill") == Success(b"mine")
+    assert cache.set_and_unlock("k", b"w", 10, "k:fill", b"mine") == Success(True)
+    assert cache.get("k:fill") == Success(None)
+    assert cache.get("k") == Success(b"w")
+
+
+def test_bad_input_to_the_fill_steps_writes_nothing(cache: MemoryCache) -> None:
+    """A bad key, token or TTL is InvalidRequest and neither the key nor the lock is written."""
+    for bad in (
+        lambda: cache.get_or_lock("", "k:fill", b"t", 5),
+        lambda: cache.get_or_lock("k", "k:fill", "t", 5),  # type: ignore[arg-type]
+        lambda: cache.get_or_lock("k", "k:fill", b"t", 0),
+        lambda: cache.set_and_unlock("k", b"v", -1, "k:fill", b"t"),
+        lambda: cache.set_and_unlock("k", b"v", None, "bad\nlock", b"t"),
+    ):
+        assert isinstance(bad().failure(), InvalidRequest)
+    assert cache.get_many(["k", "k:fill"]) == Success({})
+
+
+def test_writes_drop_expired_keys_that_are_never_read(
+    cache: MemoryCache, manual_clock: ManualClock
+) -> None:
+    """Keys written once and never read again are gone from memory soon after they expire."""
+    for n in range(10_000):
+        cache.set(f"k{n}", b"v", ttl=1)
+    manual_clock.advance(2)
+    cache.set("fresh", b"v")
+    assert len(cache._data) == 1
+    assert cache._deadlines == []
+
+
+def test_rewriting_one_key_keeps_the_deadline_heap_bounded(
+    cache: MemoryCache, manual_clock: ManualClock
+) -> None:
+    """A key rewritten with long TTLs leaves stale heap items that are dropped, not hoarded."""
+    for n in range(20_000):
+        cache.set("hot", str(n).encode(), ttl=3600)
+    assert len(cache._deadlines) <= 2 * len(cache._data) + 1024
+    manual_clock.advance(3599)
+    assert cache.get("hot") == Success(b"19999")
+
+
+def test_a_rewritten_key_keeps_its_new_deadline(
+    cache: MemoryCache, manual_clock: ManualClock
+) -> None:
+    """An old deadline of a rewritten key never removes the new value."""
+    cache.set("k", b"old", ttl=1)
+    cache.set("k", b"new", ttl=10)
+    manual_clock.advance(2)
+    cache.set("other", b"v")  # reaps the old deadline of k
+    assert cache.get("k") == Success(b"new")
+    cache.delete("k")
+    cache.set("k", b"forever")
+    manual_clock.advance(20)
+    cache.set("other", b"v")
+    assert cache.get("k") == Success(b"forever")

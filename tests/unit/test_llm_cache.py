@@ -14,6 +14,7 @@ from portside.domain import (
     ChatDelta,
     ChatMessage,
     ChatRequest,
+    FillClaim,
     InvalidRequest,
     ServiceError,
     ToolCall,
@@ -215,6 +216,20 @@ class _DownCache(MemoryCache):
         """Always Unavailable."""
         self.calls += 1
         return Failure(Unavailable(service="cache", operation="add"))
+
+    def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """Always Unavailable."""
+        self.calls += 1
+        return Failure(Unavailable(service="cache", operation="get_or_lock"))
+
+    def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """Always Unavailable."""
+        self.calls += 1
+        return Failure(Unavailable(service="cache", operation="set_and_unlock"))
 
 
 def test_a_failing_cache_never_breaks_answers_and_the_breaker_opens(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -20,6 +20,7 @@ from portside.domain import (
     ServiceError,
     Unavailable,
 )
+from portside.ports import LockedFill
 
 ASK = ChatRequest((ChatMessage.user("summarise the report"),), temperature=0.0)
 THREADS = 50
@@ -132,20 +133,69 @@ def test_concurrent_identical_streams_share_one_upstream_stream() -> None:
 
 
 @attrs.define
-class _FilledMeanwhile(MemoryCache):
-    """A cache where another process stores the answer just before the fill lock is taken.
+class _FilledMeanwhile:
+    """A cache without ``LockedFill``; another process stores the answer before our lock.
 
     That is the window between this process's miss and its lock, which another filler
-    can store in and leave (releasing its own lock) unseen.
+    can store in and leave (releasing its own lock) unseen; the steps composed from the
+    plain methods must read again under the lock.
     """
 
+    inner: MemoryCache = attrs.field(factory=MemoryCache)
     entry: bytes = b""
+
+    @property
+    def namespace(self) -> str:
+        """The inner cache's namespace."""
+        return self.inner.namespace
+
+    def get(self, key: str) -> Result[bytes | None, ServiceError]:
+        """The inner cache's value."""
+        return self.inner.get(key)
+
+    def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
+        """The inner cache's values."""
+        return self.inner.get_many(keys)
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> Result[None, ServiceError]:
+        """Stored in the inner cache."""
+        return self.inner.set(key, value, ttl)
+
+    def set_many(
+        self, items: Mapping[str, bytes], ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """Stored in the inner cache."""
+        return self.inner.set_many(items, ttl)
 
     def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
         """Stores ``entry`` under the answer's key first, then takes the lock as usual."""
         if key.endswith(":fill") and self.entry:
-            self.set(key.removesuffix(":fill"), self.entry)
-        return super().add(key, value, ttl)
+            self.inner.set(key.removesuffix(":fill"), self.entry)
+        return self.inner.add(key, value, ttl)
+
+    def delete(self, key: str) -> Result[bool, ServiceError]:
+        """Deleted from the inner cache."""
+        return self.inner.delete(key)
+
+    def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """Compare-and-delete in the inner cache."""
+        return self.inner.delete_if_equal(key, expected)
+
+    def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
+        """Incremented in the inner cache."""
+        return self.inner.incr(key, by)
+
+    def ttl(self, key: str) -> Result[float | None, ServiceError]:
+        """The inner cache's TTL."""
+        return self.inner.ttl(key)
+
+    def clear(self) -> Result[None, ServiceError]:
+        """Clears the inner cache."""
+        return self.inner.clear()
+
+    def close(self) -> None:
+        """Closes the inner cache."""
+        self.inner.close()
 
 
 def _filled_meanwhile(stream: bool) -> tuple[CachingLLM, FakeLLM, _FilledMeanwhile]:
@@ -160,6 +210,7 @@ def _filled_meanwhile(stream: bool) -> tuple[CachingLLM, FakeLLM, _FilledMeanwhi
     assert stored is not None
     cache = _FilledMeanwhile(entry=stored)
     llm = FakeLLM()
+    assert not isinstance(cache, LockedFill)
     return CachingLLM(llm, cache, metrics=Metrics()), llm, cache
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from portside.adapters.codec import default_codec
 from portside.adapters.llm_cache import CachingLLM
 from portside.adapters.llm_cache._entry import ChatEntry
-from portside.adapters.llm_cache._store import EntryStore
+from portside.adapters.llm_cache._store import EntryStore, Fill
 from portside.adapters.memory import FakeLLM, ManualClock, MemoryCache
 from portside.adapters.observability import Metrics
 from portside.adapters.resilience import CircuitBreaker
@@ -87,7 +87,7 @@ def test_a_hit_carries_its_age_and_savings(entry: ChatEntry, later: float) -> No
     cache = MemoryCache(clock=clock)
     breaker = CircuitBreaker(clock)
     store = EntryStore(cache, clock, breaker, Metrics(), default_codec, lock_ttl=30.0)
-    store.write("k", entry, None)
+    store.write(Fill("k", None), entry, None)
     clock.advance(later)
     hit = store.answer("k")
     assert hit is not None

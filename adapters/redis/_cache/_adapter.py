@@ -6,6 +6,9 @@ namespace's keys start with another's prefix and ``clear()`` can match
 connection (a pooled connection the server closed fails on first use); ``add``,
 ``delete``, ``delete_if_equal`` and ``incr`` are never retried, because after a lost
 reply a second attempt would report the wrong answer or apply the increment twice.
+``get_or_lock`` is not retried either (a lock taken by a lost reply would be reported as
+held by another); ``set_and_unlock`` is (the write is idempotent and the release checks
+the owner's token).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import redis
 import redis.exceptions as rex
 from returns.result import Failure, Result, Success
 
+from portside.adapters.redis._cache._scripts import claim_from_reply, script_text
 from portside.adapters.redis._client import (
     REDIS_ERRORS,
     RedisOptions,
@@ -26,8 +30,9 @@ from portside.adapters.redis._client import (
     map_error,
     redacted_url,
 )
-from portside.domain._errors import InvalidRequest, NotFound, ServiceError
-from portside.ports._cache import CachePort, CompareAndDelete
+from portside.domain._cache import FillClaim
+from portside.domain._errors import InvalidRequest, NotFound, ProtocolError, ServiceError
+from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
 from portside.ports.cache_rules import (
     check_by,
     check_items,
@@ -51,13 +56,6 @@ _MISS: Final = Success(None)
 # on a fresh connection fixes that. TimeoutError is deliberately not retried: the
 # server is slow, and a second wait would double the cost of an outage.
 _RECONNECT: Final = (rex.ConnectionError,)
-# Compare-and-delete must be one atomic step on the server.
-_DELETE_IF_EQUAL: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 # redis-py drops the "ERR " prefix from error replies, so these are the texts it keeps
@@ -78,7 +76,7 @@ def _px(ttl: float) -> int:
 
 
 @attrs.define
-class RedisCache(CachePort, CompareAndDelete):
+class RedisCache(CachePort, CompareAndDelete, LockedFill):
     """``CachePort`` on one pooled redis-py client.
 
     Every method returns ``Failure(InvalidRequest)`` for bad input (nothing is sent),
@@ -93,11 +91,14 @@ class RedisCache(CachePort, CompareAndDelete):
     owns_client: bool = attrs.field(default=False, repr=False)
     url: str = attrs.field(default="", converter=redacted_url)
     _prefix: str = attrs.field(init=False, repr=False)
-    _script: Any = attrs.field(init=False, repr=False)
+    _scripts: dict[str, Any] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._prefix = check_namespace(self._namespace) + "|"
-        self._script = self.client.register_script(_DELETE_IF_EQUAL)
+        self._scripts = {
+            name: self.client.register_script(script_text(name))
+            for name in ("delete_if_equal", "get_or_lock", "set_and_unlock")
+        }
 
     @classmethod
     def from_url(
@@ -228,14 +229,59 @@ class RedisCache(CachePort, CompareAndDelete):
         if error is not None:
             return Failure(error)
         removed = self._call(
-            "delete_if_equal", False, self._run_script, self._prefix + key, expected
+            "delete_if_equal", False, self._run, "delete_if_equal", [self._prefix + key], [expected]
         )
         if isinstance(removed, ServiceError):
             return Failure(removed)
         return Success(bool(removed))
 
-    def _run_script(self, name: str, expected: bytes) -> object:
-        return self._script(keys=[name], args=[expected])
+    def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """The value at ``key`` if present; else take ``lock`` if free (one Lua script)."""
+        error = (
+            check_key(key, "get_or_lock")
+            or check_key(lock, "get_or_lock")
+            or check_value(token, "get_or_lock")
+            or check_ttl(ttl, "get_or_lock")
+        )
+        if error is not None:
+            return Failure(error)
+        names = [self._prefix + key, self._prefix + lock]
+        reply = self._call("get_or_lock", False, self._run, "get_or_lock", names, [token, _px(ttl)])
+        if isinstance(reply, ServiceError):
+            return Failure(reply)
+        claim = claim_from_reply(reply)
+        if claim is None:
+            return Failure(
+                ProtocolError(
+                    service=SERVICE, operation="get_or_lock", message="unexpected script reply"
+                )
+            )
+        return Success(claim)
+
+    def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """Store ``value`` and release ``lock`` if ``token`` holds it (one Lua script)."""
+        error = (
+            check_key(key, "set_and_unlock")
+            or check_value(value, "set_and_unlock")
+            or check_ttl(ttl, "set_and_unlock")
+            or check_key(lock, "set_and_unlock")
+            or check_value(token, "set_and_unlock")
+        )
+        if error is not None:
+            return Failure(error)
+        names = [self._prefix + key, self._prefix + lock]
+        args = [value, "" if ttl is None else _px(ttl), token]
+        released = self._call("set_and_unlock", True, self._run, "set_and_unlock", names, args)
+        if isinstance(released, ServiceError):
+            return Failure(released)
+        return Success(bool(released))
+
+    def _run(self, script: str, keys: list[str], args: list[Any]) -> object:
+        return self._scripts[script](keys=keys, args=args)
 
     def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
         """``INCRBY``: add ``by`` to the integer at ``key`` (absent is 0), keeping its TTL.
