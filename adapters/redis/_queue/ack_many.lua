@@ -33,8 +33,9 @@ for j, id in ipairs(ids) do
       end
       leases[m] = live
     end
-    if live and valid(id) then
-      local im, iq = sid(id)
+    local im, iq
+    if live then im, iq = parse(id) end
+    if im then
       if (im > live[1] or (im == live[1] and iq >= live[2]))
         and (im < live[3] or (im == live[3] and iq <= live[4])) then
         done[#done + 1] = id

@@ -70,19 +70,27 @@ local function batch(m)
   if not b then return nil end
   return unpad(string.sub(m, 1, tilde - 1)), string.sub(m, a + 1, b - 1), string.sub(m, b + 1)
 end
--- A stream id as Redis writes it: digits, a dash, digits, no leading zeros (an id
--- spelled <ms>-00 must not settle the delivery of <ms>-0).
-local function valid(id)
+-- A stream id as Redis writes it, as two numbers (nil for anything else): digits, a
+-- dash, digits, no leading zeros (<ms>-00 must not settle the delivery of <ms>-0).
+local function parse(id)
   local ms, sq = string.match(id, '^(%d+)%-(%d+)$')
-  if not ms or #ms > 20 or #sq > 20 then return false end
-  return (ms == '0' or string.sub(ms, 1, 1) ~= '0') and (sq == '0' or string.sub(sq, 1, 1) ~= '0')
+  if not ms or #ms > 20 or #sq > 20 then return nil end
+  if (#ms > 1 and string.byte(ms) == 48) or (#sq > 1 and string.byte(sq) == 48) then
+    return nil
+  end
+  return tonumber(ms), tonumber(sq)
+end
+local function valid(id)
+  return parse(id) ~= nil
 end
 -- The batch lease a fresh delivery's receipt names, when the receipt is id's own:
--- receipts are <batch lease>#<id>, one per message.
+-- receipts are <batch lease>#<id>, one per message (string ends compared, no pattern).
 local function lease_of(receipt, id)
-  local m, rid = string.match(receipt, '^(.*)#([^#]*)$')
-  if not m or rid ~= id then return nil end
-  return m
+  local cut = #receipt - #id
+  if cut < 2 or string.byte(receipt, cut) ~= 35 or string.sub(receipt, cut + 1) ~= id then
+    return nil
+  end
+  return string.sub(receipt, 1, cut - 1)
 end
 -- Whether batch lease m is live and covers id (a receipt is only trusted once found).
 local function covers(m, id)
