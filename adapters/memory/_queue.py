@@ -42,6 +42,9 @@ from portside.ports.queue_rules import (
 __all__ = ["MemoryQueue", "QueueOptions"]
 
 _SERVICE: Final = "memory-queue"
+#: The owner of messages whose lease was lost, until a consumer takes them (the
+#: name the Redis adapter's recovery gives them too).
+RECOVERY_CONSUMER: Final = "portside-recovery"
 
 
 @attrs.define
@@ -449,6 +452,35 @@ class MemoryQueue(QueuePort):
         with self._lock:
             state = self._topics.get(topic)
             return 0 if state is None else len(state.messages)
+
+    # -- simulated losses (for tests) ---------------------------------------------
+
+    def simulate_lost_topic(self, topic: str) -> None:
+        """Forget everything about ``topic``, as a server restarted without persistence does.
+
+        Messages, groups, leases, dead letters and dedupe keys go; a delivery made
+        before is refused as not pending, and the topic's next group is its first.
+        For tests (the contract kit holds a real adapter's recovery to this).
+        """
+        with self._lock:
+            self._topics.pop(topic, None)
+
+    def simulate_lost_leases(self, topic: str, group: str) -> None:
+        """Lose the group's lease records, as eviction or a partial restore does.
+
+        Every pending message keeps its attempt count but loses its consumer and
+        receipt (its deliveries are refused as stale) and is due again one lease
+        timeout after the loss at the latest: a running consumer recovers it. For tests.
+        """
+        with self._lock:
+            state = self._topics.get(topic)
+            found = state.groups.get(group) if state is not None else None
+            if found is None:
+                return
+            due = self.clock.now() + self.options.lease_timeout
+            for lease in found.pending.values():
+                lease.consumer, lease.receipt = RECOVERY_CONSUMER, None
+                lease.due = due
 
     def close(self) -> None:
         """Nothing to release: the queue lives in this process's memory."""

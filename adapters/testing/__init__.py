@@ -70,6 +70,11 @@ from portside.adapters.testing._openai_answers import (  # noqa: E402 - after th
 )
 from portside.adapters.testing._openai_http import RecordedRequest  # noqa: E402 - after the extra check
 from portside.adapters.testing._openai_server import OpenAITestServer  # noqa: E402 - after the extra check
+from portside.adapters.testing._queue_faults import (  # noqa: E402 - after the extra check
+    MemoryQueueFaults,
+    QueueFaults,
+    RedisQueueFaults,
+)
 from portside.adapters.testing._queue_kit import (  # noqa: E402 - after the extra check
     KIT_OPTIONS,
     QueueContract,
@@ -130,14 +135,17 @@ __all__ = [
     "LLMKitOptions",
     "LLMScript",
     "MemoryBackend",
+    "MemoryQueueFaults",
     "OpenAITestServer",
     "ProxyMode",
     "ProxyStats",
     "QueueContract",
     "QueueFactory",
+    "QueueFaults",
     "RawBody",
     "RecordedRequest",
     "RedirectLoop",
+    "RedisQueueFaults",
     "Reply",
     "ScriptedReply",
     "StreamFault",

@@ -35,6 +35,7 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.memory._clock import ManualClock
 from portside.adapters.memory._queue import MemoryQueue, QueueOptions
+from portside.adapters.testing._queue_faults import MemoryQueueFaults, QueueFaults
 from portside.domain._errors import InvalidRequest, ServiceError
 from portside.domain._queue import DeadLetter, Delivery, QueueMessage
 from portside.ports._clock import Clock
@@ -51,6 +52,8 @@ QueueFactory = Callable[[Clock, QueueOptions], QueuePort]
 KIT_OPTIONS: Final = QueueOptions(
     lease_timeout=30.0, max_deliveries=3, max_body_bytes=64, dedupe_window=10_000_000.0
 )
+
+_MODEL_FAULTS: Final = MemoryQueueFaults()
 
 #: ``t0`` has both groups before anything is published; ``t1`` gets its groups from
 #: the receives the machine draws, so messages published to it first are a backlog.
@@ -120,9 +123,14 @@ BAD_CALLS: Final[dict[str, Callable[[QueuePort, Delivery | None], Result[Any, Se
 
 
 class QueueContract(RuleBasedStateMachine):
-    """The state machine; subclass it with ``factory`` set, or use ``check_queue_contract``."""
+    """The state machine; subclass it with ``factory`` set, or use ``check_queue_contract``.
+
+    With ``faults`` set, the machine also makes the adapter lose state (a topic, a
+    group's leases) and checks it recovers as the model does.
+    """
 
     factory: ClassVar[QueueFactory]
+    faults: ClassVar[QueueFaults | None] = None
     topics = Bundle("topics")
 
     def __init__(self) -> None:
@@ -408,6 +416,26 @@ class QueueContract(RuleBasedStateMachine):
             lambda _, __: None,
         )
 
+    @precondition(lambda self: self.faults is not None)
+    @rule(topic=topics)
+    def lose_topic(self, topic: str) -> None:
+        """A topic the server lost: old deliveries are refused, new messages flow again."""
+        assert self.faults is not None
+        self.faults.lose_topic(self.real, topic)
+        _MODEL_FAULTS.lose_topic(self.model, topic)
+        # A new stream may mint an id the lost one had: forget the old mapping.
+        self.ids = {key: value for key, value in self.ids.items() if key[0] != topic}
+
+    @precondition(lambda self: self.faults is not None)
+    @rule(topic=topics, group=st.sampled_from(GROUPS), consumer=st.sampled_from(CONSUMERS))
+    def lose_leases(self, topic: str, group: str, consumer: str) -> None:
+        """A group's lost leases: a running consumer gets its pending messages back."""
+        assert self.faults is not None
+        self.faults.lose_leases(self.real, topic, group)
+        _MODEL_FAULTS.lose_leases(self.model, topic, group)
+        self.clock.advance(KIT_OPTIONS.lease_timeout + 1.0)
+        self.receive(topic, group, consumer, 3)
+
     @rule(bad=st.sampled_from(sorted(BAD_CALLS)))
     def bad_input(self, bad: str) -> None:
         """Bad input of any type is InvalidRequest, in both, and publishes or leases nothing."""
@@ -436,18 +464,22 @@ class QueueContract(RuleBasedStateMachine):
 def check_queue_contract(
     factory: QueueFactory,
     *,
+    faults: QueueFaults | None = None,
     max_examples: int = 50,
     steps: int = 30,
     extra: settings | None = None,
 ) -> None:
     """Run the queue contract against adapters built by ``factory``; raise on a difference.
 
+    ``faults`` (``MemoryQueueFaults()``, ``RedisQueueFaults()`` or your own) adds the
+    rules that make the adapter lose state and check its recovery.
+
     Failures are ``AssertionError`` with hypothesis's shrunk sequence of steps.
     """
     machine = type(
         "QueueContractOf" + getattr(factory, "__name__", "Factory").title().replace("_", ""),
         (QueueContract,),
-        {"factory": staticmethod(factory)},
+        {"factory": staticmethod(factory), "faults": faults},
     )
     run_state_machine_as_test(
         machine,

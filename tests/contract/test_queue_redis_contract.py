@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from portside.adapters.redis import RedisQueue, connect
-from portside.adapters.testing import check_queue_contract
+from portside.adapters.testing import RedisQueueFaults, check_queue_contract
 from portside.ports import Clock, QueuePort
 from portside.ports.queue_rules import QueueOptions
 
@@ -33,7 +33,7 @@ def test_redis_queue_meets_the_contract(client: redis.Redis) -> None:
         return RedisQueue(client, clock, options, f"{prefix}:{made}")
 
     try:
-        check_queue_contract(factory, max_examples=25, steps=30)
+        check_queue_contract(factory, faults=RedisQueueFaults(), max_examples=25, steps=30)
     finally:
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             client.delete(key)

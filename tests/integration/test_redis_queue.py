@@ -15,7 +15,7 @@ from returns.result import Success
 from portside.adapters.memory import ManualClock
 from portside.adapters.redis import RedisCache, RedisQueue, connect
 from portside.adapters.redis._queue._wait import eviction_warning
-from portside.adapters.testing import TcpFaultProxy, throwaway_redis
+from portside.adapters.testing import RedisQueueFaults, TcpFaultProxy, throwaway_redis
 from portside.domain import InvalidRequest, Unavailable
 from portside.ports.queue_rules import QueueOptions
 
@@ -240,3 +240,46 @@ def test_a_cache_clear_never_reaches_a_queue(client: redis.Redis, namespace: str
     queue.publish("t", b"kept").unwrap()
     RedisCache(client, namespace=namespace).clear().unwrap()
     assert queue.stored("t") == Success(1)
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("lost", ["everything", "the stream"])
+def test_a_group_that_vanished_is_logged_once_recreated_and_keeps_working(
+    client: redis.Redis, namespace: str, caplog: pytest.LogCaptureFixture, lost: str
+) -> None:
+    """After the server lost the group, settling is InvalidRequest, one ERROR, work resumes."""
+    queue = RedisQueue(client, namespace=namespace)
+    queue.publish("t", b"before").unwrap()
+    [delivery] = queue.receive("t", "g", "c").unwrap()
+    if lost == "everything":
+        RedisQueueFaults().lose_topic(queue, "t")
+    else:
+        client.delete(queue.stream_key("t"))
+    with caplog.at_level(logging.ERROR, logger="portside.queue.redis"):
+        for settle in (queue.ack, queue.nack, lambda d: queue.extend(d, by=5.0)):
+            assert isinstance(settle(delivery).failure(), InvalidRequest)
+        assert queue.ack_many([delivery]) == Success(0)
+        assert queue.dead_letters("t", "g") == Success([])
+        assert queue.receive("t", "g", "c") == Success([])
+        queue.publish("t", b"after").unwrap()
+        [again] = queue.receive("t", "g", "c").unwrap()
+    assert again.message.body == b"after"
+    assert queue.ack(again) == Success(None)
+    vanished = [r for r in caplog.records if "vanished" in r.getMessage()]
+    assert len(vanished) == 1, [r.getMessage() for r in vanished]
+
+
+@pytest.mark.services
+def test_a_running_consumer_recovers_a_lost_lease_set(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """50 leased messages whose lease set was deleted come back to the running consumer."""
+    queue = _queue(client, namespace, manual_clock)
+    queue.publish_many("t", [str(n).encode() for n in range(50)]).unwrap()
+    assert len(queue.receive("t", "g", "c", max_messages=50).unwrap()) == 50
+    RedisQueueFaults().lose_leases(queue, "t", "g")
+    manual_clock.advance(queue.options.lease_timeout + 1.0)
+    back = queue.receive("t", "g", "c", max_messages=50).unwrap()
+    assert sorted(int(d.message.body) for d in back) == list(range(50))
+    assert {d.attempt for d in back} == {2}
+    assert queue.ack_many(back) == Success(50)

@@ -11,8 +11,9 @@ counters (XPENDING), set explicitly on every redelivery.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from random import getrandbits as _random_bits
 from typing import Any, Final
 
@@ -38,6 +39,13 @@ from portside.ports.queue_rules import QueueOptions, check_delivery, check_name,
 __all__ = ["RedisQueue"]
 
 _QUEUE_CONNECTION: Final = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
+#: Bounds the adoption schedule of a process that keeps inventing group names.
+_MAX_GROUPS: Final = 4096
+
+
+def _nogroup(exc: BaseException) -> bool:
+    """Whether Redis answered that the stream or its consumer group does not exist."""
+    return "NOGROUP" in str(exc)
 
 
 @attrs.define
@@ -154,15 +162,14 @@ class RedisQueue(QueueCore, QueuePort):
         count, waiting = checked.unwrap()
         calls = self._calls_for(topic, group, consumer)
         try:
-            # The first receive of a group in this process adopts orphans and makes
-            # sure the group exists; later ones skip both (a NOGROUP reply, after the
-            # keys were deleted under us, brings the check back).
-            create = (topic, group) not in self._adopted
-            if create:
-                group_keys = self._topic_keys(topic).group(group)
-                lease = self.options.lease_timeout
-                adopt_orphans(self.client, self._run, self.clock, group, group_keys, lease)
-                self._adopted.add((topic, group))
+            # The first receive of a group in this process makes sure the group exists;
+            # later ones skip that (a NOGROUP reply, after the group vanished, brings
+            # it back). Every lease_timeout each process pages through the group's
+            # pending entries and adopts those whose lease was lost.
+            key = (topic, group)
+            create = key not in self._next_adoption
+            if self.clock.now() >= self._next_adoption.get(key, -math.inf):
+                self._adopt(topic, group)
             deadline = time.monotonic() + waiting if waiting else 0.0
             while True:
                 now = self.clock.now()
@@ -174,8 +181,11 @@ class RedisQueue(QueueCore, QueuePort):
                 except redis.exceptions.ResponseError as exc:
                     if create or "NOGROUP" not in str(exc):
                         raise
+                    self._group_vanished(topic, group, "receive")
                     create = True
                     reply = ReceiveReply.of(self._call((*head, self._flags(True, waiting))))
+                    self._adopt(topic, group)
+                self._vanished.discard(key)
                 if reply.delivered or reply.wake is None:
                     break
                 remaining = deadline - time.monotonic()
@@ -186,6 +196,14 @@ class RedisQueue(QueueCore, QueuePort):
         except REDIS_ERRORS as exc:
             return self._fail(exc, "receive")
         return decode_deliveries(topic, group, consumer, reply, now + self.options.lease_timeout)
+
+    def _adopt(self, topic: str, group: str) -> None:
+        """Adopt the group's orphans now and schedule the next pass (Redis errors raise)."""
+        if len(self._next_adoption) >= _MAX_GROUPS:
+            self._next_adoption.clear()
+        group_keys = self._topic_keys(topic).group(group)
+        adopt_orphans(self.client, self._run, self.clock, group, group_keys)
+        self._next_adoption[topic, group] = self.clock.now() + self.options.lease_timeout
 
     # -- settling deliveries ----------------------------------------------------
 
@@ -199,10 +217,12 @@ class RedisQueue(QueueCore, QueuePort):
             return checked
         message = delivery.message
         calls = self._calls_for(message.topic, delivery.group, delivery.consumer)
-        try:
-            outcome = Settled(self._call((*calls.ack, message.id, delivery.receipt)))
-        except REDIS_ERRORS as exc:
-            return self._fail(exc, "ack")
+        settled = self._settled(
+            delivery, "ack", lambda: self._call((*calls.ack, message.id, delivery.receipt))
+        )
+        if isinstance(settled, Failure):
+            return settled
+        outcome = settled.unwrap()
         return refused_by(outcome, delivery, "ack") if outcome.refused else Success(None)
 
     def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
@@ -215,15 +235,29 @@ class RedisQueue(QueueCore, QueuePort):
             if len(batches) == 1:
                 [((topic, group), args)] = batches.items()
                 keys = self._topic_keys(topic).group(group).settle
-                return Success(int(self._run("ack_many", keys, args)))
-            script = self._scripts["ack_many"]
-            with self.client.pipeline(transaction=False) as pipe:
-                for (topic, group), args in batches.items():
-                    script(self._topic_keys(topic).group(group).settle, args, client=pipe)
-                counts = pipe.execute()
+                counts: list[Any] = [self._run("ack_many", keys, args)]
+            else:
+                script = self._scripts["ack_many"]
+                with self.client.pipeline(transaction=False) as pipe:
+                    for (topic, group), args in batches.items():
+                        script(self._topic_keys(topic).group(group).settle, args, client=pipe)
+                    counts = pipe.execute(raise_on_error=False)
+        except redis.exceptions.ResponseError as exc:
+            if not _nogroup(exc):
+                return self._fail(exc, "ack_many")
+            counts = [exc]
         except REDIS_ERRORS as exc:
             return self._fail(exc, "ack_many")
-        return Success(sum(int(count) for count in counts))
+        acked = 0
+        for (topic, group), count in zip(batches, counts, strict=True):
+            if isinstance(count, redis.exceptions.ResponseError) and _nogroup(count):
+                # The group vanished: nothing of it is pending any more, nothing acked.
+                self._group_vanished(topic, group, "ack_many")
+            elif isinstance(count, BaseException):
+                return self._fail(count, "ack_many")
+            else:
+                acked += int(count)
+        return Success(acked)
 
     def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
         """Return the message, due again after ``delay``; dead-letter it after the last try.
@@ -234,10 +268,12 @@ class RedisQueue(QueueCore, QueuePort):
         if isinstance(args, Failure):
             return args
         keys = self._topic_keys(delivery.message.topic).group(delivery.group)
-        try:
-            outcome = Settled(self._run("nack", keys.every, args.unwrap()))
-        except REDIS_ERRORS as exc:
-            return self._fail(exc, "nack")
+        settled = self._settled(
+            delivery, "nack", lambda: self._run("nack", keys.every, args.unwrap())
+        )
+        if isinstance(settled, Failure):
+            return settled
+        outcome = settled.unwrap()
         return refused_by(outcome, delivery, "nack") if outcome.refused else Success(None)
 
     def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
@@ -250,13 +286,31 @@ class RedisQueue(QueueCore, QueuePort):
             return checked
         args, due = checked.unwrap()
         keys = self._topic_keys(delivery.message.topic).group(delivery.group)
-        try:
-            outcome = Settled(self._run("extend", keys.settle, args))
-        except REDIS_ERRORS as exc:
-            return self._fail(exc, "extend")
+        settled = self._settled(delivery, "extend", lambda: self._run("extend", keys.settle, args))
+        if isinstance(settled, Failure):
+            return settled
+        outcome = settled.unwrap()
         if outcome.refused:
             return refused_by(outcome, delivery, "extend")
         return Success(attrs.evolve(delivery, lease_expires_at=due))
+
+    def _settled(
+        self, delivery: Delivery, operation: str, send: Callable[[], Any]
+    ) -> Result[Settled, ServiceError]:
+        """What a settle script answered; a group that vanished is ``NOT_PENDING``.
+
+        Nothing of a vanished group is pending any more, so settling one of its
+        deliveries is refused like any delivery that is no longer live (as on the fake).
+        """
+        try:
+            return Success(Settled(send()))
+        except redis.exceptions.ResponseError as exc:
+            if not _nogroup(exc):
+                return self._fail(exc, operation)
+            self._group_vanished(delivery.message.topic, delivery.group, operation)
+            return Success(Settled.NOT_PENDING)
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, operation)
 
     # -- inspection -------------------------------------------------------------
 
@@ -271,7 +325,14 @@ class RedisQueue(QueueCore, QueuePort):
         try:
             # A receive of zero messages that does not create the group: only the sweep.
             args = [group, "-", 0, repr(now), "x.", self._flags(False, 0.0)]
-            self._run("receive", group_keys.every, args)
+            try:
+                self._run("receive", group_keys.every, args)
+            except redis.exceptions.ResponseError as exc:
+                if not _nogroup(exc):
+                    raise
+                # The group vanished with its leases: nothing to sweep, its dead
+                # letters (if they survived) are still listed.
+                self._group_vanished(topic, group, "dead_letters")
             entries: Any = self.client.xrange(group_keys.dead, "-", "+")
         except REDIS_ERRORS as exc:
             return self._fail(exc, "dead_letters")

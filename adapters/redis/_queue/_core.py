@@ -8,6 +8,7 @@ validated) names into encoded keys and ready-made hot calls once per name.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -27,6 +28,7 @@ from portside.ports.queue_rules import QueueOptions
 
 __all__ = ["QueueCore", "check_namespace"]
 
+_LOG: Final = logging.getLogger("portside.queue.redis")
 #: Bounds the per-name caches of a process that keeps inventing names.
 _MAX_CACHED: Final = 4096
 
@@ -65,7 +67,11 @@ class QueueCore:
     dedupe_retries: int = 1
     owns_client: bool = False
     _keys: dict[str, TopicKeys] = attrs.field(factory=dict, init=False, repr=False)
-    _adopted: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
+    #: (topic, group) -> when (adapter clock) this process next pages through the
+    #: group's pending entries for orphans; absent until its first receive here.
+    _next_adoption: dict[tuple[str, str], float] = attrs.field(factory=dict, init=False, repr=False)
+    #: Groups found missing on the server and not yet created again (logged once).
+    _vanished: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
     _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
     _receive_flags: dict[tuple[bool, bool], bytes] = attrs.field(
         factory=dict, init=False, repr=False
@@ -125,6 +131,24 @@ class QueueCore:
     def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """EVALSHA the named script, loading it first if the server does not know it."""
         return self._call(("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args))
+
+    def _group_vanished(self, topic: str, group: str, operation: str) -> None:
+        """Log, once, that the server lost a group this process used, and recreate it.
+
+        The next ``receive`` creates the group again and adopts what is pending.
+        """
+        self._next_adoption.pop((topic, group), None)
+        if (topic, group) in self._vanished:
+            return
+        self._vanished.add((topic, group))
+        _LOG.error(
+            "queue group %r of topic %r vanished from Redis (seen by %s): its leases, "
+            "unread and unacked messages may be lost (a restart without persistence, "
+            "eviction, or deleted keys); creating it again and adopting what is left",
+            group,
+            topic,
+            operation,
+        )
 
     def _fail(self, exc: BaseException, operation: str) -> Failure[ServiceError]:
         return Failure(map_error(exc, service=SERVICE, operation=operation))

@@ -1,8 +1,8 @@
 """The Redis queue's cold paths around ``receive``: start-up advice, adoption, waiting.
 
 None of these runs per message: the eviction-policy check runs once per queue, orphan
-adoption once per group and process, and the blocking wait only when a ``receive(wait=)``
-found nothing ready (it then sleeps anyway). They live apart from the hot calls.
+adoption once per group, process and lease timeout, and the blocking wait only when a
+``receive(wait=)`` found nothing ready (it then sleeps anyway). They live apart from the hot calls.
 """
 
 from __future__ import annotations
@@ -65,28 +65,33 @@ def adopt_orphans(
     clock: Clock,
     group: str,
     group_keys: GroupKeys,
-    lease_timeout: float,
 ) -> None:
-    """Page XAUTOCLAIM to the end once per group: adopt pending entries with no lease.
+    """Page XAUTOCLAIM to the end: pending entries with no lease become due now.
 
-    ``run`` sends a named queue script. Redis errors other than a missing group
-    propagate (the caller maps them).
+    Every entry this adapter reads gets its lease in the same script, so an entry
+    pending with neither a record nor a live batch lease lost it (eviction, deleted
+    keys, a partial restore) or was read by a client outside the adapter: it is
+    adopted whatever its idle time. ``run`` sends a named queue script. Redis errors
+    other than a missing group propagate (the caller maps them).
     """
     if not client.exists(group_keys.stream):
         return
     cursor: bytes | str = "0-0"
-    min_idle = int(lease_timeout * 1000)
     while True:
         try:
             page = AdoptPage.of(
-                run("adopt", group_keys.settle, [group, min_idle, cursor, repr(clock.now())])
+                run("adopt", group_keys.settle, [group, 0, cursor, repr(clock.now())])
             )
         except redis.exceptions.ResponseError as exc:
             if "NOGROUP" in str(exc):
                 return  # the group does not exist yet: nothing to adopt
             raise
         if page.adopted:
-            _LOG.warning("adopted %d pending messages without a lease record", page.adopted)
+            _LOG.warning(
+                "adopted %d pending messages of group %r without a lease record",
+                page.adopted,
+                group,
+            )
         if page.last:
             return
         cursor = page.cursor

@@ -14,11 +14,17 @@ local maxd, lease_s, create, want = string.match(ARGV[6], '^(%S+) (%S+) (%S) (%S
 maxd = tonumber(maxd)
 -- The same double the client computes for lease_expires_at (now + lease).
 local expires = tonumber(now) + tonumber(lease_s)
-if create == '1' and redis.call('SISMEMBER', G, group) == 0 then
+if create == '1' then
   -- The topic's first group gets the backlog kept for it ('0'); a later group starts
-  -- after the messages already published ('$').
-  local start = (redis.call('SCARD', G) == 0) and '0' or '$'
-  redis.pcall('XGROUP', 'CREATE', S, group, start, 'MKSTREAM')
+  -- after the messages already published ('$'). A group the topic knew but the stream
+  -- lost (deleted, evicted, a restart without persistence) starts again at '0': what
+  -- the stream still holds is work it had not finished.
+  local known = redis.call('SISMEMBER', G, group) == 1
+  local start = (known or redis.call('SCARD', G) == 0) and '0' or '$'
+  local made = redis.pcall('XGROUP', 'CREATE', S, group, start, 'MKSTREAM')
+  if type(made) == 'table' and made.err and not string.find(made.err, 'BUSYGROUP', 1, true) then
+    return redis.error_reply(made.err)
+  end
   redis.call('SADD', G, group)
 end
 local again, lease, fresh, wake = {}, '', {}, {}

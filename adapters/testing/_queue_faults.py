@@ -1,0 +1,63 @@
+"""Simulated server losses for the queue contract kit: one per adapter.
+
+The kit's ``lose_topic`` and ``lose_leases`` rules make the adapter under test lose
+state the way a server can (a restart without persistence, eviction, deleted keys) and
+the in-memory model lose the same, then check that both recover alike.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from portside.adapters.memory._queue import MemoryQueue
+from portside.ports._queue import QueuePort
+
+__all__ = ["MemoryQueueFaults", "QueueFaults", "RedisQueueFaults"]
+
+
+class QueueFaults(Protocol):
+    """How the kit makes one kind of queue adapter lose state."""
+
+    def lose_topic(self, queue: QueuePort, topic: str) -> None:
+        """Delete everything the adapter stores for ``topic``."""
+        ...
+
+    def lose_leases(self, queue: QueuePort, topic: str, group: str) -> None:
+        """Delete the group's lease bookkeeping, keeping its messages and pending list."""
+        ...
+
+
+class MemoryQueueFaults:
+    """``QueueFaults`` of ``MemoryQueue`` (and of its subclasses)."""
+
+    def lose_topic(self, queue: QueuePort, topic: str) -> None:
+        """``MemoryQueue.simulate_lost_topic``."""
+        assert isinstance(queue, MemoryQueue)
+        queue.simulate_lost_topic(topic)
+
+    def lose_leases(self, queue: QueuePort, topic: str, group: str) -> None:
+        """``MemoryQueue.simulate_lost_leases``."""
+        assert isinstance(queue, MemoryQueue)
+        queue.simulate_lost_leases(topic, group)
+
+
+class RedisQueueFaults:
+    """``QueueFaults`` of ``RedisQueue``: deletes its keys on the server."""
+
+    def lose_topic(self, queue: QueuePort, topic: str) -> None:
+        """Delete every key of the topic (stream, groups, leases, dead letters, dedupe)."""
+        from portside.adapters.redis._queue._adapter import RedisQueue  # needs the extra
+
+        assert isinstance(queue, RedisQueue)
+        base = queue._topic_keys(topic).base
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in base) + ":*"
+        for key in queue.client.scan_iter(match=pattern, count=1000):
+            queue.client.delete(key)
+
+    def lose_leases(self, queue: QueuePort, topic: str, group: str) -> None:
+        """Delete the group's lease set, records and last-delivery set."""
+        from portside.adapters.redis._queue._adapter import RedisQueue  # needs the extra
+
+        assert isinstance(queue, RedisQueue)
+        keys = queue._topic_keys(topic).group(group)
+        queue.client.delete(keys.leases, keys.records, keys.final)
