@@ -1,40 +1,45 @@
 """Pure values and errors shared by every port; no I/O happens here."""
 
-from portside.domain._cache import FillClaim
-from portside.domain._errors import (
-    Conflict,
-    ContentFiltered,
-    InvalidRequest,
-    NotFound,
-    ProtocolError,
-    QuotaExceeded,
-    RateLimited,
-    SerializationError,
-    ServiceError,
-    TimedOut,
-    Unauthorized,
-    Unavailable,
-)
-from portside.domain._llm import (
-    CacheInfo,
-    ChatDelta,
-    ChatMessage,
-    ChatRequest,
-    Completion,
-    Embeddings,
-    FinishReason,
-    LLMIdentity,
-    Moderation,
-    Moderations,
-    ParsedToolCall,
-    ResponseFormat,
-    Role,
-    ToolCall,
-    ToolCallDelta,
-    ToolSpec,
-    Usage,
-)
-from portside.domain._queue import DeadLetter, Delivery, QueueMessage
+from typing import TYPE_CHECKING
+
+from portside.domain._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from portside.domain._cache import FillClaim
+    from portside.domain._errors import (
+        Conflict,
+        ContentFiltered,
+        InvalidRequest,
+        NotFound,
+        ProtocolError,
+        QuotaExceeded,
+        RateLimited,
+        SerializationError,
+        ServiceError,
+        TimedOut,
+        Unauthorized,
+        Unavailable,
+    )
+    from portside.domain._llm import (
+        CacheInfo,
+        ChatDelta,
+        ChatMessage,
+        ChatRequest,
+        Completion,
+        Embeddings,
+        FinishReason,
+        LLMIdentity,
+        Moderation,
+        Moderations,
+        ParsedToolCall,
+        ResponseFormat,
+        Role,
+        ToolCall,
+        ToolCallDelta,
+        ToolSpec,
+        Usage,
+    )
+    from portside.domain._queue import DeadLetter, Delivery, QueueMessage
 
 __all__ = [
     "CacheInfo",
@@ -71,3 +76,44 @@ __all__ = [
     "Unavailable",
     "Usage",
 ]
+
+# Each module is imported when one of its names is first used: the errors alone do not
+# build the LLM or queue values.
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "CacheInfo": "portside.domain._llm",
+        "ChatDelta": "portside.domain._llm",
+        "ChatMessage": "portside.domain._llm",
+        "ChatRequest": "portside.domain._llm",
+        "Completion": "portside.domain._llm",
+        "Conflict": "portside.domain._errors",
+        "ContentFiltered": "portside.domain._errors",
+        "DeadLetter": "portside.domain._queue",
+        "Delivery": "portside.domain._queue",
+        "Embeddings": "portside.domain._llm",
+        "FillClaim": "portside.domain._cache",
+        "FinishReason": "portside.domain._llm",
+        "InvalidRequest": "portside.domain._errors",
+        "LLMIdentity": "portside.domain._llm",
+        "Moderation": "portside.domain._llm",
+        "Moderations": "portside.domain._llm",
+        "NotFound": "portside.domain._errors",
+        "ParsedToolCall": "portside.domain._llm",
+        "ProtocolError": "portside.domain._errors",
+        "QueueMessage": "portside.domain._queue",
+        "QuotaExceeded": "portside.domain._errors",
+        "RateLimited": "portside.domain._errors",
+        "ResponseFormat": "portside.domain._llm",
+        "Role": "portside.domain._llm",
+        "SerializationError": "portside.domain._errors",
+        "ServiceError": "portside.domain._errors",
+        "TimedOut": "portside.domain._errors",
+        "ToolCall": "portside.domain._llm",
+        "ToolCallDelta": "portside.domain._llm",
+        "ToolSpec": "portside.domain._llm",
+        "Unauthorized": "portside.domain._errors",
+        "Unavailable": "portside.domain._errors",
+        "Usage": "portside.domain._llm",
+    },
+)

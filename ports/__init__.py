@@ -1,10 +1,15 @@
 """Typed contracts the application depends on; adapters implement them."""
 
-from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
-from portside.ports._clock import Clock
-from portside.ports._llm import LLMPort, Moderates
-from portside.ports._queue import QueuePort
-from portside.ports._uow import Repository, UnitOfWork
+from typing import TYPE_CHECKING
+
+from portside.domain._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
+    from portside.ports._clock import Clock
+    from portside.ports._llm import LLMPort, Moderates
+    from portside.ports._queue import QueuePort
+    from portside.ports._uow import Repository, UnitOfWork
 
 __all__ = [
     "CachePort",
@@ -17,3 +22,19 @@ __all__ = [
     "Repository",
     "UnitOfWork",
 ]
+
+# Each protocol module is imported when one of its names is first used.
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "CachePort": "portside.ports._cache",
+        "Clock": "portside.ports._clock",
+        "CompareAndDelete": "portside.ports._cache",
+        "LLMPort": "portside.ports._llm",
+        "LockedFill": "portside.ports._cache",
+        "Moderates": "portside.ports._llm",
+        "QueuePort": "portside.ports._queue",
+        "Repository": "portside.ports._uow",
+        "UnitOfWork": "portside.ports._uow",
+    },
+)

@@ -6,12 +6,27 @@
   portside's timeouts and redis-py's own retries off (each call path has one retry owner).
 """
 
+from typing import TYPE_CHECKING
+
 from portside.adapters._extras import require
+from portside.domain._lazy import lazy_names
 
 require("redis", "redis")
 
-from portside.adapters.redis._cache import RedisCache  # noqa: E402 - after the check
-from portside.adapters.redis._client import RedisOptions, connect  # noqa: E402 - after the check
-from portside.adapters.redis._queue import RedisQueue  # noqa: E402 - after the check
+if TYPE_CHECKING:
+    from portside.adapters.redis._cache import RedisCache
+    from portside.adapters.redis._client import RedisOptions, connect
+    from portside.adapters.redis._queue import RedisQueue
 
 __all__ = ["RedisCache", "RedisOptions", "RedisQueue", "connect"]
+
+# Each adapter is imported when first used: the cache never loads the queue's modules.
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "RedisCache": "portside.adapters.redis._cache",
+        "RedisOptions": "portside.adapters.redis._client",
+        "RedisQueue": "portside.adapters.redis._queue",
+        "connect": "portside.adapters.redis._client",
+    },
+)
