@@ -1,5 +1,8 @@
 """Rows ``llm_complete``, ``llm_stream``, ``llm_embed``: OpenAILLM vs the raw openai client.
 
+Row ``llm_fallback``: a ``FallbackLLM`` whose first member answers, against calling
+that member directly (the chain's own cost per call).
+
 Both sides call the same local OpenAI-compatible server, which runs in a child process
 so its CPU time does not share the benchmark's interpreter lock. The raw client is
 configured like the adapter's (no SDK retries, same timeout) and does the same work:
@@ -19,11 +22,12 @@ import httpx2
 import openai
 
 from benchmarks._harness import Case, SkipBenchmark
+from portside.adapters.llm_gateway import FallbackLLM
 from portside.adapters.openai import OpenAILLM
 from portside.adapters.resilience import RetryPolicy
 from portside.domain import ChatMessage, ChatRequest
 
-NAMES = ("llm_complete", "llm_stream", "llm_embed")
+NAMES = ("llm_complete", "llm_stream", "llm_embed", "llm_fallback")
 
 KEY = "sk-bench"
 WORDS = 50  # the server echoes the user message: one delta per word
@@ -117,6 +121,11 @@ def cases(quick: bool) -> Iterator[list[Case]]:
                 vectors.extend(item.embedding for item in answer.data)
             return vectors
 
+        chain = FallbackLLM([llm, raw_backup := OpenAILLM(api_key=KEY, base_url=url)])
+
+        def ours_fallback() -> object:
+            return chain.complete(request).unwrap()
+
         # The embed row's claim: ceil(n / batch) HTTP requests, checked before timing.
         requests_seen = 0
         ours_embed()
@@ -144,7 +153,9 @@ def cases(quick: bool) -> Iterator[list[Case]]:
                     ops=EMBED_TEXTS,
                     note=note,
                 ),
+                Case("llm_fallback", ours_fallback, ours_complete, goal=0.95, unit="requests/s"),
             ]
         finally:
             llm.close()
             raw.close()
+            raw_backup.close()
