@@ -2,6 +2,9 @@
 
 - ``RedisCache``: bytes in a namespace (``namespace|key``), MGET and pipelines for batches.
 - ``RedisQueue``: Streams and consumer groups, leases and dead letters in Lua scripts.
+- ``queue_durability(client)``: what the server can promise the queue across a restart
+  and under memory pressure (a ``QueueDurability``, for start-up and health checks);
+  ``QueueNotDurable`` is raised by ``RedisQueue(require_durable=True)`` when it cannot.
 - ``RedisOptions`` and ``connect(url, options)``: the client both adapters build, with
   portside's timeouts and redis-py's own retries off (each call path has one retry owner).
 """
@@ -16,17 +19,33 @@ require("redis", "redis")
 if TYPE_CHECKING:
     from portside.adapters.redis._cache import RedisCache
     from portside.adapters.redis._client import RedisOptions, connect
-    from portside.adapters.redis._queue import RedisQueue
+    from portside.adapters.redis._queue import (
+        QueueDurability,
+        QueueNotDurable,
+        RedisQueue,
+        queue_durability,
+    )
 
-__all__ = ["RedisCache", "RedisOptions", "RedisQueue", "connect"]
+__all__ = [
+    "QueueDurability",
+    "QueueNotDurable",
+    "RedisCache",
+    "RedisOptions",
+    "RedisQueue",
+    "connect",
+    "queue_durability",
+]
 
 # Each adapter is imported when first used: the cache never loads the queue's modules.
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
+        "QueueDurability": "portside.adapters.redis._queue",
+        "QueueNotDurable": "portside.adapters.redis._queue",
         "RedisCache": "portside.adapters.redis._cache",
         "RedisOptions": "portside.adapters.redis._client",
         "RedisQueue": "portside.adapters.redis._queue",
         "connect": "portside.adapters.redis._client",
+        "queue_durability": "portside.adapters.redis._queue",
     },
 )

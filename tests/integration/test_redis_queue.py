@@ -13,10 +13,15 @@ import redis
 from returns.result import Success
 
 from portside.adapters.memory import ManualClock
-from portside.adapters.redis import RedisCache, RedisQueue, connect
-from portside.adapters.redis._queue._wait import eviction_warning
+from portside.adapters.redis import (
+    QueueNotDurable,
+    RedisCache,
+    RedisQueue,
+    connect,
+    queue_durability,
+)
 from portside.adapters.testing import RedisQueueFaults, TcpFaultProxy, throwaway_redis
-from portside.domain import InvalidRequest, Unavailable
+from portside.domain import InvalidRequest, TimedOut, Unavailable
 from portside.ports.queue_rules import QueueOptions
 
 
@@ -39,11 +44,29 @@ def _queue(client: redis.Redis, namespace: str, clock: ManualClock, **options: f
     return RedisQueue(client, clock, QueueOptions(**options), namespace)  # type: ignore[arg-type]
 
 
-def test_eviction_policies_that_lose_data_are_named() -> None:
-    """Only noeviction is silent; the warning names the setting and the risk."""
-    assert eviction_warning("noeviction") is None
-    assert "allkeys-lru" in (eviction_warning("allkeys-lru") or "")
-    assert "maxmemory-policy" in (eviction_warning("volatile-ttl") or "")
+@pytest.mark.parametrize(
+    ("settings", "durable", "words"),
+    [
+        ({"appendonly": "yes", "appendfsync": "always"}, True, "everything acknowledged"),
+        ({"appendonly": "yes", "appendfsync": "everysec"}, False, "set appendfsync always"),
+        ({"appendonly": "no", "save": "3600 1"}, False, "since the last snapshot"),
+        ({"appendonly": "no", "save": ""}, False, "every message is lost"),
+        ({"maxmemory-policy": "allkeys-lru"}, False, "is allkeys-lru: set noeviction"),
+        ({"maxmemory-policy": "volatile-ttl"}, False, "dedupe keys"),
+    ],
+)
+def test_the_durability_report_says_what_survives_a_restart(
+    settings: dict[str, str], durable: bool, words: str
+) -> None:
+    """Each persistence and eviction setting is named with what it can lose."""
+    with throwaway_redis(durable=True) as server:
+        client = connect(server.url)
+        for name, value in settings.items():
+            client.config_set(name, value)
+        report = queue_durability(client).unwrap()
+        client.close()
+    assert report.durable is durable
+    assert words in " ".join((report.summary, *report.problems))
 
 
 @pytest.mark.services
@@ -173,6 +196,53 @@ def test_eviction_policy_warning_is_logged(caplog: pytest.LogCaptureFixture) -> 
             RedisQueue(client).close()
         client.close()
     assert any("maxmemory-policy is allkeys-lru" in r.getMessage() for r in caplog.records)
+
+
+def test_a_server_without_persistence_is_named_at_start_up_or_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Start-up warns that a restart loses every message; require_durable refuses instead."""
+    with throwaway_redis() as server:
+        with caplog.at_level(logging.WARNING, logger="portside.queue.redis"):
+            RedisQueue.from_url(server.url).close()
+        with pytest.raises(QueueNotDurable, match="every message is lost"):
+            RedisQueue.from_url(server.url, require_durable=True)
+    assert any("every message is lost" in r.getMessage() for r in caplog.records)
+
+
+def test_durable_publish_is_confirmed_by_fsync_always_and_timed_out_without_it() -> None:
+    """With appendfsync always a durable publish succeeds; on a server without it, TimedOut."""
+    with throwaway_redis(durable=True) as server:
+        queue = RedisQueue.from_url(server.url, require_durable=True, durable_publish=True)
+        first = queue.publish("t", b"kept", dedupe_key="k").unwrap()
+        assert queue.publish("t", b"again", dedupe_key="k") == Success(first)
+        assert len(queue.publish_many("t", [b"a", b"b"]).unwrap()) == 2
+        assert isinstance(queue.publish("t", b"plain"), Success)
+        queue.close()
+    with throwaway_redis() as server:
+        queue = RedisQueue.from_url(server.url, durable_publish=True)
+        result = queue.publish("t", b"unconfirmed")
+        assert isinstance(result.failure(), TimedOut)
+        assert "cannot confirm" in result.failure().message
+        assert isinstance(queue.publish_many("t", [b"a"]).failure(), TimedOut)
+        assert queue.stored("t") == Success(2)  # stored all the same, as TimedOut says
+        queue.close()
+
+
+def test_durable_publish_waits_for_a_replica() -> None:
+    """With a replica and no fsync-always, a durable publish is confirmed by WAIT."""
+    with throwaway_redis() as primary, throwaway_redis() as replica:
+        replica_client = connect(replica.url)
+        replica_client.replicaof("127.0.0.1", primary.port)
+        queue = RedisQueue.from_url(primary.url, durable_publish=True)
+        deadline = time.monotonic() + 10
+        while replica_client.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not connect"
+            time.sleep(0.05)
+        queue.check_durability().unwrap()
+        assert isinstance(queue.publish("t", b"replicated"), Success)
+        replica_client.close()
+        queue.close()
 
 
 @pytest.mark.parametrize("dedupe", [None, "key-1"])

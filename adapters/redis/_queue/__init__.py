@@ -30,9 +30,15 @@ does the same server-side; it is not used because Redis 7.0 must be served.
 
 Modules: ``_adapter`` (the port's operations), ``_core`` (fields, script calls, caches),
 ``_scripts`` (loading the ``.lua`` files, named replies), ``_layout`` (keys, entry
-fields, decoding), ``_publish``, ``_settle`` and ``_wait`` (what each operation sends).
+fields, decoding), ``_publish``, ``_settle`` and ``_wait`` (what each operation sends),
+``_durability`` (what the server can promise) and ``_confirm`` (durable publish).
 """
 
 from portside.adapters.redis._queue._adapter import RedisQueue
+from portside.adapters.redis._queue._durability import (
+    QueueDurability,
+    QueueNotDurable,
+    queue_durability,
+)
 
-__all__ = ["RedisQueue"]
+__all__ = ["QueueDurability", "QueueNotDurable", "RedisQueue", "queue_durability"]

@@ -23,10 +23,21 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
 from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, connect
+from portside.adapters.redis._queue._confirm import write_confirmed
 from portside.adapters.redis._queue._core import QueueCore
+from portside.adapters.redis._queue._durability import (
+    Confirmation,
+    QueueDurability,
+    queue_durability,
+)
 from portside.adapters.redis._queue._layout import SERVICE as _SERVICE
 from portside.adapters.redis._queue._layout import decode_dead_letters, decode_deliveries
-from portside.adapters.redis._queue._publish import batch_args, checked_fields, publish_deduped
+from portside.adapters.redis._queue._publish import (
+    batch_args,
+    checked_fields,
+    dedupe_call,
+    publish_deduped,
+)
 from portside.adapters.redis._queue._scripts import ReceiveReply, Settled
 from portside.adapters.redis._queue._settle import ack_batches, extend_args, nack_args, refused_by
 from portside.adapters.redis._queue._wait import adopt_orphans, block
@@ -69,15 +80,28 @@ class RedisQueue(QueueCore, QueuePort):
         options: QueueOptions | None = None,
         namespace: str = "portside:queue",
         connection: RedisOptions | None = None,
+        require_durable: bool = False,
+        durable_publish: bool = False,
     ) -> RedisQueue:
-        """A queue with its own connection pool to ``url`` (closed by ``close()``)."""
-        return cls(
-            connect(url, connection or _QUEUE_CONNECTION),
-            clock or SystemClock(),
-            options or QueueOptions(),
-            namespace,
-            owns_client=True,
-        )
+        """A queue with its own connection pool to ``url`` (closed by ``close()``).
+
+        Raises ``QueueNotDurable`` with ``require_durable`` on a server that can lose
+        acknowledged messages (see ``QueueDurability``).
+        """
+        client = connect(url, connection or _QUEUE_CONNECTION)
+        try:
+            return cls(
+                client,
+                clock or SystemClock(),
+                options or QueueOptions(),
+                namespace,
+                owns_client=True,
+                require_durable=require_durable,
+                durable_publish=durable_publish,
+            )
+        except BaseException:
+            client.close()
+            raise
 
     def stream_key(self, topic: str) -> str:
         """The Redis key of the stream holding ``topic`` (for XINFO and monitoring)."""
@@ -102,6 +126,13 @@ class RedisQueue(QueueCore, QueuePort):
         if isinstance(fields, Failure):
             return fields
         keys = self._topic_keys(topic)
+        if self.durable_publish:
+            if dedupe_key is None:
+                command = ("XADD", keys.stream, b"*", *fields.unwrap())
+                return self._durably("publish", lambda pipe: pipe.execute_command(*command))
+            script_keys, args = dedupe_call(keys, dedupe_key, fields.unwrap(), self.options)
+            script = self._scripts["publish"]
+            return self._durably("publish", lambda pipe: script(script_keys, args, client=pipe))
         if dedupe_key is None:
             # Nothing to check first: a bare XADD, the same command a raw client sends
             # (execute_command skips xadd()'s dict-to-list work; redis-py leaves it untyped).
@@ -112,8 +143,9 @@ class RedisQueue(QueueCore, QueuePort):
             except REDIS_ERRORS as exc:
                 return self._fail(exc, "publish")
             return Success(added.decode())
-        window, retries = self.options.dedupe_window, self.dedupe_retries
-        return publish_deduped(self._run, keys, dedupe_key, fields.unwrap(), window, retries)
+        return publish_deduped(
+            self._run, keys, dedupe_key, fields.unwrap(), self.options, self.dedupe_retries
+        )
 
     def publish_many(
         self,
@@ -133,11 +165,46 @@ class RedisQueue(QueueCore, QueuePort):
         if not batch.unwrap().size:
             return Success([])
         keys = self._topic_keys(topic)
+        if self.durable_publish:
+            script, args = self._scripts["publish_many"], batch.unwrap().args
+            confirmed = write_confirmed(
+                self.client,
+                self._confirmation(),
+                self.confirm_timeout,
+                lambda pipe: script([keys.stream], args, client=pipe),
+                "publish_many",
+            )
+            return confirmed.map(lambda replies: [reply.decode() for reply in replies])
         try:
             replies = self._run("publish_many", [keys.stream], batch.unwrap().args)
         except REDIS_ERRORS as exc:
             return self._fail(exc, "publish_many")
         return Success([reply.decode() for reply in replies])
+
+    def _durably(self, operation: str, write: Callable[[Any], None]) -> Result[str, ServiceError]:
+        """The id a publish's ``write`` returns once the server confirmed it."""
+        confirmed = write_confirmed(
+            self.client, self._confirmation(), self.confirm_timeout, write, operation
+        )
+        return confirmed.map(lambda added: added.decode())
+
+    def _confirmation(self) -> Confirmation:
+        """How this server confirms a write (read again when start-up could not tell)."""
+        if self.durability is None:
+            found = queue_durability(self.client)
+            if isinstance(found, Success):
+                self.durability = found.unwrap()
+        return Confirmation.NONE if self.durability is None else self.durability.confirmation
+
+    def check_durability(self) -> Result[QueueDurability, ServiceError]:
+        """Read again what the server can promise the queue (for health checks).
+
+        ``Unavailable`` / ``TimedOut`` when the server cannot be reached.
+        """
+        found = queue_durability(self.client)
+        if isinstance(found, Success):
+            self.durability = found.unwrap()
+        return found
 
     # -- receiving --------------------------------------------------------------
 

@@ -19,9 +19,13 @@ from returns.result import Failure
 
 from portside.adapters.clock import SystemClock
 from portside.adapters.redis._client import map_error
+from portside.adapters.redis._queue._durability import (
+    QueueDurability,
+    QueueNotDurable,
+    queue_durability,
+)
 from portside.adapters.redis._queue._layout import SERVICE, GroupCalls, TopicKeys, receive_flags
 from portside.adapters.redis._queue._scripts import SCRIPTS, script_text
-from portside.adapters.redis._queue._wait import check_eviction_policy
 from portside.domain._errors import ServiceError
 from portside.ports._clock import Clock
 from portside.ports.queue_rules import QueueOptions
@@ -66,6 +70,15 @@ class QueueCore:
     #: connection failure or timeout (safe: the key makes it idempotent).
     dedupe_retries: int = 1
     owns_client: bool = False
+    #: Refuse to start (``QueueNotDurable``) on a server that can lose acknowledged
+    #: messages across a restart or to eviction, instead of logging a warning.
+    require_durable: bool = False
+    #: Confirm every publish reached the disk or a replica before it returns
+    #: (``TimedOut`` when that cannot be confirmed within ``confirm_timeout``).
+    durable_publish: bool = False
+    confirm_timeout: float = 1.0
+    #: What the server promised at start-up (``None`` when it could not be read).
+    durability: QueueDurability | None = attrs.field(default=None, init=False, repr=False)
     _keys: dict[str, TopicKeys] = attrs.field(factory=dict, init=False, repr=False)
     #: (topic, group) -> when (adapter clock) this process next pages through the
     #: group's pending entries for orphans; absent until its first receive here.
@@ -91,7 +104,24 @@ class QueueCore:
             self._scripts[name] = self.client.register_script(script_text(name))
         # Encoded once: the receive script takes its settings as one argument.
         self._receive_flags.update(receive_flags(self.options))
-        check_eviction_policy(self.client)
+        self._check_durability()
+
+    def _check_durability(self) -> None:
+        """Read what the server promises; warn (or refuse to start) when it can lose work."""
+        report = queue_durability(self.client)
+        if isinstance(report, Failure):
+            if self.require_durable:
+                raise QueueNotDurable(f"cannot check the Redis queue's durability: {report}")
+            _LOG.info("could not read the Redis queue's durability: %s", report.failure())
+            return
+        self.durability = found = report.unwrap()
+        if found.durable:
+            _LOG.info("%s", found.summary)
+            return
+        advice = "; ".join(found.problems)
+        if self.require_durable:
+            raise QueueNotDurable(f"{found.summary} ({advice})")
+        _LOG.warning("%s (%s)", found.summary, advice)
 
     def _topic_keys(self, topic: str) -> TopicKeys:
         """The encoded keys of ``topic`` (a cache of encoding, not of validation)."""

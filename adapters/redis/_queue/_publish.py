@@ -25,7 +25,7 @@ from portside.ports.queue_rules import (
     check_publish_batch,
 )
 
-__all__ = ["PublishBatch", "batch_args", "checked_fields", "publish_deduped"]
+__all__ = ["PublishBatch", "batch_args", "checked_fields", "dedupe_call", "publish_deduped"]
 
 
 def checked_fields(
@@ -108,12 +108,20 @@ def batch_args(
     return Success(PublishBatch(args, len(checked.unwrap())))
 
 
+def dedupe_call(
+    keys: TopicKeys, dedupe_key: str, fields: list[Any], options: QueueOptions
+) -> tuple[list[bytes], list[Any]]:
+    """The PUBLISH script's keys (the stream, the dedupe key) and arguments."""
+    script_keys = [keys.stream, f"{keys.base}:dd:{dedupe_key}".encode()]
+    return script_keys, [int(options.dedupe_window * 1000), *fields]
+
+
 def publish_deduped(
     run: Callable[[str, Sequence[Any], Sequence[Any]], Any],
     keys: TopicKeys,
     dedupe_key: str,
     fields: list[Any],
-    window: float,
+    options: QueueOptions,
     retries: int,
 ) -> Result[str, ServiceError]:
     """Publish ``fields`` through the PUBLISH script, stored once per ``dedupe_key``.
@@ -122,8 +130,7 @@ def publish_deduped(
     up to ``retries`` times (the key makes that safe); then, like any other Redis
     error, it is the ``Unavailable`` or ``TimedOut`` it maps to.
     """
-    script_keys = [keys.stream, f"{keys.base}:dd:{dedupe_key}".encode()]
-    args = [int(window * 1000), *fields]
+    script_keys, args = dedupe_call(keys, dedupe_key, fields, options)
     tries = 1 + retries
     for attempt in range(tries):
         try:

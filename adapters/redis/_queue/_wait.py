@@ -1,6 +1,6 @@
-"""The Redis queue's cold paths around ``receive``: start-up advice, adoption, waiting.
+"""The Redis queue's cold paths around ``receive``: adoption and waiting.
 
-None of these runs per message: the eviction-policy check runs once per queue, orphan
+None of these runs per message: orphan
 adoption once per group, process and lease timeout, and the blocking wait only when a
 ``receive(wait=)`` found nothing ready (it then sleeps anyway). They live apart from the hot calls.
 """
@@ -13,50 +13,15 @@ from typing import Any, Final
 
 import redis
 
-from portside.adapters.redis._client import REDIS_ERRORS
 from portside.adapters.redis._queue._layout import GroupKeys
 from portside.adapters.redis._queue._scripts import AdoptPage, WakeUp
 from portside.ports._clock import Clock
 
-__all__ = ["adopt_orphans", "block", "check_eviction_policy", "eviction_warning"]
+__all__ = ["adopt_orphans", "block"]
 
 _LOG: Final = logging.getLogger("portside.queue.redis")
 #: Blocking reads are cut into chunks well inside the socket timeout.
 _BLOCK_CHUNK: Final = 1.0
-
-
-def eviction_warning(policy: str) -> str | None:
-    """The warning to log for a ``maxmemory-policy``, or ``None`` when it is safe."""
-    if policy == "noeviction":
-        return None
-    if policy.startswith("volatile"):
-        return (
-            f"Redis maxmemory-policy is {policy}: dedupe keys (which expire) can be "
-            "evicted, letting duplicates through; set maxmemory-policy noeviction"
-        )
-    return (
-        f"Redis maxmemory-policy is {policy}: Redis may evict queue streams and lease "
-        "records, losing messages; set maxmemory-policy noeviction"
-    )
-
-
-def check_eviction_policy(client: redis.Redis) -> None:
-    """Log a warning when the server's ``maxmemory-policy`` can evict queue data.
-
-    Returns nothing and raises nothing it can catch: a refused ``CONFIG GET`` is
-    logged at info level and the check skipped.
-    """
-    try:
-        reply: Any = client.config_get("maxmemory-policy")
-    except REDIS_ERRORS as exc:
-        # Managed services often refuse CONFIG; the check is advice, not a gate.
-        _LOG.info("could not read Redis maxmemory-policy: %s", type(exc).__name__)
-        return
-    raw = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy"))
-    policy = raw.decode() if isinstance(raw, bytes) else str(raw)
-    warning = eviction_warning(policy)
-    if warning is not None:
-        _LOG.warning(warning)
 
 
 def adopt_orphans(

@@ -1,0 +1,74 @@
+"""Durable publish: a write and the step that confirms it reached disk or a replica.
+
+The confirmation must run on the connection that wrote (``WAIT`` and ``WAITAOF``
+count that client's writes), so the write and its confirmation go in one pipeline:
+one round trip, one connection. Which step follows the write depends on the server
+(``QueueDurability.confirmation``): ``WAITAOF 1 0`` on Redis 7.2+, nothing with
+``appendfsync always`` (the server fsyncs before it answers), ``WAIT 1`` with a
+replica. Without any of them the write is stored but unconfirmed: ``TimedOut``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from returns.result import Failure, Result, Success
+
+from portside.adapters.redis._client import REDIS_ERRORS, map_error
+from portside.adapters.redis._queue._durability import Confirmation
+from portside.adapters.redis._queue._layout import SERVICE
+from portside.domain._errors import ServiceError, TimedOut
+
+__all__ = ["write_confirmed"]
+
+
+def write_confirmed(
+    client: redis.Redis,
+    how: Confirmation,
+    timeout: float,
+    write: Callable[[Any], None],
+    operation: str,
+) -> Result[Any, ServiceError]:
+    """The reply of the command ``write`` adds to a pipeline, once the server confirmed it.
+
+    ``TimedOut`` (the write may be stored) when the confirmation did not come within
+    ``timeout`` seconds or this server has no way to give one; the connection errors
+    of any command otherwise.
+    """
+    milliseconds = max(1, int(timeout * 1000))
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            write(pipe)
+            if how is Confirmation.WAITAOF:
+                pipe.execute_command("WAITAOF", 1, 0, milliseconds)  # type: ignore[no-untyped-call]
+            elif how is Confirmation.REPLICA:
+                pipe.execute_command("WAIT", 1, milliseconds)  # type: ignore[no-untyped-call]
+            replies: list[Any] = pipe.execute()
+    except REDIS_ERRORS as exc:
+        return Failure(map_error(exc, service=SERVICE, operation=operation))
+    if how is Confirmation.NONE:
+        return Failure(
+            TimedOut(
+                service=SERVICE,
+                operation=operation,
+                message="stored, but this server cannot confirm it: no append-only file "
+                "synced on every write, no WAITAOF and no replica",
+            )
+        )
+    if how is Confirmation.WAITAOF:
+        confirmed = int(replies[1][0]) >= 1
+    elif how is Confirmation.REPLICA:
+        confirmed = int(replies[1]) >= 1
+    else:
+        confirmed = True
+    if not confirmed:
+        return Failure(
+            TimedOut(
+                service=SERVICE,
+                operation=operation,
+                message=f"stored, but not confirmed on disk or a replica within {timeout} s",
+            )
+        )
+    return Success(replies[0])

@@ -1,0 +1,160 @@
+"""What the Redis queue can promise on a given server: persistence, eviction, replicas.
+
+``queue_durability(client)`` reads ``appendonly``, ``appendfsync``, ``save`` and
+``maxmemory-policy`` (``CONFIG GET``), the replicas (``INFO replication``) and whether
+the server has ``WAITAOF`` (Redis 7.2+), and says in one sentence what survives a
+restart. ``RedisQueue`` runs it at start-up (a WARNING when the answer is not
+"everything acknowledged survives", or ``QueueNotDurable`` when asked to refuse), and
+its durable publish uses it to choose how to confirm a write.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+import redis
+from returns.result import Failure, Result, Success
+
+from portside.adapters.redis._client import REDIS_ERRORS, map_error
+from portside.domain._errors import ServiceError
+
+__all__ = ["Confirmation", "QueueDurability", "QueueNotDurable", "queue_durability"]
+
+
+class QueueNotDurable(RuntimeError):
+    """Raised by ``RedisQueue(..., require_durable=True)`` on a server that can lose messages."""
+
+
+class Confirmation(enum.Enum):
+    """How a durable publish confirms its write on this server."""
+
+    #: ``WAITAOF 1 0``: the local append-only file was fsynced (Redis 7.2+).
+    WAITAOF = "waitaof"
+    #: ``appendfsync always``: the server fsyncs before it answers; the reply confirms.
+    FSYNC_ALWAYS = "appendfsync always"
+    #: ``WAIT 1``: at least one replica has the write.
+    REPLICA = "replica"
+    #: Nothing can confirm it: a durable publish is ``TimedOut``.
+    NONE = "none"
+
+
+@attrs.frozen
+class QueueDurability:
+    """What a Redis server keeps of the queue across a restart and under memory pressure.
+
+    ``None`` fields could not be read (a managed server refusing ``CONFIG``).
+    ``durable`` is the at-least-once promise across a restart: the append-only file on
+    and synced on every write, and no eviction.
+    """
+
+    appendonly: bool | None
+    appendfsync: str | None
+    save: str | None
+    maxmemory_policy: str | None
+    replicas: int
+    has_waitaof: bool
+    #: One sentence: what survives a restart and what eviction can do.
+    summary: str
+    #: Each setting that can lose acknowledged messages, as advice to fix it.
+    problems: tuple[str, ...] = ()
+
+    @property
+    def durable(self) -> bool:
+        """Whether every message the queue acknowledged survives a restart and eviction."""
+        return not self.problems
+
+    @property
+    def confirmation(self) -> Confirmation:
+        """How a durable publish confirms a write on this server."""
+        if self.has_waitaof and self.appendonly:
+            return Confirmation.WAITAOF
+        if self.appendonly and self.appendfsync == "always":
+            return Confirmation.FSYNC_ALWAYS
+        if self.replicas > 0:
+            return Confirmation.REPLICA
+        return Confirmation.NONE
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _config(client: redis.Redis, name: str) -> str | None:
+    """One ``CONFIG GET`` value, ``None`` when the server refuses ``CONFIG``."""
+    try:
+        reply: Any = client.config_get(name)
+    except redis.exceptions.ResponseError:
+        return None  # managed services often refuse CONFIG
+    return _text(reply.get(name, reply.get(name.encode())))
+
+
+def queue_durability(client: redis.Redis) -> Result[QueueDurability, ServiceError]:
+    """Read what the server behind ``client`` can promise the queue.
+
+    ``Failure(Unavailable)`` / ``Failure(TimedOut)`` when the server cannot be reached
+    or does not answer; settings the server will not show are reported as unknown.
+    """
+    try:
+        appendonly = _config(client, "appendonly")
+        appendfsync = _config(client, "appendfsync")
+        save = _config(client, "save")
+        policy = _config(client, "maxmemory-policy")
+        info: Any = client.info("replication")
+        version: Any = client.info("server").get("redis_version", "0")
+    except REDIS_ERRORS as exc:
+        return Failure(map_error(exc, service="redis-queue", operation="durability"))
+    major_minor = tuple(int(part) for part in str(version).split(".")[:2] if part.isdigit())
+    return Success(
+        _report(
+            None if appendonly is None else appendonly == "yes",
+            appendfsync,
+            save,
+            policy,
+            int(info.get("connected_slaves", 0)),
+            major_minor >= (7, 2),
+        )
+    )
+
+
+def _report(
+    appendonly: bool | None,
+    appendfsync: str | None,
+    save: str | None,
+    policy: str | None,
+    replicas: int,
+    has_waitaof: bool,
+) -> QueueDurability:
+    problems: list[str] = []
+    if appendonly is None:
+        restart = "unknown (the server does not show its persistence settings)"
+        problems.append("persistence unknown: CONFIG is refused")
+    elif appendonly and appendfsync == "always":
+        restart = "everything acknowledged survives (append-only file, fsync on every write)"
+    elif appendonly:
+        restart = f"the last second or so of writes can be lost (appendfsync {appendfsync})"
+        problems.append(f"appendfsync is {appendfsync}: set appendfsync always")
+    elif save:
+        restart = f"everything since the last snapshot is lost (no append-only file, save {save!r})"
+        problems.append("appendonly is no: set appendonly yes and appendfsync always")
+    else:
+        restart = "every message is lost (nothing is written to disk)"
+        problems.append("appendonly is no and save is empty: set appendonly yes")
+    if policy is None:
+        evict = "eviction unknown"
+        problems.append("maxmemory-policy unknown: CONFIG is refused")
+    elif policy == "noeviction":
+        evict = "nothing is evicted"
+    elif policy.startswith("volatile"):
+        evict = f"maxmemory-policy {policy} can evict dedupe keys, letting duplicates through"
+        problems.append(f"maxmemory-policy is {policy}: set noeviction")
+    else:
+        evict = f"maxmemory-policy {policy} can evict streams and leases, losing messages"
+        problems.append(f"maxmemory-policy is {policy}: set noeviction")
+    summary = f"Redis queue: across a restart {restart}; {evict}"
+    return QueueDurability(
+        appendonly, appendfsync, save, policy, replicas, has_waitaof, summary, tuple(problems)
+    )
