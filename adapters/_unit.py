@@ -9,18 +9,17 @@ and any use after the block raises ``RuntimeError`` (a programming error).
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
 
-from portside.adapters.entities import INT64_MAX, EntitySpec, out_of_range
+from portside.adapters.entities import EntitySpec
 from portside.domain._errors import InvalidRequest, ServiceError
 from portside.ports._uow import Repository, UnitOfWork
 
-__all__ = ["UnitLifecycle", "identity_of", "query_problem"]
+__all__ = ["UnitLifecycle", "identity_of"]
 
 
 E = TypeVar("E")
@@ -154,23 +153,3 @@ def identity_of(
     if problem is not None:
         return InvalidRequest(service=service, operation=operation, message=problem)
     return (spec.entity_type, key)
-
-
-def query_problem(
-    spec: EntitySpec[Any], where: Mapping[str, Any], limit: int | None, offset: int
-) -> str | None:
-    """What is wrong with a ``list`` query (unknown field, negative page), or ``None``."""
-    for name, value in where.items():
-        if name not in spec.fields:
-            return f"{spec.entity_type.__name__} has no field {name!r} to filter on"
-        if out_of_range(value):
-            return f"the value for {name!r} is beyond the 64-bit integer range"
-        # Checked as a stored value would be, so a query the database would refuse is
-        # never sent (on PostgreSQL a refused statement would break the transaction).
-        problem = spec.query_problem(name, value)
-        if problem is not None:
-            return f"the value for {spec.entity_type.__name__}.{name} {problem}"
-    for label, number in (("limit", limit), ("offset", offset)):
-        if number is not None and not 0 <= number <= INT64_MAX:
-            return f"{label} must be between 0 and 2**63 - 1"
-    return None

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
     from portside.ports._clock import Clock
     from portside.ports._llm import LLMPort, Moderates
+    from portside.ports._query import Condition, Field, Ordering, Where, field
     from portside.ports._queue import QueuePort
     from portside.ports._uow import Repository, UnitOfWork
 
@@ -15,12 +16,17 @@ __all__ = [
     "CachePort",
     "Clock",
     "CompareAndDelete",
+    "Condition",
+    "Field",
     "LLMPort",
     "LockedFill",
     "Moderates",
+    "Ordering",
     "QueuePort",
     "Repository",
     "UnitOfWork",
+    "Where",
+    "field",
 ]
 
 # Each protocol module is imported when one of its names is first used.
@@ -30,11 +36,16 @@ __getattr__, __dir__ = lazy_names(
         "CachePort": "portside.ports._cache",
         "Clock": "portside.ports._clock",
         "CompareAndDelete": "portside.ports._cache",
+        "Condition": "portside.ports._query",
+        "Field": "portside.ports._query",
         "LLMPort": "portside.ports._llm",
         "LockedFill": "portside.ports._cache",
         "Moderates": "portside.ports._llm",
+        "Ordering": "portside.ports._query",
         "QueuePort": "portside.ports._queue",
         "Repository": "portside.ports._uow",
         "UnitOfWork": "portside.ports._uow",
+        "Where": "portside.ports._query",
+        "field": "portside.ports._query",
     },
 )

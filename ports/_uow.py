@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from returns.result import Result
 
 from portside.domain._errors import ServiceError
+from portside.ports._query import Ordering, Where
 
 __all__ = ["Repository", "UnitOfWork"]
 
@@ -36,11 +37,26 @@ class Repository(Protocol[E]):
     def list(
         self,
         *,
-        where: Mapping[str, Any] | None = None,
+        where: Where | None = None,
+        order_by: Sequence[Ordering | str] | Ordering | str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> Result[list[E], ServiceError]:
-        """Entities whose fields equal ``where``, ordered by identity key, paginated."""
+        """Entities matching ``where``, in ``order_by`` order then by key, paginated.
+
+        ``where`` is a mapping of field to value (equality), a ``Condition`` or a
+        sequence of them (see ``portside.ports.field``); a field name in ``order_by``
+        means ascending. ``Failure(InvalidRequest)`` naming the argument for an unknown
+        field, a value its column cannot hold, or a bad page; ``Failure(Unavailable)``
+        or ``Failure(TimedOut)`` when the database cannot answer.
+        """
+        ...
+
+    def count(self, *, where: Where | None = None) -> Result[int, ServiceError]:
+        """How many entities match ``where`` (the unit's own changes included).
+
+        Errors as ``list``.
+        """
         ...
 
     def remove(self, entity: E) -> Result[None, ServiceError]:

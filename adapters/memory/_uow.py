@@ -10,16 +10,19 @@ so its cost grows with the unit, not with the store. Versions follow SQLAlchemy'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
 
-from portside.adapters._unit import UnitLifecycle, identity_of, query_problem
+from portside.adapters._query import Query, build_query
+from portside.adapters._unit import UnitLifecycle, identity_of
 from portside.adapters.entities import EntitySpec, copy_value
 from portside.adapters.memory._uow_store import Change, Row, RowStore
 from portside.domain._errors import Conflict, InvalidRequest, NotFound, ServiceError
+from portside.ports._query import Ordering, Where
 from portside.ports._uow import Repository
 
 __all__ = ["Change", "MemoryDatabase", "MemoryRepository", "MemoryUnitOfWork", "Row"]
@@ -248,6 +251,19 @@ class MemoryUnitOfWork(UnitLifecycle):
         return live, held
 
 
+@attrs.frozen
+class _Found:
+    """A query's match: the unit's own entity, or a committed row (loaded if paged)."""
+
+    key: Any
+    entity: Any
+    row: Row
+
+
+def _field_of(found: _Found, name: str) -> Any:
+    return getattr(found.entity, name, None) if found.entity is not None else found.row.get(name)
+
+
 @attrs.define
 class MemoryRepository(Repository[E], Generic[E]):
     """Entities of one type inside one ``MemoryUnitOfWork`` block. For tests."""
@@ -325,38 +341,57 @@ class MemoryRepository(Repository[E], Generic[E]):
     def list(
         self,
         *,
-        where: Mapping[str, Any] | None = None,
+        where: Where | None = None,
+        order_by: Sequence[Ordering | str] | Ordering | str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> Result[list[E], ServiceError]:
-        """Entities whose fields equal ``where``, ordered by key, paginated.
+        """Entities matching ``where``, in ``order_by`` order then by key, paginated.
 
         Entities this unit already holds are judged by their current values.
-        ``Failure(InvalidRequest)`` for an unknown field or a negative limit/offset.
+        ``Failure(InvalidRequest)`` naming the argument that is wrong.
         """
         self._uow.ensure_open(self._generation)
-        conditions = dict(where or {})
-        problem = query_problem(self._spec, conditions, limit, offset)
-        if problem is not None:
-            return Failure(self._error(InvalidRequest, "list", problem))
-        live, held = self._uow.local_of(self._spec.entity_type)
-        found: list[tuple[Any, Any, Row | None]] = [
-            (key, entity, None)
-            for key, entity in live.items()
-            if all(getattr(entity, f, None) == v for f, v in conditions.items())
-        ]
-        found.extend(
-            (key, None, row) for key, row in self._uow.database.scan(self._spec, conditions, held)
-        )
-        found.sort(key=lambda item: item[0])
-        page = found[offset:] if limit is None else found[offset : offset + limit]
+        query = build_query(self._spec, where, order_by, limit, offset)
+        if isinstance(query, str):
+            return Failure(self._error(InvalidRequest, "list", query))
+        found = self._matching(query)
+        query.sort(found, _field_of)
         result: list[E] = [
-            entity
-            if entity is not None
-            else self._uow.load(self._spec, key, {k: copy_value(v) for k, v in (row or {}).items()})
-            for key, entity, row in page
+            item.entity
+            if item.entity is not None
+            else self._uow.load(
+                self._spec, item.key, {k: copy_value(v) for k, v in item.row.items()}
+            )
+            for item in query.page(found)
         ]
         return Success(result)
+
+    def count(self, *, where: Where | None = None) -> Result[int, ServiceError]:
+        """How many entities match ``where``, the unit's own changes included.
+
+        ``Failure(InvalidRequest)`` naming the argument that is wrong.
+        """
+        self._uow.ensure_open(self._generation)
+        query = build_query(self._spec, where, None, None, 0)
+        if isinstance(query, str):
+            return Failure(self._error(InvalidRequest, "count", query))
+        return Success(len(self._matching(query)))
+
+    def _matching(self, query: Query) -> builtins.list[_Found]:
+        """The unit's live entities and the other committed rows that match ``query``."""
+        live, held = self._uow.local_of(self._spec.entity_type)
+        found = [
+            _Found(key, entity, {})
+            for key, entity in live.items()
+            if query.matches(entity, getattr)
+        ]
+        found.extend(
+            _Found(key, None, row)
+            for key, row in self._uow.database.rows(self._spec, held)
+            if query.matches(row, dict.get)
+        )
+        return found
 
     def remove(self, entity: E) -> Result[None, ServiceError]:
         """Stage the removal of ``entity``, which must have been loaded or added here.

@@ -8,21 +8,24 @@ units of work never wait for each other in the middle of a block, on any backend
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
 import sqlalchemy.exc as sa_exc
 from returns.result import Failure, Result, Success
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
-from portside.adapters._unit import UnitLifecycle, identity_of, query_problem
+from portside.adapters._query import build_query
+from portside.adapters._unit import UnitLifecycle, identity_of
 from portside.adapters.entities import INT64_MAX, Entities, EntitySpec
 from portside.adapters.sqlalchemy._constraints import constraint_error
 from portside.adapters.sqlalchemy._errors import SQL_ERRORS, map_error
+from portside.adapters.sqlalchemy._query import sql_conditions, sql_order
 from portside.domain._errors import Conflict, InvalidRequest, NotFound, ServiceError
+from portside.ports._query import Ordering, Where
 from portside.ports._uow import Repository
 
 __all__ = ["SqlAlchemyRepository", "SqlAlchemyUnitOfWork"]
@@ -253,55 +256,82 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
     def list(
         self,
         *,
-        where: Mapping[str, Any] | None = None,
+        where: Where | None = None,
+        order_by: Sequence[Ordering | str] | Ordering | str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> Result[list[E], ServiceError]:
-        """Entities whose fields equal ``where``, ordered by key, paginated.
+        """Entities matching ``where``, in ``order_by`` order then by key, paginated.
 
-        The filter runs in the database for committed rows (bound parameters, never
-        SQL text) and in Python for entities this unit holds, judged by their current
-        values. ``Failure(InvalidRequest)`` for an unknown field or a negative
-        limit/offset, ``Failure(Unavailable)`` when the database cannot be reached.
+        The query runs in the database for committed rows (bound parameters, never SQL
+        text) and in Python for entities this unit holds, judged by their current
+        values; when the unit holds none, the database pages by itself.
+        ``Failure(InvalidRequest)`` naming the argument that is wrong, before any SQL;
+        ``Failure(Unavailable)``/``Failure(TimedOut)`` when the database cannot answer.
         """
         uow = self._uow
         uow.ensure_open(self._generation)
         spec = self._spec
-        conditions = dict(where or {})
-        problem = query_problem(spec, conditions, limit, offset)
-        if problem is not None:
-            return Failure(self._error(InvalidRequest, "list", problem))
+        query = build_query(spec, where, order_by, limit, offset)
+        if isinstance(query, str):
+            return Failure(self._error(InvalidRequest, "list", query))
         live, held = self._local()
-        found: dict[Any, Any] = {
-            key: entity
-            for key, entity in live.items()
-            if all(getattr(entity, f, None) == v for f, v in conditions.items())
-        }
         cls: Any = spec.entity_type
-        key_column = getattr(cls, spec.key)
-        query = (
-            select(key_column)
-            .where(*(getattr(cls, f) == v for f, v in conditions.items()))
-            .order_by(key_column)
+        statement = (
+            select(cls)
+            .where(*sql_conditions(cls, query))
+            .order_by(*sql_order(cls, query, uow.session.get_bind().dialect.name))
         )
-        # Rows this unit holds are judged locally, so fetch enough to replace them.
-        fetch = None if limit is None else offset + limit + len(held)
-        if fetch is not None and fetch <= INT64_MAX:
-            query = query.limit(fetch)
+        if held:
+            # Rows this unit holds are judged locally, so fetch enough to replace them.
+            fetch = None if limit is None else offset + limit + len(held)
+            if fetch is not None and fetch <= INT64_MAX:
+                statement = statement.limit(fetch)
+        else:
+            statement = statement.offset(offset or None).limit(limit)
         try:
-            stored = [k for k in uow.session.scalars(query) if k not in held]
-            keys = sorted([*found, *stored])
-            page = keys[offset:] if limit is None else keys[offset : offset + limit]
-            missing = [k for k in page if k not in found]
-            if missing:
-                for entity in uow.session.scalars(select(cls).where(key_column.in_(missing))):
-                    key = getattr(entity, spec.key)
-                    found[key] = uow.loaded[(cls, key)] = entity
+            stored = [e for e in uow.session.scalars(statement) if getattr(e, spec.key) not in held]
         except SQL_ERRORS as exc:
             uow.read_failed(exc)
             return Failure(map_error(exc, service=uow.service, operation="list"))
-        # A row removed by another commit between the two queries is simply gone.
-        return Success([found[k] for k in page if k in found])
+        page = stored
+        if held:
+            page = [entity for entity in live.values() if query.matches(entity, getattr)]
+            page.extend(stored)
+            query.sort(page, getattr)
+            page = query.page(page)
+            # Rows fetched only to fill the page around the unit's own stay unloaded,
+            # as the fake loads only what it returns.
+            kept = {id(entity) for entity in page}
+            for entity in stored:
+                if id(entity) not in kept:
+                    uow.session.expunge(entity)
+        for entity in page:
+            uow.loaded[(cls, getattr(entity, spec.key))] = entity
+        return Success(page)
+
+    def count(self, *, where: Where | None = None) -> Result[int, ServiceError]:
+        """How many entities match ``where``, the unit's own changes included.
+
+        Errors as ``list``.
+        """
+        uow = self._uow
+        uow.ensure_open(self._generation)
+        spec = self._spec
+        query = build_query(spec, where, None, None, 0)
+        if isinstance(query, str):
+            return Failure(self._error(InvalidRequest, "count", query))
+        live, held = self._local()
+        cls: Any = spec.entity_type
+        statement = select(func.count()).select_from(cls).where(*sql_conditions(cls, query))
+        if held:
+            statement = statement.where(getattr(cls, spec.key).not_in(list(held)))
+        try:
+            stored = uow.session.scalar(statement) or 0
+        except SQL_ERRORS as exc:
+            uow.read_failed(exc)
+            return Failure(map_error(exc, service=uow.service, operation="count"))
+        return Success(stored + sum(query.matches(entity, getattr) for entity in live.values()))
 
     def _local(self) -> tuple[dict[Any, Any], set[Any]]:
         """This unit's live objects of the entity by key, and every key it holds."""

@@ -43,7 +43,8 @@ from portside.adapters.testing._uow_backends import (
     memory_backend,
     sqlalchemy_backend,
 )
-from portside.adapters.testing._uow_kit_data import UowDataRules
+from portside.adapters.testing._uow_kit_data import Pair
+from portside.adapters.testing._uow_kit_query import UowQueryRules
 from portside.domain._errors import ServiceError
 
 __all__ = [
@@ -74,23 +75,15 @@ def _outcome(result: Result[Any, ServiceError]) -> str:
 
 
 @attrs.define
-class _Pair:
-    """The same thing on the system under test (``real``) and on the model."""
-
-    real: Any
-    model: Any
-
-
-@attrs.define
 class _Slot:
     """One long-lived unit of work, open or closed, and the entities it holds."""
 
-    uow: _Pair | None = None
-    loaded: dict[int, _Pair] = attrs.field(factory=dict)
-    exited: _Pair | None = None
+    uow: Pair | None = None
+    loaded: dict[int, Pair] = attrs.field(factory=dict)
+    exited: Pair | None = None
 
 
-class UowContract(UowDataRules, RuleBasedStateMachine):
+class UowContract(UowQueryRules, RuleBasedStateMachine):
     """The unit-of-work contract; ``check_unit_of_work`` binds a backend to it."""
 
     backend: UowBackend
@@ -104,7 +97,7 @@ class UowContract(UowDataRules, RuleBasedStateMachine):
         self.model = MemoryDatabase(self.entities)
         self.spec: EntitySpec[Any] = self.entities.spec(self.item)
         self.slots = {"a": _Slot(), "b": _Slot()}
-        self.stale: list[_Pair] = []
+        self.stale: list[Pair] = []
 
     def teardown(self) -> None:
         """Leave every block still open, so no transaction outlives the example."""
@@ -125,33 +118,33 @@ class UowContract(UowDataRules, RuleBasedStateMachine):
         )
         return isinstance(real, Success)
 
-    def _open(self) -> _Pair:
-        pair = _Pair(self.backend.unit_of_work(), self.model.unit_of_work())
+    def _open(self) -> Pair:
+        pair = Pair(self.backend.unit_of_work(), self.model.unit_of_work())
         pair.real.__enter__()
         pair.model.__enter__()
         return pair
 
-    def _close(self, pair: _Pair, error: BaseException | None = None) -> None:
+    def _close(self, pair: Pair, error: BaseException | None = None) -> None:
         kind = None if error is None else type(error)
         pair.real.__exit__(kind, error, None)
         pair.model.__exit__(kind, error, None)
 
-    def _repos(self, pair: _Pair) -> _Pair:
-        return _Pair(pair.real.repository(self.item), pair.model.repository(self.item))
+    def _repos(self, pair: Pair) -> Pair:
+        return Pair(pair.real.repository(self.item), pair.model.repository(self.item))
 
-    def _get(self, pair: _Pair, key: int, label: str) -> _Pair | None:
+    def _get(self, pair: Pair, key: int, label: str) -> Pair | None:
         repos = self._repos(pair)
         real, model = repos.real.get(key), repos.model.get(key)
         if not self._same(label, real, model):
             return None
-        found = _Pair(real.unwrap(), model.unwrap())
+        found = Pair(real.unwrap(), model.unwrap())
         assert self._values(found.real) == self._values(found.model), label
         return found
 
-    def _commit(self, pair: _Pair, label: str) -> bool:
+    def _commit(self, pair: Pair, label: str) -> bool:
         return self._same(label, pair.real.commit(), pair.model.commit())
 
-    def _rename(self, found: _Pair, name: str) -> None:
+    def _rename(self, found: Pair, name: str) -> None:
         found.real.name = name
         found.model.name = name
 
@@ -184,7 +177,7 @@ class UowContract(UowDataRules, RuleBasedStateMachine):
 
     # -- the two long-lived units ------------------------------------------------------
 
-    def _enter(self, slot: str) -> tuple[_Slot, _Pair]:
+    def _enter(self, slot: str) -> tuple[_Slot, Pair]:
         """The slot and its unit, opened first when the slot is closed."""
         state = self.slots[slot]
         if state.uow is None:
@@ -205,7 +198,7 @@ class UowContract(UowDataRules, RuleBasedStateMachine):
     def add(self, slot: str, key: int, name: str) -> None:
         """Stage a new entity; both sides accept or refuse it alike."""
         state, unit = self._enter(slot)
-        entity = _Pair(self.item(key, name), self.item(key, name))
+        entity = Pair(self.item(key, name), self.item(key, name))
         repos = self._repos(unit)
         if self._same(f"add {key}", repos.real.add(entity.real), repos.model.add(entity.model)):
             state.loaded[key] = entity
@@ -266,7 +259,7 @@ class UowContract(UowDataRules, RuleBasedStateMachine):
             known = state.loaded.get(r.id)
             if known is not None:
                 assert (r is known.real) == (m is known.model), "list: identity map differs"
-            state.loaded[r.id] = _Pair(r, m)
+            state.loaded[r.id] = Pair(r, m)
 
     @rule(slot=SLOTS)
     def commit(self, slot: str) -> None:

@@ -14,13 +14,14 @@ import decimal
 import uuid
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 from returns.result import Failure, Result
 
 from portside.domain._errors import ServiceError
 
-__all__ = ["BAD_VALUES", "GOOD_VALUES", "UowDataRules"]
+__all__ = ["BAD_VALUES", "GOOD_VALUES", "Pair", "UowDataRules"]
 
 _TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
 # Values every backend stores and reads back equal (MariaDB's DATETIME keeps seconds).
@@ -66,6 +67,14 @@ CODES = st.sampled_from(["c0", "c1", "c2"])
 BIN_KEYS = st.integers(0, 2)
 PART_KEYS = st.integers(0, 3)
 FIELDS = st.sampled_from(sorted(BAD_VALUES))
+
+
+@attrs.define
+class Pair:
+    """The same thing on the system under test (``real``) and on the model."""
+
+    real: Any
+    model: Any
 
 
 def _error(result: Result[Any, ServiceError]) -> tuple[str, str] | None:
