@@ -31,6 +31,11 @@ T = TypeVar("T")
 _SERVICE: Final = "fallback"
 
 
+def _as_tuple(members: Sequence[LLMPort]) -> tuple[LLMPort, ...]:
+    # A tuple: the chain's order is fixed once it is built.
+    return tuple(members)
+
+
 def _no_backoff() -> RetryPolicy:
     return RetryPolicy(attempts=1, base=0.5, cap=8.0, jitter=1.0)
 
@@ -61,7 +66,7 @@ class FallbackLLM(LLMPort):
     first member's own answers; each cached answer keeps the model that served it.
     """
 
-    members: Sequence[LLMPort] = attrs.field(converter=tuple[LLMPort, ...])
+    members: Sequence[LLMPort] = attrs.field(converter=_as_tuple)
     attempts: int | None = None
     deadline: float = 120.0
     retry: RetryPolicy = attrs.field(factory=_no_backoff)

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import urlsplit
 
-__all__ = ["check_api_key", "check_base_url"]
+from portside.ports.llm_rules import MAX_SECONDS
+
+__all__ = ["check_api_key", "check_base_url", "check_counts", "check_seconds"]
 
 # Printable ASCII without the space: what a bearer token is made of (RFC 6750 b64token
 # is narrower; compatible servers use other punctuation too).
@@ -55,3 +57,21 @@ def check_base_url(url: str) -> None:
         raise ValueError("base_url has no host")
     if port == 0:
         raise ValueError("base_url has a port outside 1-65535 or not a number")
+
+
+def check_seconds(*values: object) -> None:
+    """Raise ``ValueError`` unless each timeout or deadline is in (0, ``MAX_SECONDS``]."""
+    for value in values:
+        if not (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0 < value <= MAX_SECONDS
+        ):
+            raise ValueError(f"timeouts and the deadline must be in (0, {MAX_SECONDS}] s")
+
+
+def check_counts(*values: object) -> None:
+    """Raise ``ValueError`` unless each count (batch size, redirects) is a positive int."""
+    for value in values:
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError("embed_batch_size and max_redirects must be positive integers")

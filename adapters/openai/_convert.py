@@ -13,6 +13,7 @@ from typing import Any, Literal, cast
 
 import orjson
 
+from portside.domain._errors import ProtocolError
 from portside.domain._llm import (
     ChatMessage,
     ChatRequest,
@@ -36,6 +37,7 @@ __all__ = [
     "chat_params",
     "completion_from_body",
     "moderations_from_body",
+    "not_a_stream",
     "vectors_from_body",
 ]
 
@@ -320,6 +322,19 @@ def moderations_from_body(raw: bytes, *, count: int, fallback_model: str) -> Mod
 
 
 # --- streams -------------------------------------------------------------------------
+
+
+def not_a_stream(content_type: str | None) -> ProtocolError | None:
+    """Why an answer to a stream request is not one: a JSON body or a web page."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media in ("application/json", "text/html"):
+        return ProtocolError(
+            service="openai",
+            operation="stream",
+            message=f"the server answered a stream request with {media}, not server-sent "
+            "events (does it support streaming?)",
+        )
+    return None
 
 
 class ErrorEvent(Exception):

@@ -16,7 +16,12 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
 from portside.adapters.observability import retry_logger
-from portside.adapters.openai._config import check_api_key, check_base_url
+from portside.adapters.openai._config import (
+    check_api_key,
+    check_base_url,
+    check_counts,
+    check_seconds,
+)
 from portside.adapters.openai._convert import (
     ErrorEvent,
     Malformed,
@@ -26,6 +31,7 @@ from portside.adapters.openai._convert import (
     chat_params,
     completion_from_body,
     moderations_from_body,
+    not_a_stream,
     vectors_from_body,
 )
 from portside.adapters.openai._deadline import Expired, read_within
@@ -60,7 +66,6 @@ from portside.ports._clock import Clock
 from portside.ports._llm import LLMPort, Moderates
 from portside.ports.llm_rules import (
     MAX_EMBED_TEXT_CHARS,
-    MAX_SECONDS,
     check_real_llm_allowed,
     validate_chat,
     validate_embed,
@@ -138,11 +143,8 @@ class OpenAILLM(LLMPort, Moderates):
     _closed: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if not _positive_int(self.embed_batch_size) or not _positive_int(self.max_redirects):
-            raise ValueError("embed_batch_size and max_redirects must be positive integers")
-        for value in (self.timeout, self.connect_timeout, self.deadline):
-            if not (_is_number(value) and 0 < value <= MAX_SECONDS):
-                raise ValueError(f"timeouts and the deadline must be in (0, {MAX_SECONDS}] s")
+        check_counts(self.embed_batch_size, self.max_redirects)
+        check_seconds(self.timeout, self.connect_timeout, self.deadline)
         self.base_url = (
             self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         ).rstrip("/")
@@ -209,6 +211,30 @@ class OpenAILLM(LLMPort, Moderates):
         read = min(read if read is not None else self.timeout, left)
         return httpx2.Timeout(read, connect=min(self.connect_timeout, left))
 
+    def _body(
+        self,
+        operation: str,
+        ends: float,
+        read: float | None,
+        send: Callable[[httpx2.Timeout], Any],
+    ) -> bytes | ServiceError:
+        """One attempt's whole body, read within the call's deadline, or its error.
+
+        ``send(timeout)`` opens a streaming response: even a whole body is read as a
+        stream, so the deadline can cut one the server trickles (a buffered read would
+        wait for all of it).
+        """
+        left = ends - self.clock.monotonic()
+        if left <= 0:
+            return self._expired(operation)
+        try:
+            with read_within(send(self._timeouts(read, left)), self.clock, ends) as (_, chunks):
+                return b"".join(chunks)
+        except Expired:
+            return self._expired(operation)
+        except SDK_ERRORS as exc:
+            return self._error(exc, operation)
+
     def _with_retries(
         self, operation: str, ends: float, attempt: Callable[[], Result[T, ServiceError]]
     ) -> Result[T, ServiceError]:
@@ -252,21 +278,10 @@ class OpenAILLM(LLMPort, Moderates):
     def _complete_once(
         self, params: dict[str, Any], read: float | None, ends: float, fallback_model: str
     ) -> Result[Completion, ServiceError]:
-        left = ends - self.clock.monotonic()
-        if left <= 0:
-            return Failure(self._expired("complete"))
-        # A streaming response even for a whole body: it lets the deadline cut a body
-        # the server trickles, which a buffered read would wait for.
-        opened = self._client.chat.completions.with_streaming_response.create(
-            **params, timeout=self._timeouts(read, left)
-        )
-        try:
-            with read_within(opened, self.clock, ends) as (_, chunks):
-                body = b"".join(chunks)
-        except Expired:
-            return Failure(self._expired("complete"))
-        except SDK_ERRORS as exc:
-            return Failure(self._error(exc, "complete"))
+        create = self._client.chat.completions.with_streaming_response.create
+        body = self._body("complete", ends, read, lambda timeout: create(**params, timeout=timeout))
+        if isinstance(body, ServiceError):
+            return Failure(body)
         try:
             completion, refusal = completion_from_body(body, fallback_model=fallback_model)
         except Malformed as exc:
@@ -344,7 +359,7 @@ class OpenAILLM(LLMPort, Moderates):
         )
         try:
             with read_within(opened, self.clock, ends) as (response, chunks):
-                refused = _not_a_stream(response.headers.get("content-type"))
+                refused = not_a_stream(response.headers.get("content-type"))
                 if refused is not None:
                     yield Failure(refused)
                     return
@@ -450,24 +465,18 @@ class OpenAILLM(LLMPort, Moderates):
     def _embed_once(
         self, batch: list[str], model: str, dimensions: int | None, ends: float
     ) -> Result[tuple[list[tuple[float, ...]], str, Usage], ServiceError]:
-        left = ends - self.clock.monotonic()
-        if left <= 0:
-            return Failure(self._expired("embed"))
         extra: dict[str, Any] = {} if dimensions is None else {"dimensions": dimensions}
-        opened = self._client.embeddings.with_streaming_response.create(
-            input=batch,
-            model=model,
-            encoding_format="float",
-            timeout=self._timeouts(None, left),
-            **extra,
+        create = self._client.embeddings.with_streaming_response.create
+        body = self._body(
+            "embed",
+            ends,
+            None,
+            lambda timeout: create(
+                input=batch, model=model, encoding_format="float", timeout=timeout, **extra
+            ),
         )
-        try:
-            with read_within(opened, self.clock, ends) as (_, chunks):
-                body = b"".join(chunks)
-        except Expired:
-            return Failure(self._expired("embed"))
-        except SDK_ERRORS as exc:
-            return Failure(self._error(exc, "embed"))
+        if isinstance(body, ServiceError):
+            return Failure(body)
         try:
             return Success(vectors_from_body(body, count=len(batch), dimensions=dimensions))
         except Malformed as exc:
@@ -478,43 +487,15 @@ def _worth_retrying(error: ServiceError) -> bool:
     return not is_final(error)
 
 
-def _not_a_stream(content_type: str | None) -> ProtocolError | None:
-    """Why an answer to a stream request is not one: a JSON body or a web page."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media in ("application/json", "text/html"):
-        return ProtocolError(
-            service=SERVICE,
-            operation="stream",
-            message=f"the server answered a stream request with {media}, not server-sent "
-            "events (does it support streaming?)",
-        )
-    return None
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 def _moderate_once(
     llm: OpenAILLM, texts: list[str], model: str, ends: float
 ) -> Result[Moderations, ServiceError]:
-    left = ends - llm.clock.monotonic()
-    if left <= 0:
-        return Failure(llm._expired("moderate"))
-    opened = llm._client.moderations.with_streaming_response.create(
-        input=texts, model=model, timeout=llm._timeouts(None, left)
+    create = llm._client.moderations.with_streaming_response.create
+    body = llm._body(
+        "moderate", ends, None, lambda timeout: create(input=texts, model=model, timeout=timeout)
     )
-    try:
-        with read_within(opened, llm.clock, ends) as (_, chunks):
-            body = b"".join(chunks)
-    except Expired:
-        return Failure(llm._expired("moderate"))
-    except SDK_ERRORS as exc:
-        return Failure(llm._error(exc, "moderate"))
+    if isinstance(body, ServiceError):
+        return Failure(body)
     try:
         return Success(moderations_from_body(body, count=len(texts), fallback_model=model))
     except Malformed as exc:
