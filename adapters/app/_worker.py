@@ -16,7 +16,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from types import FrameType
 from typing import Final
@@ -27,6 +31,7 @@ from returns.result import Failure
 from portside.domain._errors import RateLimited
 from portside.domain._queue import Delivery
 from portside.ports._queue import QueuePort
+from portside.ports.queue_rules import QueueOptions
 
 __all__ = ["Backoff", "Handler", "WorkerReport", "run_worker"]
 
@@ -64,11 +69,16 @@ class Backoff:
 
 @attrs.frozen
 class WorkerReport:
-    """What a worker did before it stopped."""
+    """What a worker did before it stopped.
+
+    ``retried`` counts handler failures given back for another try; ``dead_lettered``
+    those that were the message's last allowed delivery (the queue dead-lettered them).
+    """
 
     handled: int = 0
     acked: int = 0
     retried: int = 0
+    dead_lettered: int = 0
     given_back: int = 0
     ack_failures: int = 0
     receive_failures: int = 0
@@ -76,15 +86,32 @@ class WorkerReport:
 
 @attrs.define
 class _Tally:
+    """The counters, shared by the handler threads."""
+
     handled: int = 0
     acked: int = 0
     retried: int = 0
+    dead_lettered: int = 0
     given_back: int = 0
     ack_failures: int = 0
     receive_failures: int = 0
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+
+    def add(self, name: str, count: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + count)
 
     def report(self) -> WorkerReport:
-        return WorkerReport(**attrs.asdict(self))
+        with self._lock:
+            return WorkerReport(
+                self.handled,
+                self.acked,
+                self.retried,
+                self.dead_lettered,
+                self.given_back,
+                self.ack_failures,
+                self.receive_failures,
+            )
 
 
 @contextmanager
@@ -95,7 +122,7 @@ def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
         return
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        _LOG.info("signal %d: stopping after the current message", signum)
+        _LOG.info("signal %d: stopping after the messages in progress", signum)
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -131,6 +158,19 @@ def _heartbeat(queue: QueuePort, delivery: Delivery, every: float, by: float) ->
         thread.join()
 
 
+@attrs.frozen
+class _Settings:
+    """What ``_handle`` needs besides the delivery."""
+
+    queue: QueuePort
+    handler: Handler
+    heartbeat: float
+    lease_extension: float
+    backoff: Backoff
+    max_deliveries: int | None
+    tally: _Tally
+
+
 def run_worker(
     queue: QueuePort,
     topic: str,
@@ -146,89 +186,189 @@ def run_worker(
     backoff: Backoff | None = None,
     handle_signals: bool = True,
     limit: int | None = None,
+    drain: bool = False,
+    concurrency: int = 1,
+    shutdown_timeout: float = 30.0,
+    idle: float = 0.5,
+    max_deliveries: int | None = None,
 ) -> WorkerReport:
     """Receive from ``topic`` as ``consumer`` of ``group`` and handle until stopped.
 
     Stops when ``stop`` is set, on SIGTERM/SIGINT (when called from the main thread
-    with ``handle_signals``), or after ``limit`` handled messages. Give each process a
-    stable ``consumer`` name: a restarted consumer gets its own unacked messages first.
+    with ``handle_signals``), after ``limit`` handled messages, or with ``drain`` as
+    soon as nothing is ready and nothing is in progress. Give each process a stable
+    ``consumer`` name: a restarted consumer gets its own unacked messages first.
+    ``concurrency`` handler threads share the queue; on stop, messages in progress get
+    ``shutdown_timeout`` seconds to finish, then are given back (``nack``), as are
+    received messages not yet started. When nothing is ready the worker waits (``wait``
+    on the queue, and at least ``idle`` seconds between empty receives): it never spins.
     ``heartbeat`` must be well under the queue's lease timeout. Errors from the queue
     are logged and counted, never raised: a retryable ``receive`` failure is retried
     with backoff, one that cannot succeed (``InvalidRequest``, ``Unauthorized``) ends
-    the loop. A handler failure is nacked with ``backoff.delay_after``: at least the
-    ``retry_after`` of a ``RateLimited`` it raised or returned. An exception that is not
-    an ``Exception`` (``KeyboardInterrupt``) gives the message back and propagates.
-    Messages given back count as a delivery: one given back on its last allowed
-    delivery is dead-lettered.
+    the loop. A handler failure is logged (topic, group, message id, attempt) and
+    nacked with ``backoff.delay_after``: at least the ``retry_after`` of a
+    ``RateLimited`` it raised or returned. On the message's last allowed delivery
+    (``max_deliveries``, by default the queue's ``options.max_deliveries`` when it has
+    them) the nack dead-letters it: logged at ERROR and counted as ``dead_lettered``.
+    An exception that is not an ``Exception`` (``KeyboardInterrupt``) gives the message
+    back and propagates. Messages given back count as a delivery: one given back on its
+    last allowed delivery is dead-lettered.
 
-    Raises ``ValueError`` for a ``batch`` under 1, a negative ``wait`` or a
-    non-positive ``heartbeat`` or ``lease_extension``.
+    Raises ``ValueError`` for a ``batch`` or ``concurrency`` under 1, a negative
+    ``wait``, ``idle`` or ``shutdown_timeout``, or a non-positive ``heartbeat`` or
+    ``lease_extension``.
     """
-    if batch < 1 or wait < 0 or heartbeat <= 0 or lease_extension <= 0:
-        raise ValueError("batch must be >= 1, wait >= 0, heartbeat and lease_extension > 0")
+    if batch < 1 or concurrency < 1 or min(wait, idle, shutdown_timeout) < 0:
+        raise ValueError("batch and concurrency must be >= 1; wait, idle, shutdown_timeout >= 0")
+    if heartbeat <= 0 or lease_extension <= 0:
+        raise ValueError("heartbeat and lease_extension must be > 0")
     stop = stop or threading.Event()
-    backoff = backoff or Backoff()
+    if max_deliveries is None:
+        options = getattr(queue, "options", None)
+        max_deliveries = options.max_deliveries if isinstance(options, QueueOptions) else None
     tally = _Tally()
-    idle_errors = 0
-    with _stop_on_signals(stop, handle_signals):
-        while not stop.is_set() and (limit is None or tally.handled < limit):
-            room = batch if limit is None else min(batch, limit - tally.handled)
-            received = queue.receive(topic, group, consumer, max_messages=room, wait=wait)
-            if isinstance(received, Failure):
-                tally.receive_failures += 1
-                error = received.failure()
-                if not error.retryable:
-                    # Bad names or refused credentials: asking again cannot succeed.
-                    _LOG.error("receive failed for good, stopping: %s", error)
-                    break
-                idle_errors += 1
-                _LOG.warning("receive failed: %s", error)
-                stop.wait(backoff.delay_after(idle_errors, error))
-                continue
-            idle_errors = 0
-            deliveries = received.unwrap()
-            for index, delivery in enumerate(deliveries):
+    settings = _Settings(
+        queue, handler, heartbeat, lease_extension, backoff or Backoff(), max_deliveries, tally
+    )
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"{consumer}-handler")
+    running: dict[Future[None], Delivery] = {}
+    backlog: deque[Delivery] = deque()
+    started = idle_errors = 0
+    try:
+        with _stop_on_signals(stop, handle_signals):
+            while True:
+                _reap(running, backlog, queue, tally)
                 if stop.is_set():
-                    _give_back(queue, deliveries[index:], tally)
                     break
-                try:
-                    _handle(queue, delivery, handler, heartbeat, lease_extension, backoff, tally)
-                except BaseException:
-                    _give_back(queue, deliveries[index:], tally)
-                    raise
+                if backlog:
+                    if len(running) < concurrency:
+                        delivery = backlog.popleft()
+                        started += 1
+                        running[pool.submit(_handle, settings, delivery)] = delivery
+                    else:
+                        futures.wait(running, timeout=0.5, return_when=futures.FIRST_COMPLETED)
+                    continue
+                if limit is not None and started >= limit:
+                    break
+                if len(running) >= concurrency:
+                    futures.wait(running, timeout=0.5, return_when=futures.FIRST_COMPLETED)
+                    continue
+                room = batch if limit is None else min(batch, limit - started)
+                began = time.monotonic()
+                received = queue.receive(topic, group, consumer, max_messages=room, wait=wait)
+                if isinstance(received, Failure):
+                    tally.add("receive_failures")
+                    error = received.failure()
+                    if not error.retryable:
+                        # Bad names or refused credentials: asking again cannot succeed.
+                        _LOG.error("receive failed for good, stopping: %s", error)
+                        break
+                    idle_errors += 1
+                    _LOG.warning("receive failed: %s", error)
+                    stop.wait(settings.backoff.delay_after(idle_errors, error))
+                    continue
+                idle_errors = 0
+                backlog.extend(received.unwrap())
+                if backlog:
+                    continue
+                if drain:
+                    if not running:
+                        break
+                    futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                    continue
+                # Nothing ready: never spin, even on a queue that answers at once.
+                stop.wait(max(0.0, idle - (time.monotonic() - began)))
+            _shut_down(running, backlog, queue, tally, shutdown_timeout)
+    except BaseException:
+        _give_back(queue, [*backlog, *running.values()], tally)
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return tally.report()
 
 
-def _handle(
+def _reap(
+    running: dict[Future[None], Delivery],
+    backlog: deque[Delivery],
     queue: QueuePort,
-    delivery: Delivery,
-    handler: Handler,
-    heartbeat: float,
-    lease_extension: float,
-    backoff: Backoff,
     tally: _Tally,
 ) -> None:
-    tally.handled += 1
+    """Forget finished handlers; one that raised a ``BaseException`` re-raises it here."""
+    for future in [f for f in running if f.done()]:
+        delivery = running.pop(future)
+        error = future.exception()
+        if error is not None:
+            # Only a BaseException leaves _handle: give this message and the rest back.
+            _give_back(queue, [delivery], tally)
+            raise error
+
+
+def _shut_down(
+    running: dict[Future[None], Delivery],
+    backlog: deque[Delivery],
+    queue: QueuePort,
+    tally: _Tally,
+    timeout: float,
+) -> None:
+    """Give back what was not started; let what runs finish until ``timeout``, then give it back."""
+    _give_back(queue, list(backlog), tally)
+    backlog.clear()
+    late = futures.wait(running, timeout=timeout).not_done
+    if late:
+        _LOG.warning(
+            "%d handlers still running after the %.3g s shutdown deadline: their messages "
+            "are given back (their acks will be refused)",
+            len(late),
+            timeout,
+        )
+        _give_back(queue, [running.pop(future) for future in late], tally)
+    _reap(running, backlog, queue, tally)
+
+
+def _handle(settings: _Settings, delivery: Delivery) -> None:
+    queue, tally, message = settings.queue, settings.tally, delivery.message
+    tally.add("handled")
     try:
-        with _heartbeat(queue, delivery, heartbeat, lease_extension):
-            outcome = handler(delivery)
+        with _heartbeat(queue, delivery, settings.heartbeat, settings.lease_extension):
+            outcome = settings.handler(delivery)
     except Exception as exc:
-        _LOG.exception("handler failed on message %s", delivery.message.id)
+        _LOG.exception("handler failed on message %s", message.id)
         outcome = Failure(exc)
     if isinstance(outcome, Failure):
-        tally.retried += 1
-        delay = backoff.delay_after(delivery.attempt, outcome.failure())
+        delay = settings.backoff.delay_after(delivery.attempt, outcome.failure())
+        last = settings.max_deliveries is not None and delivery.attempt >= settings.max_deliveries
         nacked = queue.nack(delivery, delay=delay)
         if isinstance(nacked, Failure):
-            _LOG.warning("nack of %s failed: %s", delivery.message.id, nacked.failure())
+            _LOG.warning("nack of %s failed: %s", message.id, nacked.failure())
+        elif last:
+            tally.add("dead_lettered")
+            _LOG.error(
+                "dead-lettered message %s (topic %r, group %r) after attempt %d: %s",
+                message.id,
+                message.topic,
+                delivery.group,
+                delivery.attempt,
+                outcome.failure(),
+            )
+        else:
+            tally.add("retried")
+            _LOG.warning(
+                "retrying message %s (topic %r, group %r) after attempt %d in %.3g s: %s",
+                message.id,
+                message.topic,
+                delivery.group,
+                delivery.attempt,
+                delay,
+                outcome.failure(),
+            )
         return
     acked = queue.ack(delivery)
     if isinstance(acked, Failure):
         # The message will be delivered again: at-least-once, never lost.
-        tally.ack_failures += 1
-        _LOG.warning("ack of %s failed: %s", delivery.message.id, acked.failure())
+        tally.add("ack_failures")
+        _LOG.warning("ack of %s failed: %s", message.id, acked.failure())
     else:
-        tally.acked += 1
+        tally.add("acked")
 
 
 def _give_back(queue: QueuePort, deliveries: list[Delivery], tally: _Tally) -> None:
@@ -236,4 +376,4 @@ def _give_back(queue: QueuePort, deliveries: list[Delivery], tally: _Tally) -> N
     for delivery in deliveries:
         if isinstance(queue.nack(delivery, delay=0.0), Failure):
             continue  # its lease will run out and it comes back then
-        tally.given_back += 1
+        tally.add("given_back")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -93,7 +94,7 @@ def test_handler_failure_value_nacks(queue: MemoryQueue) -> None:
         return Failure(ServiceError(message="no"))
 
     report = run_worker(queue, "t", "g", refuse, wait=0, limit=3, backoff=Backoff(base=0.0))
-    assert (report.retried, report.acked) == (3, 0)
+    assert (report.retried, report.dead_lettered, report.acked) == (2, 1, 0)
     assert [dl.attempts for dl in queue.dead_letters("t", "g").unwrap()] == [3]
 
 
@@ -179,3 +180,81 @@ def test_impossible_worker_settings_raise(queue: MemoryQueue) -> None:
     """A batch of zero is a programming error, raised before anything is received."""
     with pytest.raises(ValueError, match="batch"):
         run_worker(queue, "t", "g", lambda _: None, batch=0)
+
+
+def test_drain_mode_stops_once_the_queue_is_empty(queue: MemoryQueue) -> None:
+    """With drain=True the worker handles what is ready and returns, without a stop event."""
+    queue.publish_many("t", [b"a", b"b", b"c"]).unwrap()
+    report = run_worker(queue, "t", "g", lambda _: None, batch=2, wait=0, drain=True)
+    assert (report.handled, report.acked) == (3, 3)
+
+
+class _CountingReceives(MemoryQueue):
+    """Counts receive calls, to tell a waiting worker from a spinning one."""
+
+    receives: int = 0
+
+    def receive(self, *args: object, **kwargs: object) -> Result[list[Delivery], ServiceError]:
+        self.receives += 1
+        return super().receive(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_empty_queue_is_polled_at_the_idle_pace_not_in_a_busy_loop() -> None:
+    """wait=0 on an empty queue: a receive about every `idle` seconds, not thousands."""
+    queue = _CountingReceives()
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    report = run_worker(queue, "t", "g", lambda _: None, wait=0, idle=0.1, stop=stop)
+    assert report.handled == 0
+    assert 2 <= queue.receives <= 10
+
+
+def test_retries_and_dead_letters_are_logged_and_counted_apart(
+    queue: MemoryQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each retry is a WARNING and the dead letter an ERROR, naming topic, group, id, attempt."""
+    message_id = queue.publish("t", b"x").unwrap()
+
+    def refuse(_: Delivery) -> Result[None, ServiceError]:
+        return Failure(ServiceError(message="no"))
+
+    with caplog.at_level(logging.WARNING, logger="portside.queue.worker"):
+        report = run_worker(queue, "t", "g", refuse, wait=0, limit=3, backoff=Backoff(base=0.0))
+    assert (report.retried, report.dead_lettered) == (2, 1)
+    retries = [r for r in caplog.records if r.getMessage().startswith("retrying")]
+    dead = [r for r in caplog.records if r.getMessage().startswith("dead-lettered")]
+    assert [r.levelno for r in retries] == [logging.WARNING] * 2
+    assert [r.levelno for r in dead] == [logging.ERROR]
+    for record, attempt in zip([*retries, *dead], (1, 2, 3), strict=True):
+        text = record.getMessage()
+        for words in (message_id, "'t'", "'g'", f"attempt {attempt}"):
+            assert words in text
+
+
+def test_handlers_run_on_several_threads_sharing_one_queue(queue: MemoryQueue) -> None:
+    """concurrency=4 runs four handlers at once (they meet at a barrier) and acks them all."""
+    queue.publish_many("t", [b"1", b"2", b"3", b"4"]).unwrap()
+    barrier = threading.Barrier(4, timeout=10)
+    report = run_worker(
+        queue, "t", "g", lambda _: barrier.wait(), batch=4, wait=0, concurrency=4, drain=True
+    )
+    assert (report.handled, report.acked) == (4, 4)
+    assert queue.stored("t") == 0
+
+
+def test_stopping_gives_a_handler_until_the_deadline_then_gives_its_message_back(
+    queue: MemoryQueue,
+) -> None:
+    """A handler still running at the shutdown deadline has its message returned at once."""
+    queue.publish("t", b"slow").unwrap()
+    stop, release = threading.Event(), threading.Event()
+
+    def slow(_: Delivery) -> None:
+        stop.set()
+        release.wait(10)
+
+    report = run_worker(queue, "t", "g", slow, wait=0, stop=stop, shutdown_timeout=0.1)
+    assert (report.handled, report.acked, report.given_back) == (1, 0, 1)
+    [again] = queue.receive("t", "g", "other").unwrap()
+    assert (again.message.body, again.attempt) == (b"slow", 2)
+    release.set()
