@@ -1,14 +1,17 @@
-"""The life cycle every unit of work shares: nesting, dooming, and use after exit.
+"""The life cycle every unit of work shares: nesting, dooming, savepoints, use after exit.
 
 Both the in-memory fake and the SQLAlchemy adapter inherit it, so the rules of
 ``with uow:`` are written once: a nested block joins the outer one, only the outermost
 block ends the transaction, an exception leaving an inner block dooms the outer commit,
-and any use after the block raises ``RuntimeError`` (a programming error).
+an exception leaving a ``savepoint()`` undoes only what was staged inside it, and any
+use after the block raises ``RuntimeError`` (a programming error).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -33,6 +36,10 @@ class UnitLifecycle(UnitOfWork):
     _depth: int = attrs.field(default=0, init=False)
     _doomed: bool = attrs.field(default=False, init=False)
     _generation: int = attrs.field(default=0, init=False)
+    # How many times the staged work was thrown away (rollback, failed commit, doom): a
+    # savepoint taken before then has nothing left to undo.
+    _resets: int = attrs.field(default=0, init=False)
+    _savepoints: int = attrs.field(default=0, init=False)
 
     def __enter__(self) -> Self:
         """Begin the unit of work, or join the block already open."""
@@ -58,10 +65,10 @@ class UnitLifecycle(UnitOfWork):
                 # The inner block failed half-way: its writes cannot be trusted, so the
                 # whole unit is rolled back now and the outer commit will refuse.
                 self._doomed = True
-                self._discard()
+                self._reset()
             return
         try:
-            self._discard()
+            self._reset()
         finally:
             self._end()
 
@@ -83,11 +90,48 @@ class UnitLifecycle(UnitOfWork):
             )
         if self._depth > 1:
             return Success(None)
-        return self._commit()
+        if self._savepoints:
+            return Failure(
+                InvalidRequest(
+                    service=self._service,
+                    operation="commit",
+                    message="commit() inside a savepoint; leave the savepoint first",
+                )
+            )
+        result = self._commit()
+        if isinstance(result, Failure):
+            self._resets += 1  # a failed commit rolled the unit back
+        return result
 
     def rollback(self) -> None:
         """Discard everything staged since the last commit."""
         self.ensure_open()
+        self._reset()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the unit that an exception undoes alone (then the exception goes on).
+
+        Adds, changes and removals staged inside are undone when an exception leaves the
+        block; what was staged before it, and entities loaded inside it (with their
+        loaded values), stay. Savepoints nest. ``commit()`` inside one is
+        ``Failure(InvalidRequest)``. Raises ``RuntimeError`` outside ``with uow:``.
+        """
+        self.ensure_open()
+        mark = self._mark()
+        resets, generation = self._resets, self._generation
+        self._savepoints += 1
+        try:
+            yield
+        except BaseException:
+            if (self._resets, self._generation) == (resets, generation) and self._depth:
+                self._restore(mark)
+            raise
+        finally:
+            self._savepoints -= 1
+
+    def _reset(self) -> None:
+        self._resets += 1
         self._discard()
 
     def repository(self, entity_type: type[E]) -> Repository[E]:
@@ -125,6 +169,14 @@ class UnitLifecycle(UnitOfWork):
     @abstractmethod
     def _discard(self) -> None:
         """Forget staged changes and loaded entities; end the database transaction."""
+
+    @abstractmethod
+    def _mark(self) -> Any:
+        """What ``_restore`` needs to bring the staged work back to this moment."""
+
+    @abstractmethod
+    def _restore(self, mark: Any) -> None:
+        """Undo what was staged since ``_mark`` returned ``mark``."""
 
     @abstractmethod
     def _end(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -81,7 +82,8 @@ class UnitOfWork(Protocol):
     9. the cost of a commit grows with what it touched, not with the store's size.
 
     A nested ``with uow:`` joins the outer block; only the outermost exit ends the
-    transaction, and an exception in an inner block dooms the outer commit.
+    transaction, and an exception in an inner block dooms the outer commit (even when
+    the caller catches it). To recover from a failed part, use ``savepoint()``.
     """
 
     def __enter__(self) -> Self:
@@ -110,6 +112,14 @@ class UnitOfWork(Protocol):
 
     def rollback(self) -> None:
         """Discard everything staged since the last commit."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """``with uow.savepoint():`` — an exception leaving it undoes only its part.
+
+        The exception propagates; everything staged before the savepoint stays, and the
+        unit can still commit. ``commit()`` inside a savepoint is ``Failure(InvalidRequest)``.
+        """
         ...
 
     def repository(self, entity_type: type[E]) -> Repository[E]:

@@ -77,6 +77,44 @@ class MemoryUnitOfWork(UnitLifecycle):
         self._snapshots.clear()
         self._removed.clear()
 
+    def _mark(self) -> _Mark:
+        specs = self.database.entities
+        held = [*self._objects.values(), *(entity for _, entity in self._pending)]
+        return _Mark(
+            objects=dict(self._objects),
+            snapshots=dict(self._snapshots),
+            removed=set(self._removed),
+            pending=list(self._pending),
+            values={id(e): specs.spec(type(e)).values(e) for e in held},
+        )
+
+    def _restore(self, mark: _Mark) -> None:
+        """Put back the values, additions and removals of ``mark``; keep later loads."""
+        for identity, entity in list(self._objects.items()):
+            if identity in mark.objects:
+                continue
+            snapshot = self._snapshots[identity]
+            if snapshot is None:  # added inside the savepoint
+                self.database.release(entity, self)
+                del self._objects[identity]
+                del self._snapshots[identity]
+            else:  # loaded inside it: back to the loaded values
+                _assign(entity, snapshot)
+        for _, entity in self._pending:
+            if id(entity) not in mark.values:
+                self.database.release(entity, self)
+        self._pending = list(mark.pending)
+        self._removed = set(mark.removed)
+        for identity, entity in mark.objects.items():
+            if identity not in self._objects:  # a new entity removed inside the savepoint
+                self._objects[identity] = entity
+                self._snapshots[identity] = mark.snapshots[identity]
+                self.database.claim(entity, self)
+        for _, entity in mark.pending:
+            self.database.claim(entity, self)
+        for entity in [*mark.objects.values(), *(e for _, e in mark.pending)]:
+            _assign(entity, mark.values[id(entity)])
+
     def _repository(self, entity_type: type[E]) -> Repository[E]:
         spec = self.database.entities.spec(entity_type)
         return MemoryRepository(self, spec, self.generation)
@@ -249,6 +287,22 @@ class MemoryUnitOfWork(UnitLifecycle):
                 if (cls, key) not in self._removed:
                     live[key] = entity
         return live, held
+
+
+@attrs.frozen
+class _Mark:
+    """A savepoint of the fake: who was held, staged or removed, with what values."""
+
+    objects: dict[_Identity, Any]
+    snapshots: dict[_Identity, Row | None]
+    removed: set[_Identity]
+    pending: list[tuple[EntitySpec[Any], Any]]
+    values: dict[int, Row]
+
+
+def _assign(entity: Any, values: Row) -> None:
+    for name, value in values.items():
+        setattr(entity, name, copy_value(value))
 
 
 @attrs.frozen

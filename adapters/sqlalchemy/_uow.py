@@ -17,10 +17,11 @@ from returns.result import Failure, Result, Success
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.base import NO_VALUE
 
 from portside.adapters._query import build_query
 from portside.adapters._unit import UnitLifecycle, identity_of
-from portside.adapters.entities import INT64_MAX, Entities, EntitySpec
+from portside.adapters.entities import INT64_MAX, Entities, EntitySpec, copy_value
 from portside.adapters.sqlalchemy._constraints import constraint_error
 from portside.adapters.sqlalchemy._errors import SQL_ERRORS, map_error
 from portside.adapters.sqlalchemy._query import sql_conditions, sql_order
@@ -118,6 +119,41 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
                 return problem
         return None
 
+    def _mark(self) -> _Mark:
+        session = self.session
+        held = [*session.identity_map.values(), *self.new.values(), *self.pending]
+        return _Mark(
+            new=dict(self.new),
+            pending=list(self.pending),
+            removed=set(self.removed),
+            values={id(e): (e, self.entities.spec(type(e)).values(e)) for e in held},
+        )
+
+    def _restore(self, mark: _Mark) -> None:
+        """Undo what was staged since ``mark``, in Python: nothing was flushed yet."""
+        session = self.session
+        kept = {id(entity) for entity in [*mark.new.values(), *mark.pending]}
+        for entity in [*self.new.values(), *self.pending]:
+            if id(entity) not in kept:  # added inside the savepoint
+                session.expunge(entity)
+        for entity in [*mark.new.values(), *mark.pending]:
+            if entity not in session:  # a new entity removed inside the savepoint
+                session.add(entity)
+        for kind, key in self.removed - mark.removed:
+            # expunge + add is how SQLAlchemy takes back a delete not flushed yet
+            entity = self.loaded[(kind, key)]
+            session.expunge(entity)
+            session.add(entity)
+        for entity in session.identity_map.values():
+            if id(entity) not in mark.values:  # loaded inside: back to its loaded values
+                for name, value in instance_state(entity).committed_state.items():
+                    if value is not NO_VALUE:
+                        setattr(entity, name, value)
+        for entity, values in mark.values.values():
+            for name, value in values.items():
+                setattr(entity, name, copy_value(value))
+        self.new, self.pending, self.removed = dict(mark.new), list(mark.pending), set(mark.removed)
+
     def read_failed(self, exc: BaseException) -> None:
         """A read failed: end the database transaction, keep everything the unit staged.
 
@@ -165,6 +201,16 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
 
     def _repository(self, entity_type: type[E]) -> Repository[E]:
         return SqlAlchemyRepository(self, self.entities.spec(entity_type), self.generation)
+
+
+@attrs.frozen
+class _Mark:
+    """A savepoint: what the unit had staged, and every held object's values."""
+
+    new: dict[_Identity, Any]
+    pending: list[Any]
+    removed: set[_Identity]
+    values: dict[int, tuple[Any, dict[str, Any]]]
 
 
 @attrs.define

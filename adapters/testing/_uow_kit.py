@@ -293,6 +293,49 @@ class UowContract(UowQueryRules, RuleBasedStateMachine):
             state.loaded = {}
             assert not self._commit(unit, "commit after a failed inner block")
 
+    @rule(
+        slot=SLOTS,
+        fail=st.booleans(),
+        key=KEYS | NEW_KEYS,
+        name=NAMES,
+        index=st.integers(0, 7),
+        drop=st.booleans(),
+    )
+    def savepoint(self, slot: str, fail: bool, key: int, name: str, index: int, drop: bool) -> None:
+        """Inside a savepoint: add, rename, maybe remove; a failure undoes only that part."""
+        state, unit = self._enter(slot)
+        before = dict(state.loaded)
+        marks = [unit.real.savepoint(), unit.model.savepoint()]
+        for mark in marks:
+            mark.__enter__()
+        error = RuntimeError("savepoint body failed") if fail else None
+        try:
+            repos = self._repos(unit)
+            entity = Pair(self.item(key, name), self.item(key, name))
+            if self._same(
+                f"savepoint add {key}", repos.real.add(entity.real), repos.model.add(entity.model)
+            ):
+                state.loaded[key] = entity
+            held = sorted(before)
+            if held:
+                self._rename(before[held[index % len(held)]], name + "~")
+                if drop:
+                    victim = before[held[(index + 1) % len(held)]]
+                    self._same(
+                        "savepoint remove",
+                        repos.real.remove(victim.real),
+                        repos.model.remove(victim.model),
+                    )
+            assert not self._commit(unit, "commit inside a savepoint")
+        finally:
+            for mark in reversed(marks):
+                # The body's exception goes on: a savepoint never swallows it.
+                assert not mark.__exit__(type(error) if error else None, error, None)
+        if fail:
+            state.loaded = before
+        for found in state.loaded.values():
+            assert self._values(found.real) == self._values(found.model), "after a savepoint"
+
     @rule(slot=SLOTS)
     def use_after_exit(self, slot: str) -> None:
         """A unit of work used after its block raises ``RuntimeError`` on both sides."""

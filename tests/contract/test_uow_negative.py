@@ -116,6 +116,18 @@ class UnorderedDatabase(MemoryDatabase):
         return changes
 
 
+class WholeSavepointUnit(MemoryUnitOfWork):
+    """A failed savepoint rolls back the whole unit instead of its own part."""
+
+    def _restore(self, mark: Any) -> None:
+        self._discard()
+
+
+class WholeSavepointDatabase(MemoryDatabase):
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        return WholeSavepointUnit(self)
+
+
 def _backend(kind: type[MemoryDatabase]) -> Any:
     def make(entities: Entities) -> UowBackend:
         return MemoryBackend(kind(entities))
@@ -133,6 +145,7 @@ def _backend(kind: type[MemoryDatabase]) -> Any:
         ForgetfulDatabase,
         UncheckedDatabase,
         UnorderedDatabase,
+        WholeSavepointDatabase,
     ],
     ids=[
         "no-op-rollback",
@@ -142,6 +155,7 @@ def _backend(kind: type[MemoryDatabase]) -> Any:
         "no-identity-map",
         "no-column-checks",
         "no-foreign-key-order",
+        "savepoint-rolls-back-all",
     ],
 )
 def test_kit_rejects_a_broken_fake(broken: type[MemoryDatabase]) -> None:
