@@ -2,7 +2,7 @@
 -- KEYS: requests zset, tokens zset, tokens sum, pause flag (one model, one hash slot)
 -- ARGV: window (us), request limit (0: none), token limit (0: none), token estimate,
 --       a member id unique to this admission
--- Reply: {0, 0} admitted (and counted), or {1, ms} to wait before asking again.
+-- Reply: 0 when admitted (and counted), else the milliseconds to wait before asking again.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
@@ -17,7 +17,7 @@ end
 
 local paused = redis.call('PTTL', KEYS[4])
 if paused > 0 then
-  return {1, paused}
+  return paused
 end
 
 if token_limit > 0 then
@@ -37,7 +37,7 @@ if request_limit > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', start)
   if redis.call('ZCARD', KEYS[1]) >= request_limit then
     local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return {1, wait_ms(tonumber(first[2]) + window)}
+    return wait_ms(tonumber(first[2]) + window)
   end
 end
 
@@ -49,10 +49,10 @@ if token_limit > 0 then
     for i = 1, #entries, 2 do
       excess = excess - tonumber(string.match(entries[i], ':(%d+)$'))
       if excess <= 0 then
-        return {1, wait_ms(tonumber(entries[i + 1]) + window)}
+        return wait_ms(tonumber(entries[i + 1]) + window)
       end
     end
-    return {1, wait_ms(now + window)}
+    return wait_ms(now + window)
   end
 end
 
@@ -60,4 +60,4 @@ if request_limit > 0 then
   redis.call('ZADD', KEYS[1], now, ARGV[5])
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
 end
-return {0, 0}
+return 0

@@ -101,3 +101,11 @@ def test_two_processes_of_eight_threads_never_admit_more_than_the_limit(
     ]
     counts = [int(worker.communicate(timeout=30)[0].strip()) for worker in workers]
     assert sum(counts) == limit, counts
+
+
+def test_a_server_without_the_script_gets_it_loaded(client: redis.Redis, prefix: str) -> None:
+    """The first admission on a server that lacks the script loads it and is answered."""
+    limiter = RedisRateLimiter(client, {"*": RateLimit(requests=1)}, prefix=prefix)
+    limiter._admit_sha = "0" * 40  # as a server restarted or failed over without it
+    assert limiter.admit("m") == 0.0
+    assert limiter.admit("m") > 0.0
