@@ -39,12 +39,15 @@ class QueuePort(Protocol):
         *,
         headers: Mapping[str, str] | None = None,
         dedupe_key: str | None = None,
+        delay: float = 0.0,
     ) -> Result[str, ServiceError]:
         """Append a message; returns its id.
 
         With a ``dedupe_key`` seen on this topic within the dedupe window, nothing is
         stored and the first message's id is returned. Without one, a ``TimedOut``
-        publish may have been stored: it is not retried automatically.
+        publish may have been stored: it is not retried automatically. With ``delay``
+        (seconds, finite, not negative) no group gets the message before that much time
+        has passed; once due it is delivered as any due message (attempt 1).
         """
         ...
 

@@ -72,6 +72,8 @@ class _Stored:
     seq: int
     #: Groups that have neither acked nor dead-lettered the message yet.
     needed_by: int
+    #: When a delayed message may first be delivered (adapter clock).
+    not_before: float = 0.0
 
 
 @attrs.define
@@ -122,11 +124,18 @@ class MemoryQueue(QueuePort):
         *,
         headers: Mapping[str, str] | None = None,
         dedupe_key: str | None = None,
+        delay: float = 0.0,
     ) -> Result[str, ServiceError]:
-        """Append a message; returns its id. Bad input is ``InvalidRequest``."""
+        """Append a message, delivered no sooner than ``delay`` seconds from now; returns its id.
+
+        Bad input is ``InvalidRequest``.
+        """
         checked_topic = check_name("topic", topic, operation="publish", service=_SERVICE)
         if isinstance(checked_topic, Failure):
             return checked_topic
+        later = check_delay("delay", delay, operation="publish", service=_SERVICE)
+        if isinstance(later, Failure):
+            return later
         copied = self._check_headers(headers, "publish")
         if isinstance(copied, Failure):
             return copied
@@ -142,7 +151,8 @@ class MemoryQueue(QueuePort):
                 return key
         with self._lock:
             values = copied.unwrap().values
-            return Success(self._append(topic, checked.unwrap(), values, dedupe_key))
+            body = checked.unwrap()
+            return Success(self._append(topic, body, values, dedupe_key, later.unwrap()))
 
     def publish_many(
         self,
@@ -173,7 +183,14 @@ class MemoryQueue(QueuePort):
         """The shared header rule (a method so the kit's negative controls can break it)."""
         return check_headers(headers, self.options, operation=operation, service=_SERVICE)
 
-    def _append(self, topic: str, body: bytes, headers: dict[str, str], dedupe: str | None) -> str:
+    def _append(
+        self,
+        topic: str,
+        body: bytes,
+        headers: dict[str, str],
+        dedupe: str | None,
+        delay: float = 0.0,
+    ) -> str:
         state = self._topics.setdefault(topic, _Topic())
         now = self.clock.now()
         if dedupe is not None:
@@ -188,7 +205,8 @@ class MemoryQueue(QueuePort):
         message = QueueMessage(message_id, topic, body, headers, now, dedupe)
         # With no group yet the message waits for the first one, which then owes it an
         # ack like any group: counting it as one keeps acked backlog from piling up.
-        state.messages[message_id] = _Stored(message, state.seq, max(len(state.groups), 1))
+        needed_by = max(len(state.groups), 1)
+        state.messages[message_id] = _Stored(message, state.seq, needed_by, now + delay)
         for group in state.groups.values():
             group.unread.append(message_id)
         self._changed.notify_all()
@@ -270,7 +288,12 @@ class MemoryQueue(QueuePort):
             out.append(self._deliver(state, message_id, group_name, lease))
         while len(out) < count and group.unread:
             message_id = group.unread.popleft()
-            lease = _Lease(state.messages[message_id].seq, consumer, 1, expires, None)
+            stored = state.messages[message_id]
+            if stored.not_before > now:
+                # Delayed: pending with no owner and no delivery yet, due at its time.
+                group.pending[message_id] = _Lease(stored.seq, "", 0, stored.not_before, None)
+                continue
+            lease = _Lease(stored.seq, consumer, 1, expires, None)
             group.pending[message_id] = lease
             out.append(self._deliver(state, message_id, group_name, lease))
         return out
@@ -481,6 +504,9 @@ class MemoryQueue(QueuePort):
             for lease in found.pending.values():
                 lease.consumer, lease.receipt = RECOVERY_CONSUMER, None
                 lease.due = due
+                # A delayed message read from the stream counts that read once its
+                # record is lost (Redis's delivery counter already did).
+                lease.attempt = max(lease.attempt, 1)
 
     def close(self) -> None:
         """Nothing to release: the queue lives in this process's memory."""

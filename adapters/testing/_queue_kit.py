@@ -83,6 +83,10 @@ BAD_CALLS: Final[dict[str, Callable[[QueuePort, Delivery | None], Result[Any, Se
     "long topic": lambda q, _: q.publish("t" * 201, b"bad"),
     "big body": lambda q, _: q.publish(TOPICS[0], b"x" * (KIT_OPTIONS.max_body_bytes + 1)),
     "empty dedupe key": lambda q, _: q.publish(TOPICS[0], b"bad", dedupe_key=""),
+    "negative publish delay": lambda q, _: q.publish(TOPICS[0], b"bad", delay=-1.0),
+    "publish delay beyond the float range": lambda q, _: q.publish(
+        TOPICS[0], b"bad", delay=10**400
+    ),
     "lone surrogate in a header value": lambda q, _: q.publish(
         TOPICS[0], b"bad", headers={"h": "\ud800"}
     ),
@@ -261,6 +265,18 @@ class QueueContract(RuleBasedStateMachine):
         real = self.real.publish(topic, body, headers=headers, dedupe_key=dedupe)
         model = self.model.publish(topic, body, headers=headers, dedupe_key=dedupe)
         self._same("publish", real, model, lambda _, __: None)
+        if isinstance(real, Success) and isinstance(model, Success):
+            self._record_ids(topic, real.unwrap(), model.unwrap())
+
+    @rule(topic=topics, delay=st.sampled_from([0.5, 10.0, 31.0, 45.0]), dedupe=st.booleans())
+    def publish_delayed(self, topic: str, delay: float, dedupe: bool) -> None:
+        """A delayed message reaches no group before its time, then comes as attempt 1."""
+        self.published += 1
+        body = f"m{self.published}".encode()
+        key = "k2" if dedupe else None
+        real = self.real.publish(topic, body, dedupe_key=key, delay=delay)
+        model = self.model.publish(topic, body, dedupe_key=key, delay=delay)
+        self._same(f"publish(delay={delay})", real, model, lambda _, __: None)
         if isinstance(real, Success) and isinstance(model, Success):
             self._record_ids(topic, real.unwrap(), model.unwrap())
 

@@ -353,3 +353,23 @@ def test_a_running_consumer_recovers_a_lost_lease_set(
     assert sorted(int(d.message.body) for d in back) == list(range(50))
     assert {d.attempt for d in back} == {2}
     assert queue.ack_many(back) == Success(50)
+
+
+@pytest.mark.services
+def test_a_delayed_message_waits_for_its_time_on_redis(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """publish(delay=60) reaches no group before 60 s, then comes as attempt 1 and acks."""
+    queue = _queue(client, namespace, manual_clock, lease_timeout=120.0)
+    queue.receive("t", "g", "c").unwrap()
+    queue.publish("t", b"later", delay=60.0).unwrap()
+    queue.publish("t", b"now").unwrap()
+    got = queue.receive("t", "g", "c", max_messages=5).unwrap()
+    assert [d.message.body for d in got] == [b"now"]
+    manual_clock.advance(59.0)
+    assert queue.receive("t", "g", "c").unwrap() == []
+    manual_clock.advance(1.0)
+    [later] = queue.receive("t", "g", "c").unwrap()
+    assert (later.message.body, later.attempt) == (b"later", 1)
+    assert queue.ack_many([*got, later]) == Success(2)
+    assert queue.stored("t") == Success(0)

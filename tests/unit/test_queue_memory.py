@@ -304,3 +304,22 @@ def test_one_consumer_per_message_under_threads() -> None:
     for thread in threads:
         thread.join()
     assert sorted(seen) == sorted(str(i).encode() for i in range(400))
+
+
+def test_a_delayed_message_waits_for_its_time_then_comes_as_attempt_one(
+    manual_clock: ManualClock,
+) -> None:
+    """publish(delay=60) is not delivered before 60 s, then as a first delivery."""
+    queue = MemoryQueue(manual_clock, QueueOptions(lease_timeout=120.0))
+    queue.receive("t", "g", "c").unwrap()
+    queue.publish("t", b"later", delay=60.0).unwrap()
+    queue.publish("t", b"now").unwrap()
+    assert [d.message.body for d in queue.receive("t", "g", "c", max_messages=5).unwrap()] == [
+        b"now"
+    ]
+    manual_clock.advance(59.0)
+    assert queue.receive("t", "g", "c").unwrap() == []
+    manual_clock.advance(1.0)
+    [later] = queue.receive("t", "g", "c").unwrap()
+    assert (later.message.body, later.attempt) == (b"later", 1)
+    assert queue.ack(later) == Success(None)

@@ -116,13 +116,16 @@ class RedisQueue(QueueCore, QueuePort):
         *,
         headers: Mapping[str, str] | None = None,
         dedupe_key: str | None = None,
+        delay: float = 0.0,
     ) -> Result[str, ServiceError]:
         """Append a message; returns its id (the first one's for a seen dedupe key).
+
+        With ``delay`` no group gets it before that many seconds (adapter clock).
 
         Without a dedupe key a failed or timed-out publish is never repeated (it may
         have been stored); with one it is repeated up to ``dedupe_retries`` times.
         """
-        fields = checked_fields(topic, body, headers, dedupe_key, self.options, self.clock)
+        fields = checked_fields(topic, body, headers, dedupe_key, delay, self.options, self.clock)
         if isinstance(fields, Failure):
             return fields
         keys = self._topic_keys(topic)

@@ -20,6 +20,7 @@ from portside.ports._clock import Clock
 from portside.ports.queue_rules import (
     QueueOptions,
     check_body,
+    check_delay,
     check_headers,
     check_name,
     check_publish_batch,
@@ -33,17 +34,21 @@ def checked_fields(
     body: bytes,
     headers: Mapping[str, str] | None,
     dedupe_key: str | None,
+    delay: float,
     options: QueueOptions,
     clock: Clock,
 ) -> Result[list[Any], ServiceError]:
     """The stream entry's flat field list for a publish, once every argument passed.
 
-    A bad topic, body, header or dedupe key is ``Failure(InvalidRequest)`` naming it;
-    headers the codec cannot encode are its ``SerializationError``.
+    A bad topic, body, header, dedupe key or delay is ``Failure(InvalidRequest)``
+    naming it; headers the codec cannot encode are its ``SerializationError``.
     """
     checked = check_name("topic", topic, operation="publish", service=SERVICE)
     if isinstance(checked, Failure):
         return checked
+    later = check_delay("delay", delay, operation="publish", service=SERVICE)
+    if isinstance(later, Failure):
+        return later
     copied = check_headers(headers, options, operation="publish", service=SERVICE)
     if isinstance(copied, Failure):
         return copied
@@ -55,7 +60,10 @@ def checked_fields(
         key = check_name("dedupe key", dedupe_key, operation="publish", service=SERVICE)
         if isinstance(key, Failure):
             return key
-    fields: list[Any] = [b"b", data.unwrap(), b"t", repr(clock.now())]
+    now = clock.now()
+    fields: list[Any] = [b"b", data.unwrap(), b"t", repr(now)]
+    if later.unwrap() > 0:
+        fields += [b"a", repr(now + later.unwrap())]
     if values:
         encoded = encode(values)
         if isinstance(encoded, Failure):

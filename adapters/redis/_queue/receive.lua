@@ -129,6 +129,8 @@ if #due > 0 then
         redis.call('ZREM', L, m)
         redis.call('HDEL', H, id)
       else
+        -- No owner: a delayed message, read once but never delivered.
+        if owner == '' then n = n - 1 end
         items[#items + 1] = {id = id, score = score, owner = owner, receipt = receipt, n = n}
       end
     end
@@ -172,21 +174,38 @@ if #due > 0 then
     end
   end
 end
-if k < count then
+-- Fresh entries in stream order. A delayed one (field 'a', its time, still ahead) gets a
+-- record with no owner, due at that time, and the read goes on until count is met.
+local function not_before(fields)
+  if #fields <= 4 then return nil end  -- a plain entry is exactly b <body> t <time>
+  for i = 1, #fields, 2 do
+    if fields[i] == 'a' then return tonumber(fields[i + 1]) end
+  end
+  return nil
+end
+local first_id, last_id
+while k < count do
   local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - k,
     'STREAMS', S, '>')
-  if r and #r[1][2] > 0 then
-    local entries = r[1][2]
-    lease = pad(entries[1][1]) .. '~' .. prefix .. '/' .. entries[#entries][1] .. '/' ..
-      consumer
-    redis.call('ZADD', L, expires, lease)
-    if maxd <= 1 then redis.call('ZADD', F, expires, lease) end
-    for _, e in ipairs(entries) do
+  if not r or #r[1][2] == 0 then break end
+  for _, e in ipairs(r[1][2]) do
+    local at = not_before(e[2])
+    if at and at > tonumber(now) then
+      redis.call('ZADD', L, at, pad(e[1]))
+      redis.call('HSET', H, e[1], '\t')
+    else
+      first_id = first_id or e[1]
+      last_id = e[1]
       fresh[#fresh + 1] = e[1]
       fresh[#fresh + 1] = e[2]
+      k = k + 1
     end
-    k = k + #entries
   end
+end
+if first_id then
+  lease = pad(first_id) .. '~' .. prefix .. '/' .. last_id .. '/' .. consumer
+  redis.call('ZADD', L, expires, lease)
+  if maxd <= 1 then redis.call('ZADD', F, expires, lease) end
 end
 if k == 0 and want == '1' then
   -- What a waiting caller blocks on: ids after the newest entry, and the next due time.
