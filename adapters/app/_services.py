@@ -176,6 +176,7 @@ def _build_llm(settings: Settings, clock: Clock) -> tuple[LLMPort, str]:
             model=settings.tuning.llm_model,
             embedding_model=settings.tuning.embedding_model,
             timeout=settings.tuning.llm_timeout,
+            deadline=settings.tuning.llm_deadline,
             clock=clock,
         )
         return llm, f"openai ({conn.openai_base_url or 'api.openai.com'})"

@@ -136,6 +136,7 @@ class Tuning:
         "text-embedding-3-small", "a model name", attrs.validators.min_len(1)
     )
     llm_timeout: float = _seconds(60.0, 3600.0)
+    llm_deadline: float = _seconds(120.0, 86_400.0)
     llm_max_retries: int = _count(2, 0, 10)
     redis_timeout: float = _seconds(0.5, 60.0)
     redis_client_timeout: float = _seconds(30.0, 86_400.0)

@@ -33,6 +33,7 @@ def test_configured_services_use_the_real_adapters(
             "OPENAI_API_KEY": "sk-local-test",
             "PORTSIDE_NAMESPACE": f"boot-{os.getpid()}",
             "PORTSIDE_LLM_MAX_RETRIES": "0",
+            "PORTSIDE_LLM_DEADLINE": "45",
         }
     )
     services = build_services(settings)
@@ -41,6 +42,7 @@ def test_configured_services_use_the_real_adapters(
         assert isinstance(services.queue, RedisQueue)
         assert isinstance(services.raw_llm, OpenAILLM)
         assert services.raw_llm.retry.attempts == 1
+        assert services.raw_llm.deadline == 45.0
         request = ChatRequest((ChatMessage.user("hello"),), temperature=0.0)
         server.reply("hi there")
         first = services.llm.complete(request).unwrap()
