@@ -301,3 +301,29 @@ def test_integers_beyond_64_bits_are_invalid_requests(shop: tuple[MemoryDatabase
         error = uow.commit().failure()
         assert (error.kind, error.message) == ("InvalidRequest", "Item.name must be a str, not int")
     assert _names(db, item) == {}
+
+
+def test_create_all_refuses_a_foreign_key_the_fake_cannot_check() -> None:
+    """create_all() on the fake accepts the kit's schema and refuses an unregistered parent."""
+    from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
+
+    entities, _ = kit_entities()
+    MemoryDatabase(entities).create_all()
+    entities.dispose()
+    outside = MetaData()
+    Table("ps_outside", outside, Column("id", Integer, primary_key=True))
+    lonely = Entities(metadata=outside)
+
+    class Child:
+        pass
+
+    table = Table(
+        "ps_child",
+        outside,
+        Column("id", Integer, primary_key=True),
+        Column("parent_id", Integer, ForeignKey("ps_outside.id")),
+    )
+    lonely.map(Child, table)
+    with pytest.raises(ValueError, match="ps_outside"):
+        MemoryDatabase(lonely).create_all()
+    lonely.dispose()
