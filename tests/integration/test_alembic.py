@@ -98,7 +98,7 @@ def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_the_how_tos_env_py_migrates_up_and_down(
     app_module: Any, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """autogenerate sees only the entities' table; upgrade creates it; downgrade drops it."""
+    """Autogenerate sees only the entities' table; upgrade creates it; downgrade drops it."""
     monkeypatch.setenv("DATABASE_URL", url)
     folder = tmp_path / "migrations"
     config = Config(str(tmp_path / "alembic.ini"))
