@@ -23,7 +23,11 @@ class CachePort(Protocol):
 
     Every method returns ``Failure(InvalidRequest)`` for a bad key, value or TTL
     (nothing is written), ``Failure(Unavailable)`` when the backend cannot be reached
-    and ``Failure(TimedOut)`` when it does not answer in time.
+    and ``Failure(TimedOut)`` when it does not answer in time. Bad input of any type
+    (``get_many(None)``, ``set_many`` of a list, ``ttl=10**400``, a batch longer than
+    ``cache_rules.MAX_BATCH``) is an ``InvalidRequest`` naming the argument, never an
+    exception: with the right number of arguments no method raises. The rules are
+    ``portside.ports.cache_rules``.
     """
 
     @property

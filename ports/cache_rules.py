@@ -4,6 +4,12 @@ The fake and the real adapters call these same checks before touching any state,
 bad request is the same ``Failure(InvalidRequest)`` everywhere and nothing is written.
 The checks are on the hot path of every call: the common case (a short printable ASCII
 key, ``bytes``, no TTL) costs a few attribute lookups.
+
+Any argument of any type is checked without raising: a wrong type, a number beyond the
+float range (``ttl=10**400``), a batch that is not a collection of the right kind, or
+an absurd size is an ``InvalidRequest`` naming the argument. Sizes are read before
+anything is copied: a batch longer than ``MAX_BATCH`` is refused from its length (or
+after reading one item past the limit, for a one-shot iterator).
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from typing import Final
+from itertools import islice
+from typing import Any, Final
 
 from portside.domain._errors import InvalidRequest
 
 __all__ = [
+    "MAX_BATCH",
     "MAX_INCR",
     "MAX_KEY_BYTES",
     "MAX_TTL",
@@ -38,6 +46,8 @@ MAX_KEY_BYTES: Final = 1024
 MAX_VALUE_BYTES: Final = 512 * 1024 * 1024
 #: Longest TTL in seconds (about 68 years); larger numbers are almost surely unit bugs.
 MAX_TTL: Final = float(2**31 - 1)
+#: Most keys (``get_many``) or items (``set_many``) in one batch.
+MAX_BATCH: Final = 1_000_000
 #: The range of a counter, as Redis stores it (signed 64-bit).
 MIN_INCR: Final = -(2**63)
 #: The largest counter value (signed 64-bit).
@@ -68,9 +78,8 @@ def check_namespace(namespace: object) -> str:
 
 def check_key(key: object, operation: str) -> InvalidRequest | None:
     """``None`` for a valid key, else the error naming what is wrong with it."""
-    # Printable ASCII (isprintable rejects the ASCII control range) is one byte per
-    # character, so its length is its UTF-8 size; anything else is checked per character.
-    if type(key) is str and key.isascii() and key.isprintable() and 0 < len(key) <= MAX_KEY_BYTES:
+    # Fast path: short printable ASCII (isprintable rejects the ASCII control range).
+    if type(key) is str and key.isascii() and key.isprintable() and 0 < len(key) <= 1024:
         return None
     return _slow_key(key, operation)
 
@@ -113,10 +122,12 @@ def check_ttl(ttl: object, operation: str) -> InvalidRequest | None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
         return _invalid(operation, f"ttl must be seconds as a number, got {type(ttl).__name__}")
-    if not math.isfinite(ttl) or ttl <= 0:
-        return _invalid(operation, f"ttl must be positive seconds or None, got {ttl!r}")
+    # An int is compared as an int: math.isfinite(10**400) would raise OverflowError.
+    if (type(ttl) is not int and not math.isfinite(ttl)) or ttl <= 0:
+        return _invalid(operation, "ttl must be positive seconds or None")
     if ttl > MAX_TTL:
-        return _invalid(operation, f"ttl must be at most {MAX_TTL:.0f} seconds, got {ttl!r}")
+        # No echo of the number: str() of a huge int can itself raise.
+        return _invalid(operation, f"ttl must be at most {MAX_TTL:.0f} seconds")
     return None
 
 
@@ -129,14 +140,36 @@ def check_by(by: object, operation: str = "incr") -> InvalidRequest | None:
     return None
 
 
-def check_keys(keys: Iterable[str], operation: str) -> tuple[list[str], InvalidRequest | None]:
+def _batch_problem(batch: object, operation: str) -> InvalidRequest | None:
+    """The error for a batch longer than ``MAX_BATCH``, read from its length if it has one."""
+    try:
+        size = len(batch)  # type: ignore[arg-type]
+    except TypeError:
+        return None  # no length (an iterator): counted while reading
+    except (OverflowError, ValueError):
+        size = MAX_BATCH + 1  # a length beyond the machine's integers
+    if size > MAX_BATCH:
+        return _invalid(operation, f"a batch holds at most {MAX_BATCH} items")
+    return None
+
+
+def check_keys(keys: object, operation: str) -> tuple[list[str], InvalidRequest | None]:
     """The keys as a list (duplicates kept) and the first problem among them, if any."""
-    if isinstance(keys, str | bytes):
+    if isinstance(keys, str | bytes | bytearray | memoryview):
         # A lone str is an iterable of one-character keys: almost surely a bug.
-        return [], _invalid(operation, "keys must be an iterable of str, not a single str")
-    listed = list(keys)
-    # A batch of printable ASCII keys is checked by the same rule as ``check_key`` in a
-    # handful of C-level passes over all of them instead of one Python call per key.
+        return [], _invalid(operation, "keys must be an iterable of str, not a single value")
+    if not isinstance(keys, Iterable):
+        return [], _invalid(
+            operation, f"keys must be an iterable of str, got {type(keys).__name__}"
+        )
+    too_many = _batch_problem(keys, operation)
+    if too_many is not None:
+        return [], too_many
+    listed: list[Any] = list(islice(keys, MAX_BATCH + 1))
+    if len(listed) > MAX_BATCH:
+        return [], _invalid(operation, f"a batch holds at most {MAX_BATCH} items")
+    # Fast path for a batch of short printable ASCII keys: a handful of C-level passes
+    # over all of them instead of one Python call per key (it matters for get_many).
     try:
         joined = "".join(listed)
     except TypeError:
@@ -145,7 +178,7 @@ def check_keys(keys: Iterable[str], operation: str) -> tuple[list[str], InvalidR
         joined is not None
         and joined.isascii()
         and joined.isprintable()
-        and (not listed or (min(map(len, listed)) > 0 and max(map(len, listed)) <= MAX_KEY_BYTES))
+        and (not listed or (min(map(len, listed)) > 0 and max(map(len, listed)) <= 1024))
     ):
         return listed, None
     for key in listed:
@@ -155,8 +188,18 @@ def check_keys(keys: Iterable[str], operation: str) -> tuple[list[str], InvalidR
     return listed, None
 
 
-def check_items(items: Mapping[str, bytes], operation: str) -> InvalidRequest | None:
-    """The first problem among the keys and values of ``items``, if any."""
+def check_items(items: object, operation: str) -> InvalidRequest | None:
+    """The first problem among the keys and values of ``items``, if any.
+
+    ``items`` must be a ``Mapping`` (a list of pairs is refused, not guessed at).
+    """
+    if not isinstance(items, Mapping):
+        return _invalid(
+            operation, f"items must be a mapping of str to bytes, got {type(items).__name__}"
+        )
+    too_many = _batch_problem(items, operation)
+    if too_many is not None:
+        return too_many
     for key, value in items.items():
         error = check_key(key, operation) or check_value(value, operation)
         if error is not None:

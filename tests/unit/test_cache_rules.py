@@ -83,7 +83,7 @@ def test_keys_list_keeps_duplicates_and_refuses_a_lone_string() -> None:
     assert (listed, error) == (["a", "b", "a"], None)
     _, error = check_keys("abc", "get_many")
     assert error is not None
-    assert "single str" in error.message
+    assert "not a single value" in error.message
     _, error = check_keys(["ok", ""], "get_many")
     assert error is not None
 
