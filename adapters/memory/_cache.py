@@ -8,12 +8,12 @@ absent for every method, and every operation is atomic under one lock.
 Caches created from one ``MemoryStore`` behave like caches on one Redis database: each
 sees only its own namespace, and ``clear()`` empties that namespace only.
 
-Expiry costs O(log n) per write, whatever the number of keys: every deadline goes on a
-heap, each write removes the keys whose deadline has passed from its top, and an
-expired key read before then is dropped when read. A heap item whose key was since
-rewritten or deleted is skipped when it comes up (lazy removal); when stale items
-outnumber the keys, the heap is rebuilt from the live keys, so it stays within about
-twice the number of keys with a deadline (amortised O(1) per write).
+Expiry costs O(log n) per write, whatever the number of keys: deadlines go on a heap,
+each write removes the keys whose deadline has passed from its top, and an expired key
+read before then is dropped when read. Removal is lazy: a deleted key's item is skipped
+when it comes up, and a key whose TTL was refreshed keeps its one item, moved to the
+new deadline when it comes up. Should extra items outnumber the keys (keys deleted and
+written again), the heap is rebuilt from the live keys (amortised O(1) per write).
 """
 
 from __future__ import annotations
@@ -126,20 +126,33 @@ class MemoryCache(CachePort, CompareAndDelete, LockedFill):
         return entry
 
     def _put(self, key: str, entry: _Entry, now: float) -> None:
-        """Store ``entry``, note its deadline, and drop keys expired by ``now``. Under lock."""
-        self._data[key] = entry
+        """Store ``entry``, note its deadline, and drop keys expired by ``now``. Under lock.
+
+        Every key with a deadline has a heap item no later than that deadline. A key
+        rewritten with a later deadline (a TTL refreshed) needs no new item: when its
+        old item comes up, it is moved to the key's current deadline instead.
+        """
+        data = self._data
+        old = data.get(key)
+        data[key] = entry
+        expires = entry[1]
         heap = self._deadlines
-        if entry[1] is not None:
-            heapq.heappush(heap, (entry[1], key))
+        if expires is not None and (old is None or old[1] is None or expires < old[1]):
+            heapq.heappush(heap, (expires, key))
         while heap and heap[0][0] <= now:
-            expires, name = heapq.heappop(heap)
-            held = self._data.get(name)
-            # Stale when the key was rewritten with another deadline (or deleted).
-            if held is not None and held[1] == expires:
-                del self._data[name]
-        if len(heap) > 2 * len(self._data) + _SLACK:
-            self._deadlines[:] = [(e[1], k) for k, e in self._data.items() if e[1] is not None]
-            heapq.heapify(self._deadlines)
+            name = heap[0][1]
+            held = data.get(name)
+            if held is None or held[1] is None:
+                heapq.heappop(heap)  # deleted, or no deadline any more
+            elif held[1] <= now:
+                heapq.heappop(heap)
+                del data[name]
+            else:
+                heapq.heapreplace(heap, (held[1], name))  # its deadline moved later
+        if len(heap) > 2 * len(data) + _SLACK:
+            # Keys deleted and written again leave extra items: rebuild from live keys.
+            heap[:] = [(e[1], k) for k, e in data.items() if e[1] is not None]
+            heapq.heapify(heap)
 
     def get(self, key: str) -> Result[bytes | None, ServiceError]:
         """The value at ``key``, or ``None`` when absent or expired."""

@@ -192,3 +192,19 @@ def test_a_rewritten_key_keeps_its_new_deadline(
     manual_clock.advance(20)
     cache.set("other", b"v")
     assert cache.get("k") == Success(b"forever")
+
+
+def test_a_refreshed_ttl_moves_the_deadline_instead_of_adding_one(
+    cache: MemoryCache, manual_clock: ManualClock
+) -> None:
+    """A key whose TTL is refreshed keeps one heap item and expires at its newest deadline."""
+    cache.set("k", b"v", ttl=1)
+    for _ in range(100):
+        cache.set("k", b"v", ttl=10)
+    assert len(cache._deadlines) == 1
+    manual_clock.advance(2)
+    cache.set("other", b"v")  # the old deadline comes up and moves to the new one
+    assert cache.get("k") == Success(b"v")
+    manual_clock.advance(9)
+    cache.set("other", b"v")  # reaps k at its new deadline, unread
+    assert "k" not in cache._data
