@@ -166,6 +166,14 @@ class OpenAILLM(LLMPort, Moderates):
             http_client=http_client,
         )
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Pretty printers (IPython, hypothesis' failing examples) show the safe repr.
+
+        Without this they list every attrs field, ``repr=False`` or not: the API key
+        would be printed in a test's falsifying example.
+        """
+        printer.text(repr(self))
+
     @property
     def identity(self) -> LLMIdentity:
         """``LLMIdentity("openai", base_url, model)``."""

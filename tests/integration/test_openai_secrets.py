@@ -104,3 +104,15 @@ def test_validation_happens_before_the_guard_and_the_network(make_llm: MakeLLM) 
     result = llm.complete(ChatRequest((ChatMessage.user("x"),), model=""))
     assert isinstance(result, Failure)
     assert isinstance(result.failure(), InvalidRequest)
+
+
+def test_pretty_printers_show_no_key() -> None:
+    """Hypothesis (and IPython) pretty-print the safe repr, not every attrs field."""
+    from hypothesis.vendor.pretty import pretty
+
+    llm = OpenAILLM(api_key="sk-pretty-0123456789abcdef", base_url="http://127.0.0.1:9/v1")
+    try:
+        assert "sk-pretty-0123456789abcdef" not in pretty(llm)
+        assert "OpenAILLM(" in pretty(llm)
+    finally:
+        llm.close()
