@@ -76,6 +76,11 @@ class QueueOptions:
             raise ValueError("dedupe_window must be a positive number of seconds")
 
 
+#: Names found valid, with their result (bounded: a process may keep inventing names).
+_VALID_NAMES: dict[str, Success[str]] = {}
+_MAX_VALID_NAMES: Final = 4096
+
+
 def _invalid(operation: str, message: str, service: str) -> Failure[InvalidRequest]:
     return Failure(InvalidRequest(service=service, operation=operation, message=message))
 
@@ -84,6 +89,13 @@ def check_name(
     kind: str, name: object, *, operation: str, service: str
 ) -> Result[str, InvalidRequest]:
     """``name`` when it is a str of 1 to 200 printable characters, else ``InvalidRequest``."""
+    if type(name) is str:
+        # Results are immutable: a name found valid before gets the same Success again
+        # (every receive and ack checks three names; building their results was most of
+        # the cost of checking them).
+        known = _VALID_NAMES.get(name)
+        if known is not None:
+            return known
     if not isinstance(name, str):
         return _invalid(operation, f"{kind} name must be a str", service)
     if not name:
@@ -94,7 +106,12 @@ def check_name(
         )
     if not name.isprintable():
         return _invalid(operation, f"{kind} name has a non-printable character", service)
-    return Success(name)
+    valid = Success(name)
+    if type(name) is str:
+        if len(_VALID_NAMES) >= _MAX_VALID_NAMES:
+            _VALID_NAMES.clear()
+        _VALID_NAMES[name] = valid
+    return valid
 
 
 def check_body(

@@ -12,7 +12,7 @@ import pytest
 import redis
 from returns.result import Success
 
-from portside.adapters.memory import ManualClock
+from portside.adapters.memory import ManualClock, MemoryQueue
 from portside.adapters.redis import (
     QueueNotDurable,
     RedisCache,
@@ -373,3 +373,29 @@ def test_a_delayed_message_waits_for_its_time_on_redis(
     assert (later.message.body, later.attempt) == (b"later", 1)
     assert queue.ack_many([*got, later]) == Success(2)
     assert queue.stored("t") == Success(0)
+
+
+@pytest.mark.services
+def test_with_one_delivery_allowed_an_expired_batch_is_dead_lettered_like_the_fake(
+    client: redis.Redis, namespace: str, manual_clock: ManualClock
+) -> None:
+    """max_deliveries=1: an acked message is gone, the other's expired lease buries it once."""
+    options = QueueOptions(lease_timeout=30.0, max_deliveries=1)
+    results = []
+    for queue in (
+        RedisQueue(client, manual_clock, options, namespace),
+        MemoryQueue(manual_clock, options),
+    ):
+        queue.receive("t", "g", "c").unwrap()
+        queue.publish_many("t", [b"a", b"b"]).unwrap()
+        first, _ = queue.receive("t", "g", "c", max_messages=2).unwrap()
+        assert queue.ack(first) == Success(None)
+        manual_clock.advance(31.0)
+        letters = queue.dead_letters("t", "g").unwrap()
+        results.append(
+            (
+                [(d.message.body, d.attempts, d.reason) for d in letters],
+                queue.receive("t", "g", "c").unwrap(),
+            )
+        )
+    assert results[0] == results[1] == ([(b"b", 1, "lease expired")], [])

@@ -17,7 +17,7 @@ if owner then
 elseif first and first == id and last == id then
   -- A batch of one: removing its lease is the check that it was live.
   if redis.call('ZREM', L, lease) == 0 then return attempts(group, id) and -1 or 0 end
-  redis.call('ZREM', F, lease)
+  if final(lease) then redis.call('ZREM', F, lease) end
 elseif lease and covers(lease, id) then
   shared = true
 else
@@ -27,7 +27,7 @@ local acked = redis.call('XACK', S, group, id)
 -- A batch lease goes as soon as nothing it covers is pending any more.
 if shared and #redis.call('XPENDING', S, group, first, last, 1) == 0 then
   redis.call('ZREM', L, lease)
-  redis.call('ZREM', F, lease)
+  if final(lease) then redis.call('ZREM', F, lease) end
 end
 if acked == 0 then return 0 end
 release(group, {id})

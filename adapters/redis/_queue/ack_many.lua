@@ -58,7 +58,7 @@ for m, live in pairs(leases) do
     local first, last = batch(m)
     if #redis.call('XPENDING', S, group, first, last, 1) == 0 then
       redis.call('ZREM', L, m)
-      redis.call('ZREM', F, m)
+      if final(m) then redis.call('ZREM', F, m) end
     end
   end
 end

@@ -92,6 +92,10 @@ local function lease_of(receipt, id)
   end
   return string.sub(receipt, 1, cut - 1)
 end
+-- Whether batch lease m is also in F (its deliveries were the last allowed ones).
+local function final(m)
+  return string.sub(m, 42, 43) == '~!'
+end
 -- Whether batch lease m is live and covers id (a receipt is only trusted once found).
 local function covers(m, id)
   local first, last = batch(m)

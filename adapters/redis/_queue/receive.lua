@@ -35,38 +35,6 @@ local function in_order(a, b)
   if a.ms ~= b.ms then return a.ms < b.ms end
   return a.sq < b.sq
 end
--- The sweep: every last allowed delivery whose lease ran out is a dead letter now,
--- however many other leases are due (F holds only those, scored like L).
-local spent = redis.call('ZRANGEBYSCORE', F, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
-if #spent > 0 then
-  local gone = {}
-  for i = 1, #spent, 2 do
-    local m, score = spent[i], tonumber(spent[i + 1])
-    redis.call('ZREM', F, m)
-    local first, last = batch(m)
-    if first then
-      -- A fresh batch when max-deliveries is 1: its entries without a record of their own.
-      redis.call('ZREM', L, m)
-      for _, e in ipairs(redis.call('XPENDING', S, group, first, last, 1000)) do
-        if redis.call('HEXISTS', H, e[1]) == 0 then
-          gone[#gone + 1] = {id = e[1], score = score, n = tonumber(e[4])}
-        end
-      end
-    else
-      local id = unpad(m)
-      local n = attempts(group, id)
-      if n then
-        gone[#gone + 1] = {id = id, score = score, n = n}
-      else
-        redis.call('ZREM', L, m)
-        redis.call('HDEL', H, id)
-      end
-    end
-  end
-  for _, it in ipairs(gone) do it.ms, it.sq = sid(it.id) end
-  table.sort(gone, in_order)
-  for _, it in ipairs(gone) do bury(group, D, it.id, 'lease expired', it.n, now) end
-end
 -- The earliest 512 due leases per call bound the work of one script run.
 local WINDOW, PAGES = 512, 32
 local due = redis.call('ZRANGEBYSCORE', L, '-inf', now, 'WITHSCORES', 'LIMIT', 0, WINDOW)
@@ -101,6 +69,39 @@ if #due == 2 * WINDOW then
   end
 end
 if #due > 0 then
+  -- The sweep: every last allowed delivery whose lease ran out is a dead letter now,
+  -- however many other leases are due (F holds only those, scored like L, so none
+  -- is due when nothing in L is).
+  local spent = redis.call('ZRANGEBYSCORE', F, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+  if #spent > 0 then
+    local gone = {}
+    for i = 1, #spent, 2 do
+      local m, score = spent[i], tonumber(spent[i + 1])
+      redis.call('ZREM', F, m)
+      local first, last = batch(m)
+      if first then
+        -- A fresh batch when max-deliveries is 1: its entries without a record of their own.
+        redis.call('ZREM', L, m)
+        for _, e in ipairs(redis.call('XPENDING', S, group, first, last, 1000)) do
+          if redis.call('HEXISTS', H, e[1]) == 0 then
+            gone[#gone + 1] = {id = e[1], score = score, n = tonumber(e[4])}
+          end
+        end
+      else
+        local id = unpad(m)
+        local n = attempts(group, id)
+        if n then
+          gone[#gone + 1] = {id = id, score = score, n = n}
+        else
+          redis.call('ZREM', L, m)
+          redis.call('HDEL', H, id)
+        end
+      end
+    end
+    for _, it in ipairs(gone) do it.ms, it.sq = sid(it.id) end
+    table.sort(gone, in_order)
+    for _, it in ipairs(gone) do bury(group, D, it.id, 'lease expired', it.n, now) end
+  end
   local items = {}
   for i = 1, #due, 2 do
     local m, score = due[i], tonumber(due[i + 1])
@@ -203,7 +204,9 @@ while k < count do
   end
 end
 if first_id then
-  lease = pad(first_id) .. '~' .. prefix .. '/' .. last_id .. '/' .. consumer
+  -- '~!' marks a batch whose deliveries are the last allowed ones (it is also in F).
+  local mark = (maxd <= 1) and '~!' or '~'
+  lease = pad(first_id) .. mark .. prefix .. '/' .. last_id .. '/' .. consumer
   redis.call('ZADD', L, expires, lease)
   if maxd <= 1 then redis.call('ZADD', F, expires, lease) end
 end
