@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -81,6 +83,19 @@ def test_an_unreachable_store_admits(prefix: str) -> None:
     assert limiter.admit("m") == limiter.admit("m") == 0.0
 
 
+def _hammer(redis_url: str, prefix: str, limit: int, window: float, seconds: float) -> list[Any]:
+    """Admissions of 2 processes x 8 threads, each as (server time before, after)."""
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), redis_url, prefix, str(limit), str(window), str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    return [pair for worker in workers for pair in json.loads(worker.communicate(timeout=30)[0])]
+
+
 @pytest.mark.slow
 def test_two_processes_of_eight_threads_never_admit_more_than_the_limit(
     redis_url: str, prefix: str
@@ -90,17 +105,26 @@ def test_two_processes_of_eight_threads_never_admit_more_than_the_limit(
     The test lasts 3 s, inside one window, so every admission counts against the same
     40: more would be two processes taking one slot, fewer a lost admission.
     """
-    limit = 40
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), redis_url, prefix, str(limit), "60", "3"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    counts = [int(worker.communicate(timeout=30)[0].strip()) for worker in workers]
-    assert sum(counts) == limit, counts
+    assert len(_hammer(redis_url, prefix, 40, 60.0, 3.0)) == 40
+
+
+@pytest.mark.slow
+def test_no_sliding_window_across_processes_holds_more_than_the_limit(
+    redis_url: str, prefix: str
+) -> None:
+    """Over several half-second windows, no N+1 admissions fit in one window.
+
+    Each admission happened at a server time between the two readings around it; N+1
+    admissions whose readings all lie within less than a window would be a breach
+    beyond doubt. The run must also fill the windows, or it proves nothing.
+    """
+    limit, window = 10, 0.5
+    admitted = sorted(_hammer(redis_url, prefix, limit, window, 2.5))
+    for first in range(len(admitted) - limit):
+        group = admitted[first : first + limit + 1]
+        spread = max(after for _, after in group) - group[0][0]
+        assert spread >= window, f"{limit + 1} admissions within {spread:.3f} s"
+    assert len(admitted) >= limit * 4, f"only {len(admitted)} admissions: the limit never bit"
 
 
 def test_a_server_without_the_script_gets_it_loaded(client: redis.Redis, prefix: str) -> None:
