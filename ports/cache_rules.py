@@ -34,6 +34,7 @@ __all__ = [
     "check_items",
     "check_key",
     "check_keys",
+    "check_lock",
     "check_namespace",
     "check_ttl",
     "check_value",
@@ -78,8 +79,9 @@ def check_namespace(namespace: object) -> str:
 
 def check_key(key: object, operation: str) -> InvalidRequest | None:
     """``None`` for a valid key, else the error naming what is wrong with it."""
-    # Fast path: short printable ASCII (isprintable rejects the ASCII control range).
-    if type(key) is str and key.isascii() and key.isprintable() and 0 < len(key) <= 1024:
+    # Printable ASCII (isprintable rejects the ASCII control range) is one byte per
+    # character, so its length is its UTF-8 size; anything else is checked per character.
+    if type(key) is str and key.isascii() and key.isprintable() and 0 < len(key) <= MAX_KEY_BYTES:
         return None
     return _slow_key(key, operation)
 
@@ -131,6 +133,20 @@ def check_ttl(ttl: object, operation: str) -> InvalidRequest | None:
     return None
 
 
+def check_lock(lock: object, token: object, ttl: object, operation: str) -> InvalidRequest | None:
+    """``None`` for a valid fill lock (``LockedFill``), else the error naming the argument.
+
+    The lock is a key, the token bytes, and the TTL a number of seconds: never ``None``,
+    since a lock whose owner crashed must free itself.
+    """
+    if ttl is None:
+        return _invalid(operation, "lock ttl must be positive seconds, got None")
+    problem = check_key(lock, operation) or check_value(token, operation)
+    if problem is not None:
+        return _invalid(operation, f"lock: {problem.message}")
+    return check_ttl(ttl, operation)
+
+
 def check_by(by: object, operation: str = "incr") -> InvalidRequest | None:
     """``None`` for an ``int`` increment in the signed 64-bit range, else the error."""
     if isinstance(by, bool) or not isinstance(by, int):
@@ -178,7 +194,7 @@ def check_keys(keys: object, operation: str) -> tuple[list[str], InvalidRequest 
         joined is not None
         and joined.isascii()
         and joined.isprintable()
-        and (not listed or (min(map(len, listed)) > 0 and max(map(len, listed)) <= 1024))
+        and (not listed or (min(map(len, listed)) > 0 and max(map(len, listed)) <= MAX_KEY_BYTES))
     ):
         return listed, None
     for key in listed:

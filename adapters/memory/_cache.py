@@ -38,6 +38,7 @@ from portside.ports.cache_rules import (
     check_items,
     check_key,
     check_keys,
+    check_lock,
     check_namespace,
     check_ttl,
     check_value,
@@ -251,12 +252,7 @@ class MemoryCache(CachePort, CompareAndDelete, LockedFill):
         self, key: str, lock: str, token: bytes, ttl: float
     ) -> Result[FillClaim, ServiceError]:
         """The value at ``key`` if present; else take ``lock`` if free. One atomic step."""
-        error = (
-            check_key(key, "get_or_lock")
-            or check_key(lock, "get_or_lock")
-            or check_value(token, "get_or_lock")
-            or check_ttl(ttl, "get_or_lock")
-        )
+        error = check_key(key, "get_or_lock") or check_lock(lock, token, ttl, "get_or_lock")
         if error is not None:
             return Failure(error)
         now = self.clock.monotonic()
@@ -277,8 +273,7 @@ class MemoryCache(CachePort, CompareAndDelete, LockedFill):
             check_key(key, "set_and_unlock")
             or check_value(value, "set_and_unlock")
             or check_ttl(ttl, "set_and_unlock")
-            or check_key(lock, "set_and_unlock")
-            or check_value(token, "set_and_unlock")
+            or check_lock(lock, token, 1.0, "set_and_unlock")
         )
         if error is not None:
             return Failure(error)

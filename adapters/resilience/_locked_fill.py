@@ -15,6 +15,7 @@ from returns.result import Failure, Result, Success
 from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
 from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
+from portside.ports.cache_rules import check_key, check_lock, check_ttl, check_value
 
 __all__ = ["get_or_lock", "release", "set_and_unlock"]
 
@@ -28,6 +29,10 @@ def get_or_lock(
     """``cache.get_or_lock(...)``, or the same steps through ``get`` and ``add``."""
     if isinstance(cache, LockedFill):
         return cache.get_or_lock(key, lock, token, ttl)
+    # Checked before any step: a lock without a TTL taken by add() would never expire.
+    error = check_key(key, "get_or_lock") or check_lock(lock, token, ttl, "get_or_lock")
+    if error is not None:
+        return Failure(error)
     first = cache.get(key)
     if isinstance(first, Failure):
         return Failure(first.failure())
@@ -57,6 +62,14 @@ def set_and_unlock(
     """``cache.set_and_unlock(...)``, or ``set`` then an owner-only release."""
     if isinstance(cache, LockedFill):
         return cache.set_and_unlock(key, value, ttl, lock, token)
+    error = (
+        check_key(key, "set_and_unlock")
+        or check_value(value, "set_and_unlock")
+        or check_ttl(ttl, "set_and_unlock")
+        or check_lock(lock, token, 1.0, "set_and_unlock")
+    )
+    if error is not None:
+        return Failure(error)
     stored = cache.set(key, value, ttl)
     if isinstance(stored, Failure):
         return Failure(stored.failure())

@@ -98,7 +98,7 @@ item_batches = _or_anything(
     st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=3), st.binary(max_size=4))
 )
 
-#: Every public method of CachePort (and CompareAndDelete) with its arguments.
+#: Every public method of CachePort (and CompareAndDelete, LockedFill) with its arguments.
 calls = st.one_of(
     st.tuples(st.just("get"), st.tuples(keys)),
     st.tuples(st.just("get_many"), st.tuples(key_batches)),
@@ -107,6 +107,8 @@ calls = st.one_of(
     st.tuples(st.just("add"), st.tuples(keys, values, ttls)),
     st.tuples(st.just("delete"), st.tuples(keys)),
     st.tuples(st.just("delete_if_equal"), st.tuples(keys, values)),
+    st.tuples(st.just("get_or_lock"), st.tuples(keys, keys, values, ttls)),
+    st.tuples(st.just("set_and_unlock"), st.tuples(keys, values, ttls, keys, values)),
     st.tuples(st.just("incr"), st.tuples(keys, bys)),
     st.tuples(st.just("ttl"), st.tuples(keys)),
     st.tuples(st.just("clear"), st.just(())),
@@ -178,6 +180,9 @@ def test_any_argument_of_any_type_is_a_result_alike_on_fake_and_redis(
         ("set", ("k", bytearray(b"v")), "a cache value must be bytes, got bytearray"),
         ("incr", ("k", 10**400), "outside the signed 64-bit range"),
         ("incr", ("k", 1.5), "got float"),
+        ("get_or_lock", ("k", "k:fill", b"t", None), "lock ttl must be positive"),
+        ("get_or_lock", ("k", 5, b"t", 1.0), "lock: a cache key must be str, got int"),
+        ("set_and_unlock", ("k", b"v", None, "k:fill", "t"), "lock: a cache value must be bytes"),
     ],
 )
 def test_bad_arguments_are_invalid_requests_naming_the_argument(
