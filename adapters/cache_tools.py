@@ -5,9 +5,9 @@ Each works with every cache adapter and the fake alike.
 - ``TypedCache[T]`` stores values through the codec; a stored value that does not
   decode (an old format, another type) is logged and read as a miss.
 - ``get_or_set(cache, key, factory, ttl)`` calls ``factory`` once per process for
-  concurrent misses on one key, and across processes takes a short lock key (``add``
-  with a random token, released only by its owner) so other processes wait for the
-  value instead of computing it too.
+  concurrent misses on one key, and across processes fills through the ``LockedFill``
+  steps (a short lock key with a random token, released only by its owner) so other
+  processes wait for the value instead of computing it too.
 - Fail-open (the application keeps working while the cache is down) is
   ``portside.adapters.resilience.FailOpenCache``.
 """
@@ -18,16 +18,18 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
 from portside.adapters.codec import Codec, default_codec
+from portside.adapters.resilience._locked_fill import get_or_lock, release, set_and_unlock
 from portside.adapters.resilience._singleflight import SingleFlight
+from portside.domain._cache import FillClaim
 from portside.domain._errors import InvalidRequest, SerializationError, ServiceError
-from portside.ports._cache import CachePort, CompareAndDelete
+from portside.ports._cache import CachePort
 from portside.ports._clock import Clock
 from portside.ports.cache_rules import check_value
 
@@ -105,17 +107,21 @@ def _fill(
     policy: LockPolicy,
     clock: Clock | None,
 ) -> Result[bytes, ServiceError]:
-    """Fill ``key`` once for this process: the leader of a single flight runs this."""
-    # A thread that missed just before another thread's flight ended arrives here
-    # after the value was stored: look again before computing.
-    again = cache.get(key)
-    if isinstance(again, Success) and again.unwrap() is not None:
-        return Success(again.unwrap())
+    """Fill ``key`` once for this process: the leader of a single flight runs this.
+
+    The fill steps are ``LockedFill``'s (two round trips on Redis; composed from the
+    plain methods on a cache without them): ``get_or_lock`` looks again (a thread that
+    missed just before another flight ended, or another process, may have stored it)
+    and takes the lock in the same step; ``set_and_unlock`` stores the value and
+    releases the lock, owner only.
+    """
     name = lock_key(key)
     token = secrets.token_hex(16).encode()
-    owned = _acquire(cache, key, name, token, policy, clock or SystemClock())
-    if isinstance(owned, Success) and isinstance(owned.unwrap(), bytes):
-        return Success(owned.unwrap())  # another process stored it while we waited
+    claimed = _claim(cache, key, name, token, policy, clock or SystemClock())
+    if isinstance(claimed, Success) and claimed.unwrap().value is not None:
+        return Success(claimed.unwrap().value)  # stored by another thread or process
+    # A failing cache cannot coordinate: compute without the lock.
+    owned = isinstance(claimed, Success) and claimed.unwrap().locked
     try:
         value = factory()
         if check_value(value, "get_or_set") is not None:
@@ -126,7 +132,11 @@ def _fill(
                     message=f"factory must return bytes, got {type(value).__name__}",
                 )
             )
-        stored = cache.set(key, value, ttl)
+        if owned:
+            stored: Result[Any, ServiceError] = set_and_unlock(cache, key, value, ttl, name, token)
+            owned = isinstance(stored, Failure)  # released with the write unless it failed
+        else:
+            stored = cache.set(key, value, ttl)
         if isinstance(stored, Failure):
             if isinstance(stored.failure(), InvalidRequest):
                 return Failure(stored.failure())
@@ -137,32 +147,28 @@ def _fill(
             )
         return Success(value)
     finally:
-        if owned == Success(True) and isinstance(cache, CompareAndDelete):
-            cache.delete_if_equal(name, token)
+        if owned:
+            release(cache, name, token)
 
 
-def _acquire(
+def _claim(
     cache: CachePort, key: str, name: str, token: bytes, policy: LockPolicy, clock: Clock
-) -> Result[bool | bytes, ServiceError]:
-    """Take the cross-process lock for ``key``, or wait for its owner's value.
+) -> Result[FillClaim, ServiceError]:
+    """The value at ``key``, the lock ``name``, or ``FillClaim()`` after waiting in vain.
 
-    ``Success(True)`` once this process holds the lock; the value if another process
-    stored it meanwhile; ``Success(False)`` after waiting in vain; or a cache failure.
+    While another process holds the lock this polls every ``policy.poll`` seconds for
+    up to ``policy.wait``: its value once stored, or the lock once released. A cache
+    failure is returned as is (the caller computes without the lock).
     """
     deadline = clock.monotonic() + policy.wait
     while True:
-        taken = cache.add(name, token, policy.ttl)
-        if isinstance(taken, Failure) or taken.unwrap():
-            return taken  # ours, or the cache is in trouble: compute without a lock
-        if clock.monotonic() >= deadline:
-            return Success(False)
+        claimed = get_or_lock(cache, key, name, token, policy.ttl)
+        if isinstance(claimed, Failure):
+            return claimed
+        claim = claimed.unwrap()
+        if claim.value is not None or claim.locked or clock.monotonic() >= deadline:
+            return claimed
         clock.sleep(policy.poll)
-        seen = cache.get(key)
-        if isinstance(seen, Failure):
-            return Failure(seen.failure())
-        found = seen.unwrap()
-        if found is not None:
-            return Success(found)
 
 
 @attrs.define
