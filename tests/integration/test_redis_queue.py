@@ -313,7 +313,7 @@ def test_a_cache_clear_never_reaches_a_queue(client: redis.Redis, namespace: str
 
 
 @pytest.mark.services
-@pytest.mark.parametrize("lost", ["everything", "the stream"])
+@pytest.mark.parametrize("lost", ["everything", "the stream", "the group"])
 def test_a_group_that_vanished_is_logged_once_recreated_and_keeps_working(
     client: redis.Redis, namespace: str, caplog: pytest.LogCaptureFixture, lost: str
 ) -> None:
@@ -323,14 +323,19 @@ def test_a_group_that_vanished_is_logged_once_recreated_and_keeps_working(
     [delivery] = queue.receive("t", "g", "c").unwrap()
     if lost == "everything":
         RedisQueueFaults().lose_topic(queue, "t")
-    else:
+    elif lost == "the stream":
         client.delete(queue.stream_key("t"))
+    else:
+        client.xgroup_destroy(queue.stream_key("t"), "g")
     with caplog.at_level(logging.ERROR, logger="portside.queue.redis"):
         for settle in (queue.ack, queue.nack, lambda d: queue.extend(d, by=5.0)):
             assert isinstance(settle(delivery).failure(), InvalidRequest)
         assert queue.ack_many([delivery]) == Success(0)
         assert queue.dead_letters("t", "g") == Success([])
-        assert queue.receive("t", "g", "c") == Success([])
+        # With only the group gone, the stream still holds the unacked message: the
+        # group is created again at its start and gets it back.
+        kept = [b"before"] if lost == "the group" else []
+        assert [d.message.body for d in queue.receive("t", "g", "c").unwrap()] == kept
         queue.publish("t", b"after").unwrap()
         [again] = queue.receive("t", "g", "c").unwrap()
     assert again.message.body == b"after"
