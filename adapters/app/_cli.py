@@ -59,6 +59,13 @@ def _demo(settings: Settings, out: TextIO) -> int:
 _CHATTY_LOGGERS = ("httpx", "httpx2", "httpcore", "openai", "urllib3")
 
 
+def _guard_refuses(settings: Settings) -> bool:
+    """Whether the real-LLM guard would refuse the configured server (a usage error here)."""
+    from portside.ports.llm_rules import real_llm_forbidden
+
+    return settings.real_llm and not settings.local_llm and real_llm_forbidden()
+
+
 def _parser() -> argparse.ArgumentParser:
     from portside import __version__
 
@@ -108,6 +115,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
     try:
         settings = load_settings()
+        if args.command != "config" and _guard_refuses(settings):
+            print(
+                "portside: real LLM providers are forbidden (PORTSIDE_FORBID_REAL_LLM) and"
+                " OPENAI_BASE_URL is not a loopback server",
+                file=sys.stderr,
+            )
+            return 2
         commands = {"demo": _demo, "check": _check, "config": _config}
         return commands[args.command](settings, stream)
     except SettingsError as exc:

@@ -243,3 +243,12 @@ def test_demo_drops_its_table_and_logs_no_http_requests(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "portside.db") as connection:
         tables = connection.execute("select name from sqlite_master where type='table'").fetchall()
     assert tables == []
+
+
+def test_a_forbidden_real_llm_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """With real providers forbidden, a remote LLM makes check exit 2 with one line."""
+    result = run(["check"], tmp_path, OPENAI_API_KEY=SECRET)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "PORTSIDE_FORBID_REAL_LLM" in result.stderr
