@@ -131,23 +131,23 @@ class MemoryQueue(QueuePort):
         Bad input is ``InvalidRequest``.
         """
         checked_topic = check_name("topic", topic, operation="publish", service=_SERVICE)
-        if isinstance(checked_topic, Failure):
+        if type(checked_topic) is Failure:
             return checked_topic
         later = check_delay("delay", delay, operation="publish", service=_SERVICE)
-        if isinstance(later, Failure):
+        if type(later) is Failure:
             return later
         copied = self._check_headers(headers, "publish")
-        if isinstance(copied, Failure):
+        if type(copied) is Failure:
             return copied
         size = copied.unwrap().size
         checked = check_body(
             body, self.options, operation="publish", service=_SERVICE, reserved=size
         )
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         if dedupe_key is not None:
             key = check_name("dedupe key", dedupe_key, operation="publish", service=_SERVICE)
-            if isinstance(key, Failure):
+            if type(key) is Failure:
                 return key
         with self._lock:
             values = copied.unwrap().values
@@ -163,14 +163,14 @@ class MemoryQueue(QueuePort):
     ) -> Result[list[str], ServiceError]:
         """Append several messages; all or none are published. Bad input is ``InvalidRequest``."""
         checked_topic = check_name("topic", topic, operation="publish_many", service=_SERVICE)
-        if isinstance(checked_topic, Failure):
+        if type(checked_topic) is Failure:
             return checked_topic
         copied = self._check_headers(headers, "publish_many")
-        if isinstance(copied, Failure):
+        if type(copied) is Failure:
             return copied
         values, size = copied.unwrap()
         checked = check_publish_batch(topic, bodies, self.options, service=_SERVICE, reserved=size)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         with self._lock:
             return Success(
@@ -238,7 +238,7 @@ class MemoryQueue(QueuePort):
         instead of waiting). Bad names or counts are ``InvalidRequest``.
         """
         checked = check_receive(topic, group, consumer, max_messages, wait, service=_SERVICE)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         count, waiting = checked.unwrap()
         with self._lock:
@@ -375,7 +375,7 @@ class MemoryQueue(QueuePort):
         self, delivery: object, operation: str
     ) -> Result[tuple[_Topic, _Group, str, _Lease], ServiceError]:
         checked = check_delivery(delivery, operation=operation, service=_SERVICE)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         found = checked.unwrap()
         message_id = found.message.id
@@ -392,7 +392,7 @@ class MemoryQueue(QueuePort):
         """Mark the message done for its group. A stale or acked delivery is ``InvalidRequest``."""
         with self._lock:
             live = self._live(delivery, "ack")
-            if isinstance(live, Failure):
+            if type(live) is Failure:
                 return live
             state, group, message_id, lease = live.unwrap()
             self._settle(state, group, message_id, lease)
@@ -405,13 +405,13 @@ class MemoryQueue(QueuePort):
     def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
         """Ack each delivery ``ack`` would accept; returns how many were acked."""
         checked = check_deliveries(deliveries, operation="ack_many", service=_SERVICE)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         with self._lock:
             done = 0
             for delivery in checked.unwrap():
                 live = self._live(delivery, "ack_many")
-                if isinstance(live, Success):
+                if type(live) is Success:
                     self._settle(*live.unwrap())
                     done += 1
             return Success(done)
@@ -422,11 +422,11 @@ class MemoryQueue(QueuePort):
         A negative delay or a stale or acked delivery is ``InvalidRequest``.
         """
         waited = check_delay("delay", delay, operation="nack", service=_SERVICE)
-        if isinstance(waited, Failure):
+        if type(waited) is Failure:
             return waited
         with self._lock:
             live = self._live(delivery, "nack")
-            if isinstance(live, Failure):
+            if type(live) is Failure:
                 return live
             state, group, message_id, lease = live.unwrap()
             now = self.clock.now()
@@ -444,11 +444,11 @@ class MemoryQueue(QueuePort):
         ``by`` must be positive; a stale, nacked or acked delivery is ``InvalidRequest``.
         """
         checked = check_delay("by", by, operation="extend", service=_SERVICE, positive=True)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         with self._lock:
             live = self._live(delivery, "extend")
-            if isinstance(live, Failure):
+            if type(live) is Failure:
                 return live
             lease = live.unwrap()[3]
             lease.due = self.clock.now() + checked.unwrap()
@@ -460,7 +460,7 @@ class MemoryQueue(QueuePort):
         """The group's dead letters, oldest first (after sweeping spent leases)."""
         for kind, name in (("topic", topic), ("group", group)):
             checked = check_name(kind, name, operation="dead_letters", service=_SERVICE)
-            if isinstance(checked, Failure):
+            if type(checked) is Failure:
                 return checked
         with self._lock:
             state = self._topics.get(topic)

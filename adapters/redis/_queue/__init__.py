@@ -32,6 +32,7 @@ Modules: ``_adapter`` (the port's operations), ``_core`` (fields, script calls, 
 ``_scripts`` (loading the ``.lua`` files, named replies), ``_layout`` (keys, entry
 fields, decoding), ``_publish``, ``_settle`` and ``_wait`` (what each operation sends),
 ``_durability`` (what the server can promise) and ``_confirm`` (durable publish).
+Results are tested with ``type(result) is Failure``, as in ``portside.ports.queue_rules``.
 """
 
 from portside.adapters.redis._queue._adapter import RedisQueue

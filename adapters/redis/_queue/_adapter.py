@@ -126,7 +126,7 @@ class RedisQueue(QueueCore, QueuePort):
         have been stored); with one it is repeated up to ``dedupe_retries`` times.
         """
         fields = checked_fields(topic, body, headers, dedupe_key, delay, self.options, self.clock)
-        if isinstance(fields, Failure):
+        if type(fields) is Failure:
             return fields
         keys = self._topic_keys(topic)
         if self.durable_publish:
@@ -163,7 +163,7 @@ class RedisQueue(QueueCore, QueuePort):
         out may have been stored (whole); it is not repeated.
         """
         batch = batch_args(topic, bodies, headers, self.options, self.clock)
-        if isinstance(batch, Failure):
+        if type(batch) is Failure:
             return batch
         if not batch.unwrap().size:
             return Success([])
@@ -195,7 +195,7 @@ class RedisQueue(QueueCore, QueuePort):
         """How this server confirms a write (read again when start-up could not tell)."""
         if self.durability is None:
             found = queue_durability(self.client)
-            if isinstance(found, Success):
+            if type(found) is Success:
                 self.durability = found.unwrap()
         return Confirmation.NONE if self.durability is None else self.durability.confirmation
 
@@ -205,7 +205,7 @@ class RedisQueue(QueueCore, QueuePort):
         ``Unavailable`` / ``TimedOut`` when the server cannot be reached.
         """
         found = queue_durability(self.client)
-        if isinstance(found, Success):
+        if type(found) is Success:
             self.durability = found.unwrap()
         return found
 
@@ -227,7 +227,7 @@ class RedisQueue(QueueCore, QueuePort):
         Waits up to ``wait`` real seconds when nothing is ready.
         """
         checked = check_receive(topic, group, consumer, max_messages, wait, service=_SERVICE)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         count, waiting = checked.unwrap()
         calls = self._calls_for(topic, group, consumer)
@@ -283,14 +283,14 @@ class RedisQueue(QueueCore, QueuePort):
         A stale or already acked delivery is ``InvalidRequest``.
         """
         checked = check_delivery(delivery, operation="ack", service=_SERVICE)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         message = delivery.message
         calls = self._calls_for(message.topic, delivery.group, delivery.consumer)
         settled = self._settled(
             delivery, "ack", lambda: self._call((*calls.ack, message.id, delivery.receipt))
         )
-        if isinstance(settled, Failure):
+        if type(settled) is Failure:
             return settled
         outcome = settled.unwrap()
         return refused_by(outcome, delivery, "ack") if outcome.refused else Success(None)
@@ -298,7 +298,7 @@ class RedisQueue(QueueCore, QueuePort):
     def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
         """Ack each delivery ``ack`` would accept, in one round trip; returns how many."""
         grouped = ack_batches(deliveries)
-        if isinstance(grouped, Failure):
+        if type(grouped) is Failure:
             return grouped
         batches = grouped.unwrap()
         try:
@@ -335,13 +335,13 @@ class RedisQueue(QueueCore, QueuePort):
         A negative delay or a stale or acked delivery is ``InvalidRequest``.
         """
         args = nack_args(delivery, delay, self.clock, self.options.max_deliveries)
-        if isinstance(args, Failure):
+        if type(args) is Failure:
             return args
         keys = self._topic_keys(delivery.message.topic).group(delivery.group)
         settled = self._settled(
             delivery, "nack", lambda: self._run("nack", keys.every, args.unwrap())
         )
-        if isinstance(settled, Failure):
+        if type(settled) is Failure:
             return settled
         outcome = settled.unwrap()
         return refused_by(outcome, delivery, "nack") if outcome.refused else Success(None)
@@ -352,12 +352,12 @@ class RedisQueue(QueueCore, QueuePort):
         ``by`` must be positive; a stale, nacked or acked delivery is ``InvalidRequest``.
         """
         checked = extend_args(delivery, by, self.clock, self.options.max_deliveries)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         args, due = checked.unwrap()
         keys = self._topic_keys(delivery.message.topic).group(delivery.group)
         settled = self._settled(delivery, "extend", lambda: self._run("extend", keys.settle, args))
-        if isinstance(settled, Failure):
+        if type(settled) is Failure:
             return settled
         outcome = settled.unwrap()
         if outcome.refused:
@@ -388,7 +388,7 @@ class RedisQueue(QueueCore, QueuePort):
         """The group's dead letters, oldest first (after sweeping spent leases)."""
         for kind, name in (("topic", topic), ("group", group)):
             checked = check_name(kind, name, operation="dead_letters", service=_SERVICE)
-            if isinstance(checked, Failure):
+            if type(checked) is Failure:
                 return checked
         group_keys = self._topic_keys(topic).group(group)
         now = self.clock.now()
@@ -414,7 +414,7 @@ class RedisQueue(QueueCore, QueuePort):
         A bad topic name is ``InvalidRequest``.
         """
         checked = check_name("topic", topic, operation="stored", service=_SERVICE)
-        if isinstance(checked, Failure):
+        if type(checked) is Failure:
             return checked
         try:
             return Success(int(self.client.xlen(self._topic_keys(topic).stream)))

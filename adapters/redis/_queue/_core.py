@@ -109,7 +109,7 @@ class QueueCore:
     def _check_durability(self) -> None:
         """Read what the server promises; warn (or refuse to start) when it can lose work."""
         report = queue_durability(self.client)
-        if isinstance(report, Failure):
+        if type(report) is Failure:
             if self.require_durable:
                 raise QueueNotDurable(f"cannot check the Redis queue's durability: {report}")
             _LOG.info("could not read the Redis queue's durability: %s", report.failure())

@@ -161,7 +161,7 @@ def decode_entries(
             continue
         named = {fields[j]: fields[j + 1] for j in range(0, len(fields), 2)}
         message = decode_message(topic, message_id, named)
-        if isinstance(message, Failure):
+        if type(message) is Failure:
             return message
         append(message.unwrap())
     return Success(out)
@@ -178,7 +178,7 @@ def _message(
     headers: dict[str, str] = {}
     if raw_headers is not None:
         decoded = decode(raw_headers, dict[str, str])
-        if isinstance(decoded, Failure):
+        if type(decoded) is Failure:
             return decoded
         headers = decoded.unwrap()
     return Success(
@@ -198,7 +198,7 @@ def decode_dead_letter(
 ) -> Result[DeadLetter, ServiceError]:
     """The dead letter an entry of a group's dead-letter stream holds."""
     message = decode_message(topic, raw[b"id"], raw)
-    if isinstance(message, Failure):
+    if type(message) is Failure:
         return message
     return Success(
         DeadLetter(
@@ -218,7 +218,7 @@ def decode_dead_letters(
     letters: list[DeadLetter] = []
     for _, raw in entries:
         letter = decode_dead_letter(topic, group, raw)
-        if isinstance(letter, Failure):
+        if type(letter) is Failure:
             return letter
         letters.append(letter.unwrap())
     return Success(letters)
@@ -234,9 +234,9 @@ def decode_deliveries(
     again = reply.redelivered
     redelivered = decode_entries(topic, again, 4)
     fresh = decode_entries(topic, reply.fresh, 2)
-    if isinstance(redelivered, Failure):
+    if type(redelivered) is Failure:
         return redelivered
-    if isinstance(fresh, Failure):
+    if type(fresh) is Failure:
         return fresh
     out = [
         Delivery(message, group, consumer, again[i + 2], again[i + 3].decode(), expires)

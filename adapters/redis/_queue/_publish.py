@@ -44,21 +44,21 @@ def checked_fields(
     naming it; headers the codec cannot encode are its ``SerializationError``.
     """
     checked = check_name("topic", topic, operation="publish", service=SERVICE)
-    if isinstance(checked, Failure):
+    if type(checked) is Failure:
         return checked
     later = check_delay("delay", delay, operation="publish", service=SERVICE)
-    if isinstance(later, Failure):
+    if type(later) is Failure:
         return later
     copied = check_headers(headers, options, operation="publish", service=SERVICE)
-    if isinstance(copied, Failure):
+    if type(copied) is Failure:
         return copied
     values, size = copied.unwrap()
     data = check_body(body, options, operation="publish", service=SERVICE, reserved=size)
-    if isinstance(data, Failure):
+    if type(data) is Failure:
         return data
     if dedupe_key is not None:
         key = check_name("dedupe key", dedupe_key, operation="publish", service=SERVICE)
-        if isinstance(key, Failure):
+        if type(key) is Failure:
             return key
     now = clock.now()
     fields: list[Any] = [b"b", data.unwrap(), b"t", repr(now)]
@@ -66,7 +66,7 @@ def checked_fields(
         fields += [b"a", repr(now + later.unwrap())]
     if values:
         encoded = encode(values)
-        if isinstance(encoded, Failure):
+        if type(encoded) is Failure:
             return encoded
         fields += [b"h", encoded.unwrap()]
     if dedupe_key is not None:
@@ -97,19 +97,19 @@ def batch_args(
     are its ``SerializationError``.
     """
     checked_topic = check_name("topic", topic, operation="publish_many", service=SERVICE)
-    if isinstance(checked_topic, Failure):
+    if type(checked_topic) is Failure:
         return checked_topic
     copied = check_headers(headers, options, operation="publish_many", service=SERVICE)
-    if isinstance(copied, Failure):
+    if type(copied) is Failure:
         return copied
     values, size = copied.unwrap()
     checked = check_publish_batch(topic, bodies, options, service=SERVICE, reserved=size)
-    if isinstance(checked, Failure):
+    if type(checked) is Failure:
         return checked
     args: list[Any] = [repr(clock.now()), b""]
     if values:
         encoded = encode(values)
-        if isinstance(encoded, Failure):
+        if type(encoded) is Failure:
             return encoded
         args[1] = encoded.unwrap()
     args += checked.unwrap()

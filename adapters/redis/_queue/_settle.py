@@ -37,10 +37,10 @@ def nack_args(
     names, is ``Failure(InvalidRequest)``.
     """
     waited = check_delay("delay", delay, operation="nack", service=SERVICE)
-    if isinstance(waited, Failure):
+    if type(waited) is Failure:
         return waited
     checked = check_delivery(delivery, operation="nack", service=SERVICE)
-    if isinstance(checked, Failure):
+    if type(checked) is Failure:
         return checked
     now = clock.now()
     return Success(
@@ -64,10 +64,10 @@ def extend_args(
     valid names, is ``Failure(InvalidRequest)``.
     """
     longer = check_delay("by", by, operation="extend", service=SERVICE, positive=True)
-    if isinstance(longer, Failure):
+    if type(longer) is Failure:
         return longer
     checked = check_delivery(delivery, operation="extend", service=SERVICE)
-    if isinstance(checked, Failure):
+    if type(checked) is Failure:
         return checked
     due = clock.now() + longer.unwrap()
     args = [delivery.group, delivery.message.id, delivery.receipt, repr(due), max_deliveries]
@@ -83,7 +83,7 @@ def ack_batches(
     ``Failure(InvalidRequest)`` for the whole batch.
     """
     checked = check_deliveries(deliveries, operation="ack_many", service=SERVICE)
-    if isinstance(checked, Failure):
+    if type(checked) is Failure:
         return checked
     # One script call per (topic, group): the per-call cost of Lua is paid once.
     batches: dict[tuple[str, str], list[str]] = {}
