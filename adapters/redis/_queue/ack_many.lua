@@ -10,6 +10,7 @@ for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
 local recs = {}
 if redis.call('HLEN', H) > 0 then recs = redis.call('HMGET', H, unpack(ids)) end
 local done, recorded, leases = {}, {}, {}
+local last_m
 for j, id in ipairs(ids) do
   local rec, receipt = recs[j], ARGV[2 * j + 1]
   if rec then
@@ -20,8 +21,17 @@ for j, id in ipairs(ids) do
       recorded[#recorded + 1] = id
     end
   else
-    -- One lookup and one parse per batch lease, not per entry.
-    local m = lease_of(receipt, id)
+    -- One lookup and one parse per batch lease, not per entry. A batch's receipts
+    -- usually share the previous one's lease: matched in place, no substring built.
+    local m
+    if last_m and string.find(receipt, last_m, 1, true) == 1
+      and string.byte(receipt, #last_m + 1) == 35 and #receipt == #last_m + 1 + #id
+      and string.sub(receipt, -#id) == id then
+      m = last_m
+    else
+      m = lease_of(receipt, id)
+      last_m = m
+    end
     local live = m and leases[m]
     if m and live == nil then
       live = false
