@@ -27,10 +27,10 @@ from sqlalchemy import Column
 from sqlalchemy import types as sqltypes
 
 __all__ = [
-    "column_problem",
+    "Check",
     "describe",
     "missing_parent",
-    "query_value_problem",
+    "query_rule_for",
     "rule_for",
     "still_referenced",
     "taken",
@@ -48,10 +48,14 @@ def describe(value: object) -> str:
     return type(value).__name__
 
 
+def _bits(kind: sqltypes.TypeEngine[Any]) -> int:
+    return next(bits for cls, bits in _RANGES if isinstance(kind, cls))
+
+
 def _integer(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
     if type(value) is bool or not isinstance(value, int):
         return f"must be an int, not {describe(value)}"
-    bits = next(bits for cls, bits in _RANGES if isinstance(kind, cls))
+    bits = _bits(kind)
     if not -(2**bits) <= value < 2**bits:
         return f"is beyond the range of a {bits + 1}-bit integer column"
     return None
@@ -194,9 +198,11 @@ def _python_type(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
     return f"must be a {expected.__name__}, not {describe(value)}"
 
 
-_Rule = Callable[[sqltypes.TypeEngine[Any], object], str | None]
+_TypeRule = Callable[[sqltypes.TypeEngine[Any], object], str | None]
+#: The check of one column's values, bound to its type: ``None`` when storable.
+Check = Callable[[object], str | None]
 # Most specific first: Enum is a String, Float a Numeric, DateTime unrelated to Date.
-_RULES: Final[tuple[tuple[type, _Rule], ...]] = (
+_RULES: Final[tuple[tuple[type, _TypeRule], ...]] = (
     (sqltypes.Boolean, _boolean),
     (sqltypes.Integer, _integer),
     (sqltypes.Enum, _enum),
@@ -213,8 +219,7 @@ _RULES: Final[tuple[tuple[type, _Rule], ...]] = (
 )
 
 
-def rule_for(column: Column[Any]) -> _Rule:
-    """The check for values of ``column``'s type (decided once per column)."""
+def _type_rule(column: Column[Any]) -> _TypeRule:
     kind = column.type
     if isinstance(kind, sqltypes.TypeDecorator):
         # The decorator converts the application's values; only it knows their type.
@@ -225,28 +230,54 @@ def rule_for(column: Column[Any]) -> _Rule:
     return _python_type
 
 
-def column_problem(column: Column[Any], value: object, rule: _Rule | None = None) -> str | None:
-    """Why ``column`` cannot store ``value`` (``None`` is judged by nullability elsewhere)."""
-    if value is None:
-        return None
-    if isinstance(value, enum.Enum) and not isinstance(column.type, sqltypes.Enum):
-        return f"must not be an enum member ({describe(value)}) in a {column.type} column"
-    return (rule or rule_for(column))(column.type, value)
+def _bound(kind: sqltypes.TypeEngine[Any], rule: _TypeRule) -> Check:
+    """``rule`` bound to ``kind``, refusing enum members outside an ``Enum`` column."""
+    plain = rule is not _enum
+
+    def check(value: object) -> str | None:
+        if plain and isinstance(value, enum.Enum):
+            return f"must not be an enum member ({describe(value)}) in a {kind} column"
+        return rule(kind, value)
+
+    # The two commonest columns answer their commonest values without the general
+    # walk (the same rule: an exact int in range, a short ASCII str without NUL).
+    if rule is _integer:
+        low, high = -(2 ** _bits(kind)), 2 ** _bits(kind)
+
+        def integer(value: object) -> str | None:
+            if type(value) is int and low <= value < high:
+                return None
+            return check(value)
+
+        return integer
+    if rule is _text:
+        length = getattr(kind, "length", None) or 2**62
+
+        def text(value: object) -> str | None:
+            if type(value) is str and len(value) <= length and value.isascii():
+                return None if "\x00" not in value else check(value)
+            return check(value)
+
+        return text
+    return check
 
 
-def query_value_problem(
-    column: Column[Any], value: object, rule: _Rule | None = None
-) -> str | None:
-    """Why ``value`` cannot be compared with ``column`` (as stored, but of any length).
+def rule_for(column: Column[Any]) -> Check:
+    """The check of ``column``'s values, decided once per column."""
+    return _bound(column.type, _type_rule(column))
+
+
+def query_rule_for(column: Column[Any]) -> Check:
+    """The check of a value compared with ``column``: as stored, but of any length.
 
     A string longer than the column matches nothing; it is not an error.
     """
-    rule = rule or rule_for(column)
-    if rule is _text and value is not None:
-        return _text(sqltypes.String(), value)
-    if rule is _binary and value is not None:
-        return _binary(sqltypes.LargeBinary(), value)
-    return column_problem(column, value, rule)
+    rule = _type_rule(column)
+    if rule is _text:
+        return _bound(sqltypes.String(), _text)
+    if rule is _binary:
+        return _bound(sqltypes.LargeBinary(), _binary)
+    return _bound(column.type, rule)
 
 
 # The messages of constraint violations: the fake and the SQL error map say the same.

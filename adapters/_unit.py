@@ -67,10 +67,8 @@ class UnitLifecycle(UnitOfWork):
                 self._doomed = True
                 self._reset()
             return
-        try:
-            self._reset()
-        finally:
-            self._end()
+        self._resets += 1
+        self._end()
 
     def commit(self) -> Result[None, ServiceError]:
         """Make every staged change durable at once, or none of them.
@@ -180,7 +178,7 @@ class UnitLifecycle(UnitOfWork):
 
     @abstractmethod
     def _end(self) -> None:
-        """Release resources after the outermost block."""
+        """Forget what was not committed and release resources (the outermost exit)."""
 
     @abstractmethod
     def _repository(self, entity_type: type[E]) -> Repository[E]:

@@ -15,7 +15,7 @@ import copy
 import datetime
 import decimal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapper, registry
 from sqlalchemy.orm.instrumentation import ClassManager
 from sqlalchemy.schema import sort_tables
 
-from portside.adapters._columns import column_problem, query_value_problem, rule_for
+from portside.adapters._columns import Check, query_rule_for, rule_for
 
 __all__ = ["INT64_MAX", "Entities", "EntitySpec", "Reference", "copy_value", "out_of_range"]
 
@@ -98,7 +98,11 @@ class EntitySpec(Generic[E]):
     references: tuple[Reference, ...] = ()
     #: whether the database (autoincrement) or a column default makes the key
     generated_key: bool = False
-    _rules: dict[str, Any] = attrs.field(factory=dict, repr=False, alias="rules")
+    #: field -> the check of a stored value / of a value compared in a query
+    _checks: dict[str, Check] = attrs.field(factory=dict, repr=False, alias="checks")
+    _query_checks: dict[str, Check] = attrs.field(factory=dict, repr=False, alias="query_checks")
+    # fields whose column refuses NULL
+    _required: frozenset[str] = attrs.field(default=frozenset(), repr=False, alias="required")
     # Fields whose None at insert is filled in by a default (SQLAlchemy leaves a None
     # out of the INSERT, so the column default or the version counter applies).
     _filled: frozenset[str] = attrs.field(default=frozenset(), repr=False, alias="filled")
@@ -127,34 +131,41 @@ class EntitySpec(Generic[E]):
 
     def value_problem(self, name: str, value: object) -> str | None:
         """Why the column of field ``name`` cannot hold ``value`` (not naming them)."""
-        column = self.columns.get(name)
-        if column is None:
-            return None
-        return column_problem(column, value, self._rules.get(name))
+        check = self._checks.get(name)
+        return None if check is None or value is None else check(value)
 
     def query_problem(self, name: str, value: object) -> str | None:
         """Why ``value`` cannot be compared with field ``name`` in a query."""
-        column = self.columns.get(name)
-        if column is None:
-            return None
-        return query_value_problem(column, value, self._rules.get(name))
+        check = self._query_checks.get(name)
+        return None if check is None or value is None else check(value)
 
     def field_problem(self, name: str, value: object, *, insert: bool) -> str | None:
         """``"Entity.field ..."`` when the value cannot be stored, else ``None``."""
         if value is None:
-            column = self.columns.get(name)
-            if column is None or column.nullable or (insert and name in self._filled):
-                return None
-            return f"{self.entity_type.__name__}.{name} must not be null"
+            if name in self._required and not (insert and name in self._filled):
+                return f"{self.entity_type.__name__}.{name} must not be null"
+            return None
         problem = self.value_problem(name, value)
         return None if problem is None else f"{self.entity_type.__name__}.{name} {problem}"
 
-    def row_problem(self, values: dict[str, Any], *, insert: bool) -> str | None:
-        """The first field of ``values`` its column cannot store, as ``field_problem``."""
-        for name, value in values.items():
-            problem = self.field_problem(name, value, insert=insert)
-            if problem is not None:
-                return problem
+    def row_problem(
+        self, values: Mapping[str, Any], *, insert: bool, fields: Iterable[str] | None = None
+    ) -> str | None:
+        """The first field of ``values`` its column cannot store, as ``field_problem``.
+
+        ``fields`` (default: those of ``values``) are the ones checked; a field missing
+        from ``values`` is ``None``.
+        """
+        checks = self._checks
+        for name in values if fields is None else fields:
+            check = checks.get(name)
+            if check is None:
+                continue
+            value = values.get(name)
+            if value is None or check(value) is not None:
+                problem = self.field_problem(name, value, insert=insert)
+                if problem is not None:
+                    return problem
         return None
 
     def default(self, name: str) -> tuple[bool, Any]:
@@ -210,6 +221,8 @@ class Entities:
     )
     _specs: dict[type, EntitySpec[Any]] = attrs.field(factory=dict, init=False, repr=False)
     _order: dict[Table, int] | None = attrs.field(default=None, init=False, repr=False)
+    #: statements adapters build once per query shape (see ``sqlalchemy._query``)
+    statements: dict[object, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def map(
         self, entity_type: type[E], table: Table, *, version: str | None = None
@@ -296,7 +309,9 @@ class Entities:
             uniques=_uniques(table, attr_of),
             references=_references(table, attr_of),
             generated_key=generated,
-            rules={name: rule_for(column) for name, column in columns.items()},
+            checks={name: rule_for(column) for name, column in columns.items()},
+            query_checks={name: query_rule_for(column) for name, column in columns.items()},
+            required=frozenset(name for name, column in columns.items() if not column.nullable),
             filled=frozenset(filled),
         )
         self._specs[cls] = spec
@@ -399,6 +414,7 @@ class Entities:
         self.orm_registry.dispose()
         self._specs.clear()
         self._order = None
+        self.statements.clear()
 
 
 def _uniques(table: Table, attr_of: dict[str, str]) -> tuple[tuple[str, ...], ...]:

@@ -14,7 +14,6 @@ from typing import Any, Generic, TypeVar
 import attrs
 import sqlalchemy.exc as sa_exc
 from returns.result import Failure, Result, Success
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import NO_VALUE
@@ -24,7 +23,7 @@ from portside.adapters._unit import UnitLifecycle, identity_of
 from portside.adapters.entities import INT64_MAX, Entities, EntitySpec, copy_value
 from portside.adapters.sqlalchemy._constraints import constraint_error
 from portside.adapters.sqlalchemy._errors import SQL_ERRORS, map_error
-from portside.adapters.sqlalchemy._query import sql_conditions, sql_order
+from portside.adapters.sqlalchemy._query import count_statement, list_statement
 from portside.domain._errors import Conflict, InvalidRequest, NotFound, ServiceError
 from portside.ports._query import Ordering, Where
 from portside.ports._uow import Repository
@@ -34,6 +33,8 @@ __all__ = ["SqlAlchemyRepository", "SqlAlchemyUnitOfWork"]
 E = TypeVar("E")
 _Identity = tuple[type, Any]
 _FOREIGN = "the entity belongs to another unit of work; get it again in this one"
+# Results are immutable: one success value serves every call that has nothing to return.
+_DONE: Result[None, ServiceError] = Success(None)
 
 
 @attrs.define
@@ -59,6 +60,11 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
     loaded: dict[_Identity, Any] = attrs.field(factory=dict, init=False, repr=False)
     # New entities whose key the database or a column default makes at commit.
     pending: list[Any] = attrs.field(factory=list, init=False, repr=False)
+
+    @property
+    def dialect(self) -> str:
+        """The name of the database's dialect (``sqlite``, ``postgresql``, ``mysql``)."""
+        return self.session.get_bind().dialect.name
 
     @property
     def session(self) -> Session:
@@ -94,6 +100,7 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
             self.loaded[(type(entity), getattr(entity, self.entities.spec(type(entity)).key))] = (
                 entity
             )
+        self.loaded.update(self.new)  # committed: now held like loaded ones
         self.new.clear()
         self.removed.clear()
         self.pending.clear()
@@ -102,10 +109,13 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
     def _staged_problem(self) -> str | None:
         """The first staged value no column can store (checked as the fake checks it)."""
         session = self.session
+        specs: dict[type, EntitySpec[Any]] = {}
         for entity in session.new:
-            spec = self.entities.spec(type(entity))
-            values = {name: getattr(entity, name, None) for name in spec.fields}
-            problem = spec.row_problem(values, insert=True)
+            kind = type(entity)
+            spec = specs.get(kind) or specs.setdefault(kind, self.entities.spec(kind))
+            # SQLAlchemy keeps a mapped instance's values in its __dict__ (an unset
+            # field is absent, which an insert treats like None).
+            problem = spec.row_problem(vars(entity), insert=True, fields=spec.fields)
             if problem is not None:
                 return problem
         for entity in session.dirty:
@@ -141,7 +151,7 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
                 session.add(entity)
         for kind, key in self.removed - mark.removed:
             # expunge + add is how SQLAlchemy takes back a delete not flushed yet
-            entity = self.loaded[(kind, key)]
+            entity = session.identity_map.get(self.entities.spec(kind).identity(key))
             session.expunge(entity)
             session.add(entity)
         for entity in session.identity_map.values():
@@ -192,8 +202,14 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
             session.invalidate()
 
     def _end(self) -> None:
+        self.pending.clear()
+        self.new.clear()
+        self.removed.clear()
+        self.loaded.clear()
         session, self._session = self._session, None
         if session is not None:
+            # close() detaches every object first (so the caller's keep their values),
+            # then ends the transaction.
             try:
                 session.close()
             except SQL_ERRORS:
@@ -242,18 +258,17 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
         identity = self._identity_of(entity, "add")
         if isinstance(identity, ServiceError):
             return Failure(identity)
-        if identity[1] is None:  # the database or a default makes the key at commit
+        key = identity[1]
+        if key is None:  # the database or a default makes the key at commit
             if any(held is entity for held in uow.pending):
-                return Success(None)
-        elif identity in uow.removed:
+                return _DONE
+        elif uow.removed and identity in uow.removed:
             return Failure(
                 self._error(Conflict, "add", "this key was removed in this unit; commit first")
             )
-        held = None if identity[1] is None else uow.new.get(identity)
-        if held is None and identity[1] is not None:
-            held = self._loaded(identity[1])
+        held = None if key is None else (uow.new.get(identity) or self._loaded(key))
         if held is entity:
-            return Success(None)
+            return _DONE
         if held is not None:
             return Failure(
                 self._error(Conflict, "add", "another entity with this key is in this unit")
@@ -266,11 +281,11 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
             uow.session.add(entity)
         except sa_exc.InvalidRequestError as exc:  # attached to another open session
             return Failure(self._error(InvalidRequest, "add", _FOREIGN).caused_by(exc))
-        if identity[1] is None:
+        if key is None:
             uow.pending.append(entity)
         else:
             uow.new[identity] = entity
-        return Success(None)
+        return _DONE
 
     def get(self, key: Any) -> Result[E, ServiceError]:
         """The entity with identity ``key``; the same object on every call in this block.
@@ -323,20 +338,18 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
             return Failure(self._error(InvalidRequest, "list", query))
         live, held = self._local()
         cls: Any = spec.entity_type
-        statement = (
-            select(cls)
-            .where(*sql_conditions(cls, query))
-            .order_by(*sql_order(cls, query, uow.session.get_bind().dialect.name))
-        )
+        fetch_limit, fetch_offset = limit, offset
         if held:
             # Rows this unit holds are judged locally, so fetch enough to replace them.
             fetch = None if limit is None else offset + limit + len(held)
-            if fetch is not None and fetch <= INT64_MAX:
-                statement = statement.limit(fetch)
-        else:
-            statement = statement.offset(offset or None).limit(limit)
+            fetch_limit = fetch if fetch is not None and fetch <= INT64_MAX else None
+            fetch_offset = 0
+        statement, params = list_statement(
+            cls, query, uow.dialect, uow.entities.statements, limit=fetch_limit, offset=fetch_offset
+        )
         try:
-            stored = [e for e in uow.session.scalars(statement) if getattr(e, spec.key) not in held]
+            found = uow.session.scalars(statement, params)
+            stored = [e for e in found if getattr(e, spec.key) not in held]
         except SQL_ERRORS as exc:
             uow.read_failed(exc)
             return Failure(map_error(exc, service=uow.service, operation="list"))
@@ -369,11 +382,9 @@ class SqlAlchemyRepository(Repository[E], Generic[E]):
             return Failure(self._error(InvalidRequest, "count", query))
         live, held = self._local()
         cls: Any = spec.entity_type
-        statement = select(func.count()).select_from(cls).where(*sql_conditions(cls, query))
-        if held:
-            statement = statement.where(getattr(cls, spec.key).not_in(list(held)))
+        statement, params = count_statement(cls, query, uow.entities.statements, exclude=list(held))
         try:
-            stored = uow.session.scalar(statement) or 0
+            stored = uow.session.scalar(statement, params) or 0
         except SQL_ERRORS as exc:
             uow.read_failed(exc)
             return Failure(map_error(exc, service=uow.service, operation="count"))
