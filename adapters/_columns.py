@@ -165,8 +165,11 @@ def _uuid(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
     if getattr(kind, "as_uuid", True):
         if not isinstance(value, uuid.UUID):
             return f"must be a UUID, not {describe(value)}"
-        if value.variant == uuid.RESERVED_NCS and value.int != 0:
-            return "is a UUID of the reserved NCS variant, which MariaDB's UUID type refuses"
+        raw = value.bytes
+        # MariaDB's UUID type (10.7+) refuses a version nibble of 8-f together with a
+        # variant byte of 0x01-0x80 (measured over every combination); uuid4 is never one.
+        if raw[6] >> 4 >= 8 and 0 < raw[8] <= 0x80:
+            return "is a UUID MariaDB's UUID type refuses (version 8-f with variant byte 01-80)"
         return None
     if not isinstance(value, str):
         return f"must be a str holding a UUID, not {describe(value)}"
