@@ -7,11 +7,11 @@ from typing import Any
 import attrs
 from hypothesis import given
 from hypothesis import strategies as st
-from returns.result import Result
+from returns.result import Failure, Result, Success
 
 from portside.adapters.memory import ManualClock, MemoryCache
 from portside.adapters.resilience import _locked_fill
-from portside.domain import ServiceError
+from portside.domain import InvalidRequest, ServiceError, Unavailable
 from portside.ports import CompareAndDelete, LockedFill
 
 
@@ -80,3 +80,31 @@ def test_composed_steps_match_the_native_ones(script: list[tuple[Any, ...]]) -> 
         assert _apply(native, step) == _apply(plain, step), step
     everything = ["k", "k:fill", "j"]
     assert native.get_many(everything) == plain.inner.get_many(everything)
+
+
+@attrs.define
+class _AddFails(_Plain):
+    """A plain cache whose ``add`` fails as if the server went away."""
+
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
+        """Always Unavailable."""
+        return Failure(Unavailable(service="cache", operation="add"))
+
+
+def test_composed_steps_refuse_bad_input_before_any_step() -> None:
+    """A lock without a TTL or a bad token is InvalidRequest, and nothing is written."""
+    plain = _Plain(MemoryCache("plain", clock=ManualClock()))
+    for outcome in (
+        _locked_fill.get_or_lock(plain, "k", "k:fill", b"t", None),  # type: ignore[arg-type]
+        _locked_fill.get_or_lock(plain, "k", "k:fill", "t", 5.0),  # type: ignore[arg-type]
+        _locked_fill.set_and_unlock(plain, "k", b"v", None, "k:fill", 7),  # type: ignore[arg-type]
+    ):
+        assert isinstance(outcome.failure(), InvalidRequest)
+    assert plain.inner.get_many(["k", "k:fill"]) == Success({})
+
+
+def test_a_failing_step_is_returned_not_hidden() -> None:
+    """When taking the lock fails, the composed step returns that failure."""
+    failing = _AddFails(MemoryCache("plain", clock=ManualClock()))
+    outcome = _locked_fill.get_or_lock(failing, "k", "k:fill", b"t", 5.0)
+    assert isinstance(outcome.failure(), Unavailable)
