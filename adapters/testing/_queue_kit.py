@@ -35,9 +35,16 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.memory._clock import ManualClock
 from portside.adapters.memory._queue import MemoryQueue, QueueOptions
+from portside.adapters.testing._queue_bad_calls import (
+    BAD_CALLS,
+    CONSUMERS,
+    GROUPS,
+    MAX_BODY,
+    TOPICS,
+)
 from portside.adapters.testing._queue_faults import MemoryQueueFaults, QueueFaults
 from portside.domain._errors import InvalidRequest, ServiceError
-from portside.domain._queue import DeadLetter, Delivery, QueueMessage
+from portside.domain._queue import DeadLetter, Delivery
 from portside.ports._clock import Clock
 from portside.ports._queue import QueuePort
 from portside.ports.queue_rules import MAX_BATCH
@@ -50,80 +57,17 @@ QueueFactory = Callable[[Clock, QueueOptions], QueuePort]
 #: The options every adapter is built with. The dedupe window is longer than any run
 #: can advance the clock, because a real server may keep that window on its own clock.
 KIT_OPTIONS: Final = QueueOptions(
-    lease_timeout=30.0, max_deliveries=3, max_body_bytes=64, dedupe_window=10_000_000.0
+    lease_timeout=30.0, max_deliveries=3, max_body_bytes=MAX_BODY, dedupe_window=10_000_000.0
 )
 
 _MODEL_FAULTS: Final = MemoryQueueFaults()
 
-#: ``t0`` has both groups before anything is published; ``t1`` gets its groups from
-#: the receives the machine draws, so messages published to it first are a backlog.
-TOPICS: Final = ("t0", "t1")
-GROUPS: Final = ("g0", "g1")
-CONSUMERS: Final = ("c0", "c1")
 #: Messages that fall due at once in ``many_leases_fall_due_at_once``: more than the 512
 #: due leases the Redis adapter reads per call.
 CROWD: Final = 600
 #: At most this many brand-new topics per example (each adds dead-letter checks).
 MAX_NEW_TOPICS: Final = 2
 T = TypeVar("T")
-
-
-def _forged(delivery: Delivery | None) -> Delivery:
-    """A delivery to hand in when the machine has none yet (never a live one)."""
-    if delivery is not None:
-        return delivery
-    message = QueueMessage("0-1", TOPICS[0], b"", {}, 0.0)
-    return Delivery(message, GROUPS[0], CONSUMERS[0], 1, "no-such-receipt")
-
-
-#: Each bad call, made on the adapter under test and on the model with the latest
-#: delivery each of them handed out (or a forged one).
-BAD_CALLS: Final[dict[str, Callable[[QueuePort, Delivery | None], Result[Any, ServiceError]]]] = {
-    "empty topic": lambda q, _: q.publish("", b"bad"),
-    "long topic": lambda q, _: q.publish("t" * 201, b"bad"),
-    "big body": lambda q, _: q.publish(TOPICS[0], b"x" * (KIT_OPTIONS.max_body_bytes + 1)),
-    "empty dedupe key": lambda q, _: q.publish(TOPICS[0], b"bad", dedupe_key=""),
-    "negative publish delay": lambda q, _: q.publish(TOPICS[0], b"bad", delay=-1.0),
-    "publish delay beyond the float range": lambda q, _: q.publish(
-        TOPICS[0], b"bad", delay=10**400
-    ),
-    "lone surrogate in a header value": lambda q, _: q.publish(
-        TOPICS[0], b"bad", headers={"h": "\ud800"}
-    ),
-    "header value not a str": lambda q, _: q.publish(
-        TOPICS[0],
-        b"bad",
-        headers={"h": 1},  # type: ignore[dict-item]
-    ),
-    "headers over the message limit": lambda q, _: q.publish(
-        TOPICS[0], b"", headers={"h": "x" * KIT_OPTIONS.max_body_bytes}
-    ),
-    "bad headers on an empty batch": lambda q, _: q.publish_many(
-        TOPICS[0], [], headers={"h": "\udfff"}
-    ),
-    "batch headers over the limit": lambda q, _: q.publish_many(
-        TOPICS[0], [b"m"], headers={"h": "x" * (KIT_OPTIONS.max_body_bytes - 1)}
-    ),
-    "bodies not an iterable": lambda q, _: q.publish_many(TOPICS[0], None),  # type: ignore[arg-type]
-    "empty group": lambda q, _: q.receive(TOPICS[0], "", CONSUMERS[0]),
-    "long consumer": lambda q, _: q.receive(TOPICS[0], GROUPS[0], "c" * 201),
-    "zero count": lambda q, _: q.receive(TOPICS[0], GROUPS[0], CONSUMERS[0], max_messages=0),
-    "negative wait": lambda q, _: q.receive(TOPICS[0], GROUPS[0], CONSUMERS[0], wait=-1.0),
-    "wait beyond the float range": lambda q, _: q.receive(
-        TOPICS[0], GROUPS[0], CONSUMERS[0], wait=10**400
-    ),
-    "delay beyond the float range": lambda q, d: q.nack(_forged(d), delay=10**400),
-    "extension beyond the float range": lambda q, d: q.extend(_forged(d), by=-(10**400)),
-    "ack_many of None": lambda q, _: q.ack_many(None),  # type: ignore[arg-type]
-    "ack_many of [None]": lambda q, _: q.ack_many([None]),  # type: ignore[list-item]
-    "ack_many of [object()]": lambda q, _: q.ack_many([object()]),  # type: ignore[list-item]
-    "ack_many with a bad item after a good one": lambda q, d: q.ack_many(
-        [_forged(d), "x"]  # type: ignore[list-item]
-    ),
-    "ack of a forged message": lambda q, d: q.ack(
-        attrs.evolve(_forged(d), message=None)  # type: ignore[arg-type]
-    ),
-}
 
 
 class QueueContract(RuleBasedStateMachine):
