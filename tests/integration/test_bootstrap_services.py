@@ -51,8 +51,11 @@ def test_configured_services_use_the_real_adapters(
         assert second.cache is not None
         assert second.cache.hit
         assert server.received() == 1
-        rows = check_services(services)
-        assert [r.status for r in rows] == ["ok"] * 4, rows
+        rows = {row.service: row for row in check_services(services)}
+        assert list(rows) == ["database", "cache", "queue", "llm"]
+        assert all(row.ok for row in rows.values()), rows
+        durable = services.queue.check_durability().unwrap().durable
+        assert rows["queue"].status.startswith("ok" if durable else "warning (")
         services.cache.clear()
     finally:
         services.close()

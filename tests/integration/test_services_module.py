@@ -18,7 +18,7 @@ from portside.adapters.app import (
     load_settings,
 )
 from portside.adapters.memory import ManualClock
-from portside.adapters.testing import OpenAITestServer
+from portside.adapters.testing import OpenAITestServer, throwaway_redis
 from portside.ports.llm_rules import forbid_real_llm
 
 KEY = "sk-services-module-3b9f7e21"
@@ -137,7 +137,9 @@ def test_check_accepts_a_server_that_takes_the_key(env: pytest.MonkeyPatch) -> N
             rows = {row.service: row.status for row in check_services(services, max_age=0)}
         finally:
             services.close()
-    assert rows == {"database": "ok", "cache": "ok", "queue": "ok", "llm": "ok"}
+    assert rows["llm"] == "ok"
+    assert [rows[name] for name in ("database", "cache")] == ["ok", "ok"]
+    assert rows["queue"].startswith("warning (in-memory queue")
 
 
 def test_check_reports_an_unreachable_llm_as_unavailable(env: pytest.MonkeyPatch) -> None:
@@ -212,3 +214,30 @@ def test_concurrent_health_checks_share_one_probe(env: pytest.MonkeyPatch) -> No
     finally:
         services.close()
     assert len(probes) == 1
+
+
+def test_check_warns_that_an_in_memory_queue_keeps_nothing(env: pytest.MonkeyPatch) -> None:
+    """On embedded defaults the queue row is a warning (nothing survives a restart), yet ok."""
+    services = build_services()
+    try:
+        rows = {row.service: row for row in check_services(services, max_age=0)}
+    finally:
+        services.close()
+    row = rows["queue"]
+    assert row.status == "warning (in-memory queue: messages do not survive a restart)"
+    assert row.ok
+
+
+def test_check_reports_what_a_redis_queue_server_can_lose(env: pytest.MonkeyPatch) -> None:
+    """A Redis server with no append-only file is a warning row that says what a restart loses."""
+    with throwaway_redis() as server:
+        env.setenv("REDIS_URL", server.url)
+        services = build_services()
+        try:
+            rows = {row.service: row for row in check_services(services, max_age=0)}
+        finally:
+            services.close()
+    row = rows["queue"]
+    assert row.status.startswith("warning (")
+    assert row.ok
+    assert "restart" in row.status
