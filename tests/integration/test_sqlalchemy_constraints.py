@@ -16,8 +16,8 @@ from returns.result import Success
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, create_engine, text
 
 from portside.adapters.entities import Entities
-from portside.adapters.memory import MemoryDatabase
 from portside.adapters.sqlalchemy import Database
+from tests.integration._uow_backends import BACKENDS, database_for
 
 
 @attrs.define(slots=False, eq=False)
@@ -40,21 +40,8 @@ class Store:
     boxes: str
 
 
-@pytest.fixture(
-    name="store",
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("mariadb", marks=pytest.mark.services),
-    ],
-)
+@pytest.fixture(name="store", params=BACKENDS)
 def _store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'store.sqlite3'}"
-        if request.param in {"sqlite", "memory"}
-        else request.getfixturevalue(f"{request.param}_url")
-    )
     suffix = uuid.uuid4().hex[:10]
     entities = Entities()
     shelves = Table(
@@ -74,18 +61,8 @@ def _store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     # Box sorts before Shelf: SQLAlchemy alone would insert the child first.
     entities.map(Shelf, shelves, version="version")
     entities.map(Box, boxes)
-    database: Any = (
-        MemoryDatabase(entities) if request.param == "memory" else Database.from_url(entities, url)
-    )
-    database.create_all()
-    try:
+    with database_for(request, tmp_path, entities) as database:
         yield Store(database, shelves.name, boxes.name)
-    finally:
-        if isinstance(database, Database):
-            assert database.engine is not None
-            entities.drop_all(database.engine)
-        database.close()
-        entities.dispose()
 
 
 def _commit(store: Store, *entities: Any) -> Any:

@@ -13,8 +13,7 @@ from returns.result import Success
 from sqlalchemy import Column, Integer, String, Table, Uuid
 
 from portside.adapters.entities import Entities
-from portside.adapters.memory import MemoryDatabase
-from portside.adapters.sqlalchemy import Database
+from tests.integration._uow_backends import BACKENDS, database_for
 
 
 @attrs.define(slots=False, eq=False)
@@ -30,15 +29,7 @@ class Badge:
     id: uuid.UUID | None = None
 
 
-@pytest.fixture(
-    name="database",
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("mariadb", marks=pytest.mark.services),
-    ],
-)
+@pytest.fixture(name="database", params=BACKENDS)
 def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     suffix = uuid.uuid4().hex[:10]
     entities = Entities()
@@ -57,25 +48,8 @@ def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     )
     entities.map(Ticket, tickets)
     entities.map(Badge, badges)
-    database: Any
-    if request.param == "memory":
-        database = MemoryDatabase(entities)
-    else:
-        url = (
-            f"sqlite:///{tmp_path / 'keys.sqlite3'}"
-            if request.param == "sqlite"
-            else request.getfixturevalue(f"{request.param}_url")
-        )
-        database = Database.from_url(entities, url)
-    database.create_all()
-    try:
+    with database_for(request, tmp_path, entities) as database:
         yield database
-    finally:
-        if isinstance(database, Database):
-            assert database.engine is not None
-            entities.drop_all(database.engine)
-        database.close()
-        entities.dispose()
 
 
 def test_an_autoincrement_key_is_set_at_commit(database: Any) -> None:

@@ -13,9 +13,8 @@ from returns.result import Success
 from sqlalchemy import JSON, Column, Integer, String, Table
 
 from portside.adapters.entities import Entities
-from portside.adapters.memory import MemoryDatabase
-from portside.adapters.sqlalchemy import Database
 from portside.ports import field
+from tests.integration._uow_backends import BACKENDS, database_for
 
 
 @attrs.define(slots=False, eq=False)
@@ -26,15 +25,7 @@ class Task:
     doc: Any = None
 
 
-@pytest.fixture(
-    name="database",
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("mariadb", marks=pytest.mark.services),
-    ],
-)
+@pytest.fixture(name="database", params=BACKENDS)
 def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     entities = Entities()
     table = Table(
@@ -47,30 +38,13 @@ def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         mysql_collate="utf8mb4_bin",
     )
     entities.map(Task, table)
-    database: Any
-    if request.param == "memory":
-        database = MemoryDatabase(entities)
-    else:
-        url = (
-            f"sqlite:///{tmp_path / 'tasks.sqlite3'}"
-            if request.param == "sqlite"
-            else request.getfixturevalue(f"{request.param}_url")
-        )
-        database = Database.from_url(entities, url)
-    database.create_all()
-    with database.unit_of_work() as uow:
-        tasks = uow.repository(Task)
-        for key, title, rank in [(1, "b", 2), (2, "a", None), (3, "c", 1), (4, "a", 3)]:
-            tasks.add(Task(key, title, rank))
-        assert uow.commit() == Success(None)
-    try:
+    with database_for(request, tmp_path, entities) as database:
+        with database.unit_of_work() as uow:
+            tasks = uow.repository(Task)
+            for key, title, rank in [(1, "b", 2), (2, "a", None), (3, "c", 1), (4, "a", 3)]:
+                tasks.add(Task(key, title, rank))
+            assert uow.commit() == Success(None)
         yield database
-    finally:
-        if isinstance(database, Database):
-            assert database.engine is not None
-            entities.drop_all(database.engine)
-        database.close()
-        entities.dispose()
 
 
 def _ids(database: Any, **query: Any) -> list[int]:

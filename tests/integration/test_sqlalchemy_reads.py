@@ -13,8 +13,8 @@ from returns.result import Success
 from sqlalchemy import Column, Integer, String, Table, text
 
 from portside.adapters.entities import Entities
-from portside.adapters.memory import MemoryDatabase
-from portside.adapters.sqlalchemy import Database, make_engine
+from portside.adapters.sqlalchemy import make_engine
+from tests.integration._uow_backends import BACKENDS, database_for
 
 
 @attrs.define(slots=False, eq=False)
@@ -24,15 +24,7 @@ class Crate:
     label: str = ""
 
 
-@pytest.fixture(
-    name="crates",
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("mariadb", marks=pytest.mark.services),
-    ],
-)
+@pytest.fixture(name="crates", params=BACKENDS)
 def _crates(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str, str]]:
     entities = Entities()
     table = Table(
@@ -43,26 +35,9 @@ def _crates(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[An
         Column("label", String(20), nullable=False),
     )
     entities.map(Crate, table)
-    url = ""
-    database: Any
-    if request.param == "memory":
-        database = MemoryDatabase(entities)
-    else:
-        url = (
-            f"sqlite:///{tmp_path / 'crates.sqlite3'}"
-            if request.param == "sqlite"
-            else request.getfixturevalue(f"{request.param}_url")
-        )
-        database = Database.from_url(entities, url, statement_timeout=0.5)
-    database.create_all()
-    try:
-        yield database, url, table.name
-    finally:
-        if isinstance(database, Database):
-            assert database.engine is not None
-            entities.drop_all(database.engine)
-        database.close()
-        entities.dispose()
+    with database_for(request, tmp_path, entities, statement_timeout=0.5) as database:
+        engine = getattr(database, "engine", None)
+        yield database, "" if engine is None else engine.dialect.name, table.name
 
 
 @pytest.mark.parametrize(
@@ -92,8 +67,8 @@ def test_a_read_that_timed_out_on_postgres_leaves_the_unit_usable(
     postgres_url: str, crates: tuple[Any, str, str]
 ) -> None:
     """A read cancelled by statement_timeout is TimedOut; later reads and the commit work."""
-    database, url, table = crates
-    if url != postgres_url:
+    database, dialect, table = crates
+    if dialect != "postgresql":
         pytest.skip("PostgreSQL only: a lock makes the read wait for the statement timeout")
     locker = make_engine(postgres_url)
     try:

@@ -13,8 +13,7 @@ from returns.result import Success
 from sqlalchemy import Column, Integer, String, Table
 
 from portside.adapters.entities import Entities
-from portside.adapters.memory import MemoryDatabase
-from portside.adapters.sqlalchemy import Database
+from tests.integration._uow_backends import BACKENDS, database_for
 
 
 @attrs.define(slots=False, eq=False)
@@ -23,15 +22,7 @@ class Line:
     text: str
 
 
-@pytest.fixture(
-    name="database",
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("mariadb", marks=pytest.mark.services),
-    ],
-)
+@pytest.fixture(name="database", params=BACKENDS)
 def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     entities = Entities()
     table = Table(
@@ -41,29 +32,12 @@ def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         Column("text", String(20), nullable=False),
     )
     entities.map(Line, table)
-    database: Any
-    if request.param == "memory":
-        database = MemoryDatabase(entities)
-    else:
-        url = (
-            f"sqlite:///{tmp_path / 'lines.sqlite3'}"
-            if request.param == "sqlite"
-            else request.getfixturevalue(f"{request.param}_url")
-        )
-        database = Database.from_url(entities, url)
-    database.create_all()
-    with database.unit_of_work() as uow:
-        uow.repository(Line).add(Line(1, "one"))
-        uow.repository(Line).add(Line(2, "two"))
-        assert uow.commit() == Success(None)
-    try:
+    with database_for(request, tmp_path, entities) as database:
+        with database.unit_of_work() as uow:
+            uow.repository(Line).add(Line(1, "one"))
+            uow.repository(Line).add(Line(2, "two"))
+            assert uow.commit() == Success(None)
         yield database
-    finally:
-        if isinstance(database, Database):
-            assert database.engine is not None
-            entities.drop_all(database.engine)
-        database.close()
-        entities.dispose()
 
 
 def _stored(database: Any) -> dict[int, str]:
