@@ -343,9 +343,9 @@ class Entities:
             if parent is None:
                 continue
             name = f"_portside_ref_{'_'.join(reference.fields)}"
-            if name in child.mapper.attrs:
-                continue
             columns = [child.columns[field] for field in reference.fields]
+            if name in child.mapper.attrs or _related(child, parent, columns):
+                continue
             targets = [reference.parent.c[column] for column in reference.parent_columns]
             child.mapper.add_property(
                 name,
@@ -415,6 +415,23 @@ class Entities:
         self._specs.clear()
         self._order = None
         self.statements.clear()
+
+
+def _related(child: EntitySpec[Any], parent: EntitySpec[Any], columns: list[Column[Any]]) -> bool:
+    """Whether the application's own ``relationship()`` already writes these columns.
+
+    Such a relationship orders the flush already; a second one over the same columns
+    would only make SQLAlchemy warn that the two overlap.
+    """
+    wanted = set(columns)
+    for mapper, other in ((child.mapper, parent.mapper), (parent.mapper, child.mapper)):
+        for relation in mapper.relationships:
+            if relation.mapper is other and wanted & {
+                *relation.local_columns,
+                *relation.remote_side,
+            }:
+                return True
+    return False
 
 
 def _uniques(table: Table, attr_of: dict[str, str]) -> tuple[tuple[str, ...], ...]:

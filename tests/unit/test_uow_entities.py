@@ -213,3 +213,40 @@ def test_entity_specs_keep_any_unknown(notes: tuple[Entities, MemoryDatabase]) -
     """Iterating a registry yields its specs."""
     entities, _ = notes
     assert [spec.entity_type for spec in entities] == [Note]
+
+
+def test_models_with_their_own_relationship_get_no_second_one() -> None:
+    """Declared models related by the application keep their order, with no overlap warning."""
+    from sqlalchemy.orm import configure_mappers, relationship
+
+    from portside.adapters.sqlalchemy import Database
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Parent(Base):
+        __tablename__ = "ps_rel_parents"
+        id = Column(Integer, primary_key=True, autoincrement=False)
+        children = relationship("Child", back_populates="parent")
+
+    class Child(Base):
+        __tablename__ = "ps_rel_children"
+        id = Column(Integer, primary_key=True, autoincrement=False)
+        parent_id = Column(Integer, ForeignKey("ps_rel_parents.id"))
+        parent = relationship(Parent, back_populates="children")
+
+    entities = Entities()
+    entities.declared(Child)
+    entities.declared(Parent)
+    configure_mappers()  # an overlap would warn here (warnings are errors in the suite)
+    assert not any(prop.key.startswith("_portside") for prop in Child.__mapper__.attrs)
+    database = Database.from_url(entities, "sqlite://")
+    try:
+        database.create_all()
+        with database.unit_of_work() as uow:
+            uow.repository(Child).add(Child(id=2, parent_id=1))
+            uow.repository(Parent).add(Parent(id=1))
+            assert uow.commit() == Success(None)
+    finally:
+        database.close()
+        entities.dispose()
