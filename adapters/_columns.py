@@ -182,11 +182,18 @@ def _uuid(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
 
 def _json(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
     try:
-        json.dumps(value, allow_nan=False)
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         return "must be JSON data (dicts with str keys, lists, str, finite numbers, bool, None)"
-    if isinstance(value, str | dict | list) and "\\u0000" in json.dumps(value):
+    if "\\u0000" in text:
         return "contains a NUL character, which PostgreSQL cannot store"
+    if not text.isascii():
+        # A lone surrogate is valid in a Python str and as a \ud800 escape in JSON, but
+        # no database stores it alike: MariaDB refuses it, PostgreSQL and SQLite keep it.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode (it contains a lone surrogate)"
     return None
 
 

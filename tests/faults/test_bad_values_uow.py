@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 from sqlalchemy import (
@@ -240,6 +240,10 @@ def test_any_value_in_any_column_answers_alike_locally(
 @pytest.mark.services
 @SETTINGS
 @given(insert=st.booleans(), field=st.sampled_from(FIELDS), value=values)
+# Found by this test: a lone surrogate inside JSON, stored by PostgreSQL and SQLite,
+# refused by MariaDB, now refused by the shared column check before anything is sent.
+@example(insert=True, field="doc", value="a\ud800b")
+@example(insert=False, field="doc", value={"k\udfff": [1]})
 def test_any_value_in_any_column_answers_alike_on_every_backend(
     everywhere: list[Any], insert: bool, field: str, value: Any
 ) -> None:
