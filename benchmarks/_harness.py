@@ -88,12 +88,21 @@ def measure(case: Case, *, quick: bool) -> Result:
         fn()
     calls = [_calibrate(fn, target) for fn in fns]
     samples: list[list[float]] = [[] for _ in fns]
+    # What is alive before the row starts (every other row's fixtures, clients and
+    # data) is frozen out of the collector's scans: otherwise a row pays for the heap
+    # the rows before it left, and its ratio depended on its place in the run (the
+    # 1,000-entity commit measured 0.96 first in a process, 0.67 after another row).
+    # Garbage the row itself makes is still collected, on both sides alike.
     gc.collect()
-    for r in range(rounds):
-        # alternate who goes first so drift on a noisy machine hits both sides alike
-        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
-        for i in order:
-            samples[i].append(_rate(fns[i], calls[i], case.ops))
+    gc.freeze()
+    try:
+        for r in range(rounds):
+            # alternate who goes first so drift on a noisy machine hits both sides alike
+            order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+            for i in order:
+                samples[i].append(_rate(fns[i], calls[i], case.ops))
+    finally:
+        gc.unfreeze()
     ours = statistics.median(samples[0])
     if case.baseline is None:
         return Result(
