@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from portside.domain._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
+    from portside.ports._cache import AsyncCachePort, CachePort, CompareAndDelete, LockedFill
     from portside.ports._clock import Clock
     from portside.ports._llm import LLMPort, Moderates
     from portside.ports._query import Condition, Field, Ordering, Where, field
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from portside.ports._uow import Repository, UnitOfWork
 
 __all__ = [
+    "AsyncCachePort",
     "CachePort",
     "Clock",
     "CompareAndDelete",
@@ -33,6 +34,7 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
+        "AsyncCachePort": "portside.ports._cache",
         "CachePort": "portside.ports._cache",
         "Clock": "portside.ports._clock",
         "CompareAndDelete": "portside.ports._cache",

@@ -10,7 +10,7 @@ from returns.result import Result
 from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
 
-__all__ = ["CachePort", "CompareAndDelete", "LockedFill"]
+__all__ = ["AsyncCachePort", "CachePort", "CompareAndDelete", "LockedFill"]
 
 
 class CachePort(Protocol):
@@ -85,6 +85,69 @@ class CachePort(Protocol):
         ...
 
     def close(self) -> None:
+        """Release connections; the cache must not be used afterwards."""
+        ...
+
+
+class AsyncCachePort(Protocol):
+    """``CachePort`` for asyncio: the same methods, semantics and errors, awaited.
+
+    Every method means exactly what the ``CachePort`` method of the same name means
+    (keys, TTLs, namespaces, the rules of ``portside.ports.cache_rules`` and the
+    errors each can return are written once, there); only the I/O is awaited. A call
+    cancelled while it waits leaves the cache usable: the command it was sending either
+    reached the server whole or not at all, and no connection is returned to the pool
+    with an unread reply. ``aclose()`` replaces ``close()``.
+    """
+
+    @property
+    def namespace(self) -> str:
+        """The namespace every key of this cache lives in."""
+        ...
+
+    async def get(self, key: str) -> Result[bytes | None, ServiceError]:
+        """See ``CachePort.get``."""
+        ...
+
+    async def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
+        """See ``CachePort.get_many``."""
+        ...
+
+    async def set(
+        self, key: str, value: bytes, ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """See ``CachePort.set``."""
+        ...
+
+    async def set_many(
+        self, items: Mapping[str, bytes], ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """See ``CachePort.set_many``."""
+        ...
+
+    async def add(
+        self, key: str, value: bytes, ttl: float | None = None
+    ) -> Result[bool, ServiceError]:
+        """See ``CachePort.add``."""
+        ...
+
+    async def delete(self, key: str) -> Result[bool, ServiceError]:
+        """See ``CachePort.delete``."""
+        ...
+
+    async def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
+        """See ``CachePort.incr`` (never retried automatically)."""
+        ...
+
+    async def ttl(self, key: str) -> Result[float | None, ServiceError]:
+        """See ``CachePort.ttl`` (``Failure(NotFound)`` when the key is absent)."""
+        ...
+
+    async def clear(self) -> Result[None, ServiceError]:
+        """See ``CachePort.clear``: this namespace only."""
+        ...
+
+    async def aclose(self) -> None:
         """Release connections; the cache must not be used afterwards."""
         ...
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from portside.domain._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from portside.adapters.memory._async_cache import AsyncMemoryCache
     from portside.adapters.memory._cache import MemoryCache, MemoryStore
     from portside.adapters.memory._clock import ManualClock
     from portside.adapters.memory._llm import (
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAILURE_KINDS",
+    "AsyncMemoryCache",
     "EmbedCall",
     "FailureKind",
     "FakeLLM",
@@ -43,6 +45,7 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
+        "AsyncMemoryCache": "portside.adapters.memory._async_cache",
         "FAILURE_KINDS": "portside.adapters.memory._llm",
         "EmbedCall": "portside.adapters.memory._llm",
         "FailureKind": "portside.adapters.memory._llm",

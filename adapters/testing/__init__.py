@@ -19,6 +19,10 @@ from portside.adapters._extras import require
 require("hypothesis", "testing")
 require("pytest", "testing")
 
+from portside.adapters.testing._async_bridge import (  # noqa: E402 - after the extra check
+    BlockingCache,
+    EventLoopThread,
+)
 from portside.adapters.testing._cache_kit import (  # noqa: E402 - after the extra check
     CacheContract,
     CacheTarget,
@@ -127,12 +131,14 @@ __all__ = [
     "INVALID_EMBED",
     "KIT_OPTIONS",
     "Behaviour",
+    "BlockingCache",
     "CacheContract",
     "CacheTarget",
     "Collected",
     "Delay",
     "Direction",
     "EchoKey",
+    "EventLoopThread",
     "FallbackFactory",
     "FaultToolError",
     "GatewayContract",

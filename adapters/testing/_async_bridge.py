@@ -1,0 +1,103 @@
+"""A sync bridge to async caches, so the sync contract kit checks them unchanged.
+
+``EventLoopThread`` runs one asyncio event loop in a daemon thread; ``blocking(cache)``
+wraps an ``AsyncCachePort`` as a ``CachePort`` whose every method submits the awaited
+call to that loop and waits for its answer. Calls from several threads run as several
+tasks on the one loop, so the kit's concurrent ``add`` and ``incr`` steps race on the
+event loop the way an asyncio application's tasks do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+from returns.result import Result
+
+from portside.domain._errors import ServiceError
+from portside.ports._cache import AsyncCachePort, CachePort
+
+__all__ = ["BlockingCache", "EventLoopThread"]
+
+T = TypeVar("T")
+
+
+class EventLoopThread:
+    """One asyncio event loop running in a daemon thread, until ``close()``."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and block until it finishes; its result or exception."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def blocking(self, cache: AsyncCachePort) -> BlockingCache:
+        """``cache`` as a ``CachePort`` whose calls run on this loop."""
+        return BlockingCache(cache, self)
+
+    def close(self) -> None:
+        """Stop the loop and its thread, then close the loop."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+@attrs.define
+class BlockingCache(CachePort):
+    """An ``AsyncCachePort`` seen as a ``CachePort``: each call awaited on ``runner``'s loop."""
+
+    inner: AsyncCachePort
+    runner: EventLoopThread = attrs.field(repr=False)
+
+    @property
+    def namespace(self) -> str:
+        """The inner cache's namespace."""
+        return self.inner.namespace
+
+    def get(self, key: str) -> Result[bytes | None, ServiceError]:
+        """``await inner.get(key)``."""
+        return self.runner.run(self.inner.get(key))
+
+    def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
+        """``await inner.get_many(keys)``."""
+        return self.runner.run(self.inner.get_many(keys))
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> Result[None, ServiceError]:
+        """``await inner.set(key, value, ttl)``."""
+        return self.runner.run(self.inner.set(key, value, ttl))
+
+    def set_many(
+        self, items: Mapping[str, bytes], ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """``await inner.set_many(items, ttl)``."""
+        return self.runner.run(self.inner.set_many(items, ttl))
+
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
+        """``await inner.add(key, value, ttl)``."""
+        return self.runner.run(self.inner.add(key, value, ttl))
+
+    def delete(self, key: str) -> Result[bool, ServiceError]:
+        """``await inner.delete(key)``."""
+        return self.runner.run(self.inner.delete(key))
+
+    def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
+        """``await inner.incr(key, by)``."""
+        return self.runner.run(self.inner.incr(key, by))
+
+    def ttl(self, key: str) -> Result[float | None, ServiceError]:
+        """``await inner.ttl(key)``."""
+        return self.runner.run(self.inner.ttl(key))
+
+    def clear(self) -> Result[None, ServiceError]:
+        """``await inner.clear()``."""
+        return self.runner.run(self.inner.clear())
+
+    def close(self) -> None:
+        """``await inner.aclose()``."""
+        self.runner.run(self.inner.aclose())
