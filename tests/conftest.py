@@ -37,3 +37,22 @@ def _reset_global_state() -> Iterator[None]:
 
     reset_services()
     set_retry_cap(None)
+
+
+@pytest.fixture(name="redis_cluster", scope="session")
+def _redis_cluster() -> Iterator[object]:
+    """A throwaway Redis Cluster (3 primaries, 3 replicas) shared by the session, torn down."""
+    from portside.adapters.testing import FaultToolError, services_required, throwaway_cluster
+
+    cluster = throwaway_cluster()
+    try:
+        started = cluster.__enter__()
+    except FaultToolError as exc:
+        message = f"cannot start a throwaway Redis Cluster: {exc}"
+        if services_required():
+            pytest.fail(message + " (PORTSIDE_REQUIRE_SERVICES=1)", pytrace=False)
+        pytest.skip(message)
+    try:
+        yield started
+    finally:
+        cluster.__exit__(None, None, None)

@@ -9,6 +9,7 @@ import attrs
 import redis
 import redis.exceptions as rex
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from portside.adapters._redact import redact_url
@@ -22,10 +23,22 @@ from portside.domain._errors import (
     Unavailable,
 )
 
-__all__ = ["REDIS_ERRORS", "RedisOptions", "connect", "map_error", "redacted_url"]
+__all__ = [
+    "CLUSTER_SCHEMES",
+    "REDIS_ERRORS",
+    "RedisOptions",
+    "connect",
+    "connect_cluster",
+    "map_error",
+    "redacted_url",
+]
+
+#: URL schemes naming a Redis Cluster (any one node; the client discovers the rest).
+CLUSTER_SCHEMES: Final = ("redis+cluster://", "rediss+cluster://")
 
 #: What a redis-py call can raise for reasons outside the program: catch exactly these.
-REDIS_ERRORS: Final = (rex.RedisError, OSError)
+#: ``RedisClusterException`` is not a ``RedisError`` (a cluster with uncovered slots).
+REDIS_ERRORS: Final = (rex.RedisError, rex.RedisClusterException, OSError)
 
 
 @attrs.frozen
@@ -55,6 +68,25 @@ def connect(url: str, options: RedisOptions | None = None) -> redis.Redis:
     )
 
 
+def connect_cluster(url: str, options: RedisOptions | None = None) -> RedisCluster:
+    """A ``RedisCluster`` client for a ``redis+cluster://`` or ``rediss+cluster://`` URL.
+
+    The URL names one node; redis-py reads the slot map from it and keeps it current
+    (following ``MOVED`` and ``ASK``). ``max_connections`` is per node. As in
+    ``connect``, redis-py's retries are off. Unlike ``connect`` it connects at once:
+    raises ``RedisClusterException`` or ``ConnectionError`` when no node answers.
+    """
+    opts = options or RedisOptions()
+    return RedisCluster.from_url(
+        url.replace("+cluster://", "://", 1),
+        socket_timeout=opts.socket_timeout,
+        socket_connect_timeout=opts.connect_timeout,
+        max_connections=opts.max_connections,
+        health_check_interval=opts.health_check_interval,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def redacted_url(url: str) -> str:
     """``url`` with any password (in the authority or the query) replaced by ``***``."""
     return redact_url(url)
@@ -70,7 +102,10 @@ def map_error(exc: BaseException, *, service: str, operation: str) -> ServiceErr
         )
     elif isinstance(exc, rex.AuthenticationError | rex.AuthorizationError | rex.NoPermissionError):
         error = Unauthorized(service=service, operation=operation, message=f"Redis refused: {name}")
-    elif isinstance(exc, rex.BusyLoadingError | rex.ReadOnlyError):
+    elif isinstance(
+        exc,
+        rex.BusyLoadingError | rex.ReadOnlyError | rex.ClusterDownError | rex.SlotNotCoveredError,
+    ):
         error = Unavailable(
             service=service, operation=operation, message=f"Redis is not ready: {name}"
         )

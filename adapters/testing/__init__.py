@@ -5,7 +5,8 @@
 - ``OpenAITestServer``: a local OpenAI-compatible HTTP server with scripted replies and
   faults, so the OpenAI adapter is tested with no network.
 - Fault tools: ``TcpFaultProxy`` (cut, stall or blackhole a loopback connection) and
-  ``throwaway_redis`` (a killable ``redis-server`` on a free port).
+  ``throwaway_redis`` (a killable ``redis-server`` on a free port), ``throwaway_cluster``
+  (a Redis Cluster of three primaries and three replicas on free ports).
 - ``require_server``: the URL of a real server for a test, or a skip (a failure with
   ``PORTSIDE_REQUIRE_SERVICES=1``); ``proxied_url``: that URL pointed at a proxy, with
   its credentials and database kept.
@@ -102,6 +103,10 @@ from portside.adapters.testing._services import (  # noqa: E402 - after the extr
     services_required,
     unreachable_reason,
 )
+from portside.adapters.testing._throwaway_cluster import (  # noqa: E402 - after the extra check
+    ThrowawayCluster,
+    throwaway_cluster,
+)
 from portside.adapters.testing._throwaway_redis import (  # noqa: E402 - after the extra check
     FaultToolError,
     ThrowawayRedis,
@@ -168,6 +173,7 @@ __all__ = [
     "ScriptedReply",
     "StreamFault",
     "TcpFaultProxy",
+    "ThrowawayCluster",
     "ThrowawayRedis",
     "Trickle",
     "UowBackend",
@@ -199,6 +205,7 @@ __all__ = [
     "sqlalchemy_backend",
     "sse_events",
     "stream_texts",
+    "throwaway_cluster",
     "throwaway_redis",
     "unreachable_reason",
 ]

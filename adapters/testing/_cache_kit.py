@@ -77,12 +77,16 @@ class CacheTarget:
     namespaces for every example, clears and closes them afterwards). ``clock``: the
     manual clock the adapter reads for expiry, if it does; ``None`` means the adapter
     keeps real time. ``tick``: the time step, in seconds (defaults: 1 on a manual clock,
-    0.1 in real time).
+    0.1 in real time). ``paired_locks``: the adapter takes only a key's own fill lock
+    ``<key>:fill`` (``RedisCache`` on Redis Cluster, where a key and its lock must share
+    a hash slot); the kit then asks ``get_or_lock``/``set_and_unlock`` for that lock
+    wherever it would have drawn another valid one.
     """
 
     make: Callable[[str], CachePort]
     clock: ManualClock | None = None
     tick: float | None = None
+    paired_locks: bool = False
 
     @property
     def step(self) -> float:
@@ -250,11 +254,18 @@ class CacheContract(RuleBasedStateMachine):
             return
         assert _outcome(got) == _outcome(want), f"delete_if_equal({key!r}): {_outcome(got)}"
 
+    def _lock_for(self, key: str, lock: str) -> str:
+        """The drawn lock, or ``<key>:fill`` for a target that takes only paired locks."""
+        if self.target.paired_locks and lock in VALID_KEYS:
+            return key + ":fill"
+        return lock
+
     @rule(side=sides, key=keys, lock=keys, token=values, ttl=st.integers(0, 3))
     def get_or_lock(self, side: int, key: str, lock: str, token: bytes, ttl: int) -> None:
         """``get_or_lock`` finds the value, or takes the free lock, or finds it held."""
         if not isinstance(self.caches[side], LockedFill):
             return
+        lock = self._lock_for(key, lock)
         seconds = (ttl + 0.5) * self.tick
         self._same(
             side,
@@ -276,6 +287,7 @@ class CacheContract(RuleBasedStateMachine):
         """``set_and_unlock`` stores the value and releases the lock only for its token."""
         if not isinstance(self.caches[side], LockedFill):
             return
+        lock = self._lock_for(key, lock)
         seconds = None if ttl is None else (ttl + 0.5) * self.tick
         self._same(
             side,

@@ -7,10 +7,16 @@ from collections.abc import Iterator
 import pytest
 import redis
 from hypothesis import settings
+from redis.cluster import RedisCluster
 
 from portside.adapters.memory import ManualClock, MemoryCache, MemoryStore
 from portside.adapters.redis import RedisCache, connect
-from portside.adapters.testing import CacheTarget, cache_contract, run_cache_contract
+from portside.adapters.testing import (
+    CacheTarget,
+    ThrowawayCluster,
+    cache_contract,
+    run_cache_contract,
+)
 
 
 def _fake_target() -> CacheTarget:
@@ -44,3 +50,20 @@ def test_redis_cache_passes_the_kit(client: redis.Redis) -> None:
     )
     leftovers = list(client.scan_iter(match="kit-*", count=1000))
     assert leftovers == [], "the kit left keys on the shared server"
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_redis_cache_passes_the_kit_on_a_cluster(redis_cluster: ThrowawayCluster) -> None:
+    """RedisCache on a three-primary Redis Cluster agrees with the model, as on one server."""
+    cluster = RedisCluster.from_url(redis_cluster.url.replace("+cluster", ""))
+    try:
+        run_cache_contract(
+            CacheTarget(lambda ns: RedisCache(cluster, namespace=ns), paired_locks=True),
+            max_examples=12,
+            steps=25,
+        )
+        leftovers = list(cluster.scan_iter(match="kit-*", count=1000))
+        assert leftovers == [], "the kit left keys on the cluster"
+    finally:
+        cluster.close()

@@ -9,6 +9,13 @@ reply a second attempt would report the wrong answer or apply the increment twic
 ``get_or_lock`` is not retried either (a lock taken by a lost reply would be reported as
 held by another); ``set_and_unlock`` is (the write is idempotent and the release checks
 the owner's token).
+
+On Redis Cluster (a ``RedisCluster`` client) every key carries a hash tag,
+``<namespace>|{=<base>}<key>``, where ``<base>`` is the key without trailing ``:fill``
+(and without ``}``): a key and its fill lock ``<key>:fill`` share a slot, so the fill steps stay
+one script, while other keys spread over the primaries. Batches are split by slot
+(redis-py's ``mget_nonatomic`` and cluster pipelines, one round trip per node) and
+``clear()`` scans every primary.
 """
 
 from __future__ import annotations
@@ -20,13 +27,16 @@ from typing import Any, Final
 import attrs
 import redis
 import redis.exceptions as rex
+from redis.cluster import RedisCluster
 from returns.result import Failure, Result, Success
 
 from portside.adapters.redis._cache._scripts import claim_from_reply, script_text
 from portside.adapters.redis._client import (
+    CLUSTER_SCHEMES,
     REDIS_ERRORS,
     RedisOptions,
     connect,
+    connect_cluster,
     map_error,
     redacted_url,
 )
@@ -57,6 +67,9 @@ _MISS: Final = Success(None)
 # on a fresh connection fixes that. TimeoutError is deliberately not retried: the
 # server is slow, and a second wait would double the cost of an outage.
 _RECONNECT: Final = (rex.ConnectionError,)
+#: The fill lock's suffix (``LockedFill`` callers lock ``<key>:fill``): on a cluster a
+#: key and its lock are tagged alike, so one script can touch both.
+FILL_SUFFIX: Final = ":fill"
 
 
 # redis-py drops the "ERR " prefix from error replies, so these are the texts it keeps
@@ -71,6 +84,18 @@ def _map_error(exc: BaseException, *, operation: str) -> ServiceError:
     return map_error(exc, service=SERVICE, operation=operation)
 
 
+def _tag(key: str) -> str:
+    """The cluster hash tag of ``key``: ``=`` and the key without trailing ``:fill``s or ``}``.
+
+    Never empty and free of ``}``, so the stored name ``<ns>|{<tag>}<key>`` has exactly
+    this tag (Redis hashes up to the first ``}``) and still names one key only.
+    """
+    base = key
+    while base.endswith(FILL_SUFFIX):
+        base = base[: -len(FILL_SUFFIX)]
+    return "=" + base.replace("}", "")
+
+
 def _px(ttl: float) -> int:
     """Milliseconds for Redis, rounded up so a key never lives shorter than asked."""
     return max(1, math.ceil(ttl * 1000))
@@ -78,7 +103,7 @@ def _px(ttl: float) -> int:
 
 @attrs.define
 class RedisCache(CachePort, CompareAndDelete, LockedFill):
-    """``CachePort`` on one pooled redis-py client.
+    """``CachePort`` on one pooled redis-py client: ``redis.Redis`` or ``RedisCluster``.
 
     Every method returns ``Failure(InvalidRequest)`` for bad input (nothing is sent),
     ``Failure(Unavailable)`` when Redis cannot be reached, ``Failure(TimedOut)`` when it
@@ -87,15 +112,17 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
     ``Failure(ProtocolError)`` for an answer the adapter does not understand.
     """
 
-    client: redis.Redis = attrs.field(repr=False)
+    client: redis.Redis | RedisCluster = attrs.field(repr=False)
     _namespace: str = attrs.field(default="default", alias="namespace")
     owns_client: bool = attrs.field(default=False, repr=False)
     url: str = attrs.field(default="", converter=redacted_url)
     _prefix: str = attrs.field(init=False, repr=False)
     _scripts: dict[str, Any] = attrs.field(init=False, repr=False)
+    _cluster: bool = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._prefix = check_namespace(self._namespace) + "|"
+        self._cluster = isinstance(self.client, RedisCluster)
         self._scripts = {
             name: self.client.register_script(script_text(name))
             for name in ("delete_if_equal", "get_or_lock", "set_and_unlock")
@@ -108,13 +135,27 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         """A cache with its own pooled client for a ``redis://``, ``rediss://`` or ``unix://`` URL.
 
         Connects lazily: an unreachable server shows up as ``Unavailable`` on first use.
+        ``redis+cluster://host:port`` (or ``rediss+cluster://``) names one node of a Redis
+        Cluster: the cache then runs on a ``RedisCluster`` client, which reads the slot
+        map at once (raising ``RedisClusterException`` or ``ConnectionError`` when no
+        node answers).
         """
-        return cls(connect(url, options), namespace=namespace, owns_client=True, url=url)
+        if url.startswith(CLUSTER_SCHEMES):
+            client: redis.Redis | RedisCluster = connect_cluster(url, options)
+        else:
+            client = connect(url, options)
+        return cls(client, namespace=namespace, owns_client=True, url=url)
 
     @property
     def namespace(self) -> str:
         """The namespace every key of this cache lives in."""
         return self._namespace
+
+    def _name(self, key: str) -> str:
+        """The Redis name of ``key``: prefixed, and hash-tagged on a cluster."""
+        if self._cluster:
+            return f"{self._prefix}{{{_tag(key)}}}{key}"
+        return self._prefix + key
 
     def _call(self, operation: str, retry: bool, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``, or the mapped ``ServiceError`` (returned, not raised)."""
@@ -135,7 +176,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         error = check_key(key, "get")
         if error is not None:
             return Failure(error)
-        value = self._call("get", True, self.client.get, self._prefix + key)
+        value = self._call("get", True, self.client.get, self._name(key))
         if isinstance(value, ServiceError):
             return Failure(value)
         return _MISS if value is None else Success(value)
@@ -143,13 +184,20 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
     def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
         """The present keys among ``keys`` with their values, in one round trip.
 
-        One MGET, or for very large batches one pipeline of MGETs of ``CHUNK`` keys.
+        One MGET, or for very large batches one pipeline of MGETs of ``CHUNK`` keys; on
+        a cluster, redis-py's ``mget_nonatomic`` (one MGET per slot, pipelined per node).
         """
         listed, error = check_keys(keys, "get_many")
         if error is not None:
             return Failure(error)
         if not listed:
             return Success({})
+        if isinstance(self.client, RedisCluster):
+            names = [self._name(key) for key in listed]
+            values = self._call("get_many", True, self.client.mget_nonatomic, names)
+            if isinstance(values, ServiceError):
+                return Failure(values)
+            return Success({k: v for k, v in zip(listed, values, strict=True) if v is not None})
         prefix = self._prefix
         names = [prefix + key for key in listed]
         if len(names) <= CHUNK:
@@ -172,7 +220,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         if error is not None:
             return Failure(error)
         px = None if ttl is None else _px(ttl)
-        outcome = self._call("set", True, self.client.set, self._prefix + key, value, None, px)
+        outcome = self._call("set", True, self.client.set, self._name(key), value, None, px)
         return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
 
     def set_many(
@@ -181,7 +229,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         """Store every item with the same ``ttl`` in one pipelined round trip.
 
         Very large batches take one round trip per ``CHUNK`` items. Nothing is sent if
-        any item is bad.
+        any item is bad. On a cluster the pipeline sends each node its own keys.
         """
         error = check_items(items, "set_many") or check_ttl(ttl, "set_many")
         if error is not None:
@@ -192,11 +240,12 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
 
     def _pipelined_set(self, items: Mapping[str, bytes], ttl: float | None) -> None:
-        prefix = self._prefix
         px = None if ttl is None else _px(ttl)
+        # The plain prefix concatenation on one server (no per-key method call there).
+        name = self._name if self._cluster else self._prefix.__add__
         pipe = self.client.pipeline(transaction=False)
         for count, (key, value) in enumerate(items.items(), 1):
-            pipe.set(prefix + key, value, px=px)
+            pipe.set(name(key), value, px=px)
             if count % CHUNK == 0:
                 pipe.execute()
         pipe.execute()
@@ -207,9 +256,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         if error is not None:
             return Failure(error)
         px = None if ttl is None else _px(ttl)
-        written = self._call(
-            "add", False, self.client.set, self._prefix + key, value, None, px, True
-        )
+        written = self._call("add", False, self.client.set, self._name(key), value, None, px, True)
         if isinstance(written, ServiceError):
             return Failure(written)
         return Success(bool(written))
@@ -219,7 +266,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         error = check_key(key, "delete")
         if error is not None:
             return Failure(error)
-        removed = self._call("delete", False, self.client.delete, self._prefix + key)
+        removed = self._call("delete", False, self.client.delete, self._name(key))
         if isinstance(removed, ServiceError):
             return Failure(removed)
         return Success(bool(removed))
@@ -230,7 +277,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         if error is not None:
             return Failure(error)
         removed = self._call(
-            "delete_if_equal", False, self._run, "delete_if_equal", [self._prefix + key], [expected]
+            "delete_if_equal", False, self._run, "delete_if_equal", [self._name(key)], [expected]
         )
         if isinstance(removed, ServiceError):
             return Failure(removed)
@@ -240,10 +287,14 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         self, key: str, lock: str, token: bytes, ttl: float
     ) -> Result[FillClaim, ServiceError]:
         """The value at ``key`` if present; else take ``lock`` if free (one Lua script)."""
-        error = check_key(key, "get_or_lock") or check_lock(lock, token, ttl, "get_or_lock")
+        error = (
+            check_key(key, "get_or_lock")
+            or check_lock(lock, token, ttl, "get_or_lock")
+            or self._check_slot(key, lock, "get_or_lock")
+        )
         if error is not None:
             return Failure(error)
-        names = [self._prefix + key, self._prefix + lock]
+        names = [self._name(key), self._name(lock)]
         reply = self._call("get_or_lock", False, self._run, "get_or_lock", names, [token, _px(ttl)])
         if isinstance(reply, ServiceError):
             return Failure(reply)
@@ -265,15 +316,30 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
             or check_value(value, "set_and_unlock")
             or check_ttl(ttl, "set_and_unlock")
             or check_lock(lock, token, 1.0, "set_and_unlock")
+            or self._check_slot(key, lock, "set_and_unlock")
         )
         if error is not None:
             return Failure(error)
-        names = [self._prefix + key, self._prefix + lock]
+        names = [self._name(key), self._name(lock)]
         args = [value, "" if ttl is None else _px(ttl), token]
         released = self._call("set_and_unlock", True, self._run, "set_and_unlock", names, args)
         if isinstance(released, ServiceError):
             return Failure(released)
         return Success(bool(released))
+
+    def _check_slot(self, key: str, lock: str, operation: str) -> InvalidRequest | None:
+        """On a cluster, ``InvalidRequest`` unless ``lock`` is tagged like ``key`` (``<key>:fill``).
+
+        One script may touch one slot only; those locks are tagged like their key.
+        """
+        if not self._cluster or _tag(key) == _tag(lock):
+            return None
+        return InvalidRequest(
+            service=SERVICE,
+            operation=operation,
+            message=f"lock: on Redis Cluster the lock of {key[:64]!r} must be its own "
+            f"'<key>{FILL_SUFFIX}' (a key and its lock must share a hash slot)",
+        )
 
     def _run(self, script: str, keys: list[str], args: list[Any]) -> object:
         return self._scripts[script](keys=keys, args=args)
@@ -287,7 +353,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         error = check_key(key, "incr") or check_by(by)
         if error is not None:
             return Failure(error)
-        total = self._call("incr", False, self.client.incrby, self._prefix + key, by)
+        total = self._call("incr", False, self.client.incrby, self._name(key), by)
         if isinstance(total, ServiceError):
             return Failure(total)
         return Success(int(total))
@@ -297,7 +363,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         error = check_key(key, "ttl")
         if error is not None:
             return Failure(error)
-        millis = self._call("ttl", True, self.client.pttl, self._prefix + key)
+        millis = self._call("ttl", True, self.client.pttl, self._name(key))
         if isinstance(millis, ServiceError):
             return Failure(millis)
         if millis == -2:
@@ -309,14 +375,28 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
 
         Incremental (never ``FLUSHDB``): other namespaces and a queue sharing the
         database are untouched. On a failure midway, part of the namespace is gone.
+        On a cluster every primary is scanned in turn.
         """
         outcome = self._call("clear", True, self._scan_and_unlink)
         return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
 
     def _scan_and_unlink(self) -> None:
-        batch: list[bytes] = []
         # The namespace alphabet has no glob characters, so the prefix needs no escaping.
-        for name in self.client.scan_iter(match=self._prefix + "*", count=CLEAR_BATCH):
+        match = self._prefix + "*"
+        client = self.client
+        if isinstance(client, RedisCluster):
+            primaries: list[Any] = client.get_primaries()  # type: ignore[no-untyped-call]
+            for node in primaries:
+                self._unlink_all(
+                    client.scan_iter(match=match, count=CLEAR_BATCH, target_nodes=node)
+                )
+        else:
+            self._unlink_all(client.scan_iter(match=match, count=CLEAR_BATCH))
+
+    def _unlink_all(self, names: Iterable[bytes]) -> None:
+        """UNLINK ``names`` in batches (on a cluster redis-py splits each batch by slot)."""
+        batch: list[bytes] = []
+        for name in names:
             batch.append(name)
             if len(batch) >= CLEAR_BATCH:
                 self.client.unlink(*batch)
