@@ -1,4 +1,4 @@
-"""CachingLLM over real Redis: hits, the cross-process fill lock, and Redis going away."""
+"""CachingLLM over real Redis (one server and a cluster): hits, the fill lock, Redis going away."""
 
 from __future__ import annotations
 
@@ -22,10 +22,14 @@ from portside.domain import ChatMessage, ChatRequest, Completion, ServiceError
 ASK = ChatRequest((ChatMessage.user("name three rivers"),), temperature=0.0)
 
 
-@pytest.fixture(name="cache")
-def _cache(redis_url: str) -> Iterator[RedisCache]:
-    """A Redis cache in a namespace of its own, cleared afterwards."""
-    cache = RedisCache.from_url(redis_url, namespace=f"test-llm-{uuid.uuid4().hex[:12]}")
+@pytest.fixture(name="cache", params=["server", pytest.param("cluster", marks=pytest.mark.slow)])
+def _cache(request: pytest.FixtureRequest) -> Iterator[RedisCache]:
+    """A Redis cache (one server, or the throwaway cluster) in a namespace of its own."""
+    if request.param == "cluster":
+        url = request.getfixturevalue("redis_cluster").url
+    else:
+        url = request.getfixturevalue("redis_url")
+    cache = RedisCache.from_url(url, namespace=f"test-llm-{uuid.uuid4().hex[:12]}")
     yield cache
     cache.clear()
     cache.close()
