@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import attrs
 import pytest
 import redis
-from hypothesis import settings
+from hypothesis import Phase, settings
 from redis.cluster import RedisCluster
 
 from portside.adapters.memory import ManualClock, MemoryCache, MemoryStore
@@ -66,4 +67,43 @@ def test_redis_cache_passes_the_kit_on_a_cluster(redis_cluster: ThrowawayCluster
         leftovers = list(cluster.scan_iter(match="kit-*", count=1000))
         assert leftovers == [], "the kit left keys on the cluster"
     finally:
+        cluster.close()
+
+
+@attrs.define
+class _OnePrimaryClear(RedisCache):
+    """A negative control: ``clear()`` scans only the first primary of the cluster."""
+
+    def _scan_and_unlink(self) -> None:
+        assert isinstance(self.client, RedisCluster)
+        first = self.client.get_primaries()[0]  # type: ignore[no-untyped-call]
+        self._unlink_all(
+            self.client.scan_iter(match=self.namespace + "|*", count=500, target_nodes=first)
+        )
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_clear_of_one_primary_fails_the_kit_on_a_cluster(
+    redis_cluster: ThrowawayCluster,
+) -> None:
+    """The kit on the cluster catches a clear() that leaves keys on the other primaries."""
+    cluster = RedisCluster.from_url(redis_cluster.url.replace("+cluster", ""))
+    control = settings(
+        max_examples=40,
+        stateful_step_count=25,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        deadline=None,
+    )
+    try:
+        with pytest.raises(AssertionError, match="namespace contents: adapter gave"):
+            run_cache_contract(
+                CacheTarget(lambda ns: _OnePrimaryClear(cluster, namespace=ns), paired_locks=True),
+                settings=control,
+            )
+    finally:
+        for name in cluster.scan_iter(match="kit-*", count=1000):
+            cluster.unlink(name)
         cluster.close()
