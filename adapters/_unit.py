@@ -10,7 +10,7 @@ use after the block raises ``RuntimeError`` (a programming error).
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -21,8 +21,23 @@ from returns.result import Failure, Result, Success
 from portside.adapters.entities import EntitySpec
 from portside.domain._errors import InvalidRequest, ServiceError
 from portside.ports._uow import Repository, UnitOfWork
+from portside.ports.queue_rules import QueueOptions, check_body, check_headers, check_name
 
-__all__ = ["UnitLifecycle", "identity_of"]
+__all__ = ["StagedMessage", "UnitLifecycle", "identity_of"]
+
+# The limits ``publish`` checks are the queue's defaults: the relay hands each message
+# to a queue adapter, which applies the same rules again.
+_QUEUE_RULES = QueueOptions()
+
+
+@attrs.frozen
+class StagedMessage:
+    """A message ``publish`` staged; written to the outbox by the unit's commit."""
+
+    topic: str
+    body: bytes
+    headers: dict[str, str]
+    dedupe_key: str | None
 
 
 E = TypeVar("E")
@@ -40,6 +55,8 @@ class UnitLifecycle(UnitOfWork):
     # savepoint taken before then has nothing left to undo.
     _resets: int = attrs.field(default=0, init=False)
     _savepoints: int = attrs.field(default=0, init=False)
+    # Messages staged by ``publish`` since the last commit, in the order given.
+    _messages: list[StagedMessage] = attrs.field(factory=list, init=False, repr=False)
 
     def __enter__(self) -> Self:
         """Begin the unit of work, or join the block already open."""
@@ -68,6 +85,7 @@ class UnitLifecycle(UnitOfWork):
                 self._reset()
             return
         self._resets += 1
+        self._messages.clear()
         self._end()
 
     def commit(self) -> Result[None, ServiceError]:
@@ -97,9 +115,59 @@ class UnitLifecycle(UnitOfWork):
                 )
             )
         result = self._commit()
+        # Written with the entities, or rolled back with them: either way not staged now.
+        self._messages.clear()
         if isinstance(result, Failure):
             self._resets += 1  # a failed commit rolled the unit back
         return result
+
+    def publish(
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+    ) -> Result[None, ServiceError]:
+        """Stage a message for ``topic``, stored in the outbox by this unit's commit.
+
+        It exists if and only if the commit succeeds; a relay then publishes it to a
+        queue. ``Failure(InvalidRequest)`` naming the argument for a bad topic, body,
+        headers or dedupe key (the queue's rules; nothing staged). Raises
+        ``RuntimeError`` outside ``with uow:``.
+        """
+        self.ensure_open()
+        service, operation = self._service, "publish"
+        checked_topic = check_name("topic", topic, operation=operation, service=service)
+        if isinstance(checked_topic, Failure):
+            return checked_topic
+        if dedupe_key is not None:
+            key = check_name("dedupe key", dedupe_key, operation=operation, service=service)
+            if isinstance(key, Failure):
+                return key
+        checked_headers = check_headers(headers, _QUEUE_RULES, operation=operation, service=service)
+        if isinstance(checked_headers, Failure):
+            return checked_headers
+        size = checked_headers.unwrap().size
+        checked_body = check_body(
+            body, _QUEUE_RULES, operation=operation, service=service, reserved=size
+        )
+        if isinstance(checked_body, Failure):
+            return checked_body
+        self._messages.append(
+            StagedMessage(
+                checked_topic.unwrap(),
+                checked_body.unwrap(),
+                checked_headers.unwrap().values,
+                dedupe_key,
+            )
+        )
+        return Success(None)
+
+    @property
+    def staged_messages(self) -> list[StagedMessage]:
+        """The messages the next commit writes to the outbox (for the storage hooks)."""
+        return self._messages
 
     def rollback(self) -> None:
         """Discard everything staged since the last commit."""
@@ -117,6 +185,7 @@ class UnitLifecycle(UnitOfWork):
         """
         self.ensure_open()
         mark = self._mark()
+        messages = len(self._messages)
         resets, generation = self._resets, self._generation
         self._savepoints += 1
         try:
@@ -124,12 +193,14 @@ class UnitLifecycle(UnitOfWork):
         except BaseException:
             if (self._resets, self._generation) == (resets, generation) and self._depth:
                 self._restore(mark)
+                del self._messages[messages:]
             raise
         finally:
             self._savepoints -= 1
 
     def _reset(self) -> None:
         self._resets += 1
+        self._messages.clear()
         self._discard()
 
     def repository(self, entity_type: type[E]) -> Repository[E]:

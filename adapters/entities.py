@@ -26,6 +26,7 @@ from sqlalchemy.orm.instrumentation import ClassManager
 from sqlalchemy.schema import sort_tables
 
 from portside.adapters._columns import Check, query_rule_for, rule_for
+from portside.adapters._outbox_table import outbox_table
 
 __all__ = ["INT64_MAX", "Entities", "EntitySpec", "Reference", "copy_value", "out_of_range"]
 
@@ -223,6 +224,12 @@ class Entities:
     _order: dict[Table, int] | None = attrs.field(default=None, init=False, repr=False)
     #: statements adapters build once per query shape (see ``sqlalchemy._query``)
     statements: dict[object, Any] = attrs.field(factory=dict, init=False, repr=False)
+    #: the outbox table ``uow.publish`` writes to, created by ``create_all`` with the rest
+    outbox: Table = attrs.field(
+        default=attrs.Factory(lambda self: outbox_table(self.metadata), takes_self=True),
+        init=False,
+        repr=False,
+    )
 
     def map(
         self, entity_type: type[E], table: Table, *, version: str | None = None
@@ -404,7 +411,7 @@ class Entities:
 
     def _tables_by_metadata(self) -> dict[MetaData, list[Table]]:
         # Declarative models carry their own MetaData; imperative ones share ours.
-        grouped: dict[MetaData, list[Table]] = {}
+        grouped: dict[MetaData, list[Table]] = {self.outbox.metadata: [self.outbox]}
         for spec in self._specs.values():
             grouped.setdefault(spec.table.metadata, []).append(spec.table)
         return grouped

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
@@ -124,4 +124,19 @@ class UnitOfWork(Protocol):
 
     def repository(self, entity_type: type[E]) -> Repository[E]:
         """The repository of ``entity_type`` bound to this unit of work."""
+        ...
+
+    def publish(
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+    ) -> Result[None, ServiceError]:
+        """Stage a message in the outbox: stored by this unit's commit, or not at all.
+
+        A relay (``portside.adapters.outbox``) later publishes it to a queue.
+        ``Failure(InvalidRequest)`` naming the argument for input the queue rules refuse.
+        """
         ...

@@ -185,7 +185,7 @@ class MemoryUnitOfWork(UnitLifecycle):
         if isinstance(changes, ServiceError):
             self._forget()
             return Failure(changes)
-        problem = self.database.write(changes)
+        problem = self.database.write(changes, self.staged_messages)
         if problem is not None:
             self._forget()
             return Failure(problem)

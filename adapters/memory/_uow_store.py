@@ -12,13 +12,16 @@ same whatever the store's size.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import attrs
 
 from portside.adapters._columns import missing_parent, still_referenced, taken
+from portside.adapters._outbox_table import OutboxRecord
+from portside.adapters._unit import StagedMessage
 from portside.adapters.entities import Entities, EntitySpec, Reference, copy_value, out_of_range
 from portside.domain._errors import Conflict, InvalidRequest, ServiceError
 
@@ -100,6 +103,11 @@ class RowStore:
     _staged: dict[int, tuple[weakref.ref[Any], Stager]] = attrs.field(
         factory=dict, init=False, repr=False
     )
+    #: committed outbox messages by id (ids are never reused), in commit order
+    outbox: dict[int, OutboxRecord] = attrs.field(factory=dict, init=False, repr=False)
+    _outbox_id: int = attrs.field(default=0, init=False, repr=False)
+    #: the clock outbox messages are stamped with (seconds)
+    clock: Callable[[], float] = attrs.field(default=time.time, kw_only=True, repr=False)
 
     def close(self) -> None:
         """Nothing to release; present so either database can be closed alike."""
@@ -111,6 +119,7 @@ class RowStore:
             self._unique.clear()
             self._refs.clear()
             self._high.clear()
+            self.outbox.clear()
 
     def create_all(self) -> None:
         """Check that every registered entity can be stored; tables exist from the start.
@@ -191,8 +200,10 @@ class RowStore:
             if all(row.get(f) == v for f, v in where.items())
         ]
 
-    def write(self, changes: list[Change]) -> ServiceError | None:
-        """Apply every change in SQL order, or none of them and say why."""
+    def write(
+        self, changes: list[Change], messages: Sequence[StagedMessage] = ()
+    ) -> ServiceError | None:
+        """Apply every change in SQL order and store ``messages``, or none; say why."""
         with self._lock:
             undo: list[_Undo] = []
             for change in self.order(changes):
@@ -202,8 +213,24 @@ class RowStore:
                         self._put(entity_type, key, row)
                     return problem
                 undo.append(self.apply(change))
+            now = self.clock()
+            for message in messages:
+                self._outbox_id += 1
+                self.outbox[self._outbox_id] = OutboxRecord(
+                    self._outbox_id,
+                    message.topic,
+                    message.body,
+                    dict(message.headers),
+                    message.dedupe_key,
+                    now,
+                )
             self.commits += 1
         return None
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock every commit holds (the relay claims outbox rows under it)."""
+        return self._lock
 
     def order(self, changes: list[Change]) -> list[Change]:
         """The order a SQL backend sends ``changes`` in (see ``ordered``)."""

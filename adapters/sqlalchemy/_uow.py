@@ -8,12 +8,15 @@ units of work never wait for each other in the middle of a block, on any backend
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
 import sqlalchemy.exc as sa_exc
 from returns.result import Failure, Result, Success
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import NO_VALUE
@@ -89,6 +92,25 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
                 InvalidRequest(service=self.service, operation="commit", message=problem)
             )
         try:
+            messages = self.staged_messages
+            if messages:
+                # After the entities, just before COMMIT: in one transaction with them,
+                # and as late as possible so ids follow commit order closely.
+                session.flush()
+                now = time.time()
+                session.execute(
+                    insert(self.entities.outbox),
+                    [
+                        {
+                            "topic": m.topic,
+                            "body": m.body,
+                            "headers": json.dumps(m.headers),
+                            "dedupe_key": m.dedupe_key,
+                            "created_at": now,
+                        }
+                        for m in messages
+                    ],
+                )
             session.commit()
         except sa_exc.IntegrityError as exc:
             self._discard()

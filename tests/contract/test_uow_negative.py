@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -88,7 +89,7 @@ class UnversionedDatabase(MemoryDatabase):
 class HalfWritingDatabase(MemoryDatabase):
     """Applies each change as soon as it is checked, so a late failure leaves the rest."""
 
-    def write(self, changes: list[Change]) -> ServiceError | None:
+    def write(self, changes: list[Change], messages: Sequence[Any] = ()) -> ServiceError | None:
         for change in changes:
             problem = self.check(change)
             if problem is not None:

@@ -28,6 +28,8 @@ from alembic.config import Config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = f"ps_alembic_{uuid.uuid4().hex[:10]}"
+#: The outbox table every `Entities` metadata holds (see docs/reference/outbox.md).
+OUTBOX_TABLE = "portside_outbox"
 
 APP = f'''
 """A tiny application: one entity mapped imperatively."""
@@ -98,7 +100,7 @@ def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_the_how_tos_env_py_migrates_up_and_down(
     app_module: Any, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Autogenerate sees only the entities' table; upgrade creates it; downgrade drops it."""
+    """Autogenerate sees the entities' and the outbox table only; up creates, down drops."""
     monkeypatch.setenv("DATABASE_URL", url)
     folder = tmp_path / "migrations"
     config = Config(str(tmp_path / "alembic.ini"))
@@ -111,11 +113,12 @@ def test_the_how_tos_env_py_migrates_up_and_down(
         (script,) = (folder / "versions").glob("*.py")
         generated = script.read_text()
         assert f"op.create_table('{TABLE}'" in generated
+        assert f"op.create_table('{OUTBOX_TABLE}'" in generated
         assert "op.drop_table(" in generated  # in downgrade() only
-        assert generated.count("op.drop_table(") == 1, "autogenerate touched another table"
+        assert generated.count("op.drop_table(") == 2, "autogenerate touched another table"
 
         command.upgrade(config, "head")
-        assert TABLE in inspect(engine).get_table_names()
+        assert {TABLE, OUTBOX_TABLE} <= set(inspect(engine).get_table_names())
         database = Database.from_url(app_module.entities, url)
         try:
             with database.unit_of_work() as uow:
@@ -127,7 +130,7 @@ def test_the_how_tos_env_py_migrates_up_and_down(
             database.close()
 
         command.downgrade(config, "base")
-        assert TABLE not in inspect(engine).get_table_names()
+        assert not {TABLE, OUTBOX_TABLE} & set(inspect(engine).get_table_names())
     finally:
         with engine.begin() as connection:
             app_module.entities.metadata.drop_all(connection)

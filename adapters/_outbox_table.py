@@ -1,0 +1,68 @@
+"""The outbox table: messages a unit of work publishes, stored in its own transaction.
+
+It lives in the entities' ``MetaData`` (``Entities.outbox``), so ``create_all()`` and
+an Alembic ``env.py`` over ``entities.metadata`` create it beside the application's
+tables. Ids are never reused (SQLite ``AUTOINCREMENT``, sequences elsewhere): the relay
+derives each message's queue dedupe key from its id, and a reused id would be dropped
+as a duplicate within the dedupe window.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.mysql import LONGBLOB
+
+__all__ = ["OUTBOX_TABLE", "OutboxRecord", "outbox_table"]
+
+#: The name of the portside-owned outbox table.
+OUTBOX_TABLE: Final = "portside_outbox"
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The outbox table in ``metadata`` (defined once per ``MetaData``)."""
+    existing = metadata.tables.get(OUTBOX_TABLE)
+    if existing is not None:
+        return existing
+    return Table(
+        OUTBOX_TABLE,
+        metadata,
+        # SQLite autoincrements only an INTEGER PRIMARY KEY.
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+        Column("topic", String(200), nullable=False, index=True),
+        # MariaDB's BLOB holds 64 KiB; a queue message may be 1 MiB.
+        Column("body", LargeBinary().with_variant(LONGBLOB, "mysql", "mariadb"), nullable=False),
+        Column("headers", Text, nullable=False),
+        Column("dedupe_key", String(200), nullable=True),
+        Column("created_at", Float, nullable=False),
+        # The lease a relay holds on a row where the database has no SKIP LOCKED.
+        Column("leased_until", Float, nullable=True),
+        Column("lease_token", String(64), nullable=True),
+        sqlite_autoincrement=True,
+    )
+
+
+@attrs.define
+class OutboxRecord:
+    """One stored outbox message (a row of the table, or of the fake's outbox)."""
+
+    id: int
+    topic: str
+    body: bytes
+    headers: dict[str, str]
+    dedupe_key: str | None
+    created_at: float
+    leased_until: float | None = None
+    lease_token: str | None = None
