@@ -111,7 +111,8 @@ def _create_table(services: Services) -> Result[bool, ServiceError]:
 
     try:
         existed = inspect(engine).has_table(_TABLE)
-        services.entities.create_all(engine)
+        # Only the demo's own table: it uses no outbox, and drops what it created.
+        services.entities.metadata.tables[_TABLE].create(engine, checkfirst=True)
     except SQL_ERRORS as exc:
         return Failure(map_error(exc, service="database", operation="create_all"))
     return Success(not existed)
