@@ -6,6 +6,7 @@ queue, and on PostgreSQL and MariaDB with Redis.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from portside.adapters.entities import Entities
 from portside.adapters.memory import MemoryQueue
 from portside.adapters.outbox import OutboxRelay, RelayReport
 from portside.adapters.redis import RedisQueue
-from portside.domain import Conflict, InvalidRequest
+from portside.domain import Conflict, InvalidRequest, Unavailable
 from portside.ports import QueuePort
 from tests.integration._uow_backends import BACKENDS, database_for
 
@@ -262,3 +263,65 @@ def test_publishing_before_commit_is_caught(database: Any, queue: QueuePort) -> 
     _commit_ticket(database, 2, ("jobs", b"ticket 2"))
     OutboxRelay(database, queue).relay_once().unwrap()
     assert _broken_promises(database, queue) == {**_KEPT, "uncommitted": {b"ticket 1"}}
+
+
+def test_a_queue_outage_stops_the_round_and_loses_nothing(database: Any, queue: QueuePort) -> None:
+    """The queue failing mid-round is the round's result; the rest go later, in order."""
+    for n in range(1, 5):
+        _commit_ticket(database, n, ("jobs", f"ticket {n}".encode()))
+
+    @attrs.define
+    class DownAfterOne:
+        inner: QueuePort
+        calls: int = 0
+
+        def publish(self, *args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls > 1:
+                return Failure(Unavailable(service="queue", operation="publish", message="down"))
+            return self.inner.publish(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    outage = OutboxRelay(database, DownAfterOne(queue))
+    assert isinstance(outage.relay_once().failure(), Unavailable)
+    relay = OutboxRelay(database, queue)
+    assert relay.relay_once() == Success(RelayReport(published=3, held_back=0))
+    assert _received(queue, "jobs") == [f"ticket {n}".encode() for n in range(1, 5)]
+
+
+def test_a_relay_whose_lease_ran_out_is_overtaken_without_a_second_delivery(
+    database: Any, queue: QueuePort
+) -> None:
+    """A stalled relay's expired lease lets another publish; one dedupe key, one delivery."""
+    _commit_ticket(database, 1, ("jobs", b"ticket 1"))
+    _commit_ticket(database, 2, ("jobs", b"ticket 2"))
+    later = OutboxRelay(database, queue, clock=lambda: time.time() + 120.0)
+    overtaken: list[Any] = []
+
+    @attrs.define
+    class Stalls:
+        """The stalled relay's queue: the later relay runs before each of its publishes."""
+
+        inner: QueuePort
+
+        def publish(self, *args: Any, **kwargs: Any) -> Any:
+            overtaken.append(later.relay_once())
+            return self.inner.publish(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    assert OutboxRelay(database, Stalls(queue), lease=30.0).relay_once().unwrap().published == 2
+    locks_rows = request_backend(database) in {"postgresql", "mysql"}
+    # Row locks hold for the stalled relay's whole round; a lease does not outlive 30 s.
+    assert overtaken[0].unwrap().published == (0 if locks_rows else 2)
+    assert _broken_promises(database, queue) == _KEPT
+    assert OutboxRelay(database, queue).lag() == Success(0.0)
+
+
+def request_backend(database: Any) -> str:
+    """The dialect of a SQL ``Database``, ``memory`` for the fake."""
+    engine = getattr(database, "engine", None)
+    return "memory" if engine is None else str(engine.dialect.name)
