@@ -5,6 +5,7 @@
 - ``queue_durability(client)``: what the server can promise the queue across a restart
   and under memory pressure (a ``QueueDurability``, for start-up and health checks);
   ``QueueNotDurable`` is raised by ``RedisQueue(require_durable=True)`` when it cannot.
+- ``AsyncRedisCache``: ``RedisCache``'s twin over ``redis.asyncio`` (``connect_async``).
 - ``RedisOptions`` and ``connect(url, options)``: the client both adapters build, with
   portside's timeouts and redis-py's own retries off (each call path has one retry owner).
 """
@@ -17,6 +18,8 @@ from portside.domain._lazy import lazy_names
 require("redis", "redis")
 
 if TYPE_CHECKING:
+    from portside.adapters.redis._async_cache import AsyncRedisCache
+    from portside.adapters.redis._async_client import connect_async
     from portside.adapters.redis._cache import RedisCache
     from portside.adapters.redis._client import RedisOptions, connect
     from portside.adapters.redis._queue import (
@@ -27,12 +30,14 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AsyncRedisCache",
     "QueueDurability",
     "QueueNotDurable",
     "RedisCache",
     "RedisOptions",
     "RedisQueue",
     "connect",
+    "connect_async",
     "queue_durability",
 ]
 
@@ -40,12 +45,14 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
+        "AsyncRedisCache": "portside.adapters.redis._async_cache",
         "QueueDurability": "portside.adapters.redis._queue",
         "QueueNotDurable": "portside.adapters.redis._queue",
         "RedisCache": "portside.adapters.redis._cache",
         "RedisOptions": "portside.adapters.redis._client",
         "RedisQueue": "portside.adapters.redis._queue",
         "connect": "portside.adapters.redis._client",
+        "connect_async": "portside.adapters.redis._async_client",
         "queue_durability": "portside.adapters.redis._queue",
     },
 )

@@ -1,0 +1,232 @@
+"""``AsyncRedisCache``: ``AsyncCachePort`` over ``redis.asyncio``, the twin of ``RedisCache``.
+
+Only the I/O differs from ``RedisCache``: the rules (``portside.ports.cache_rules``), the
+key layout (``<namespace>|<key>``), the millisecond rounding, the chunk sizes, the retry
+policy (reads and plain writes once after a dropped connection; ``add``, ``delete`` and
+``incr`` never) and the error mapping are the sync adapter's own, imported from it.
+
+Cancellation: redis-py closes a connection whose reply was not read when the awaiting
+task is cancelled (``read_response`` disconnects on ``BaseException``), so a cancelled
+call never hands the pool a connection with a stray reply on it; the next call gets a
+fresh connection. A pipelined ``set_many`` is handed to the socket as one write, so a
+cancelled call has written all of a chunk or none of it, as long as the kernel accepts
+that write whole (batches of kilobytes; a multi-megabyte batch cut by a cancellation
+may be applied in part, like one cut by a ``TimedOut``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+import redis.asyncio as aioredis
+from returns.result import Failure, Result, Success
+
+from portside.adapters.redis._async_client import connect_async
+from portside.adapters.redis._cache._adapter import (
+    _MISS,
+    _OK,
+    _RECONNECT,
+    CHUNK,
+    CLEAR_BATCH,
+    SERVICE,
+    _map_error,
+    _px,
+)
+from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, redacted_url
+from portside.domain._errors import NotFound, ServiceError
+from portside.ports._cache import AsyncCachePort
+from portside.ports.cache_rules import (
+    check_by,
+    check_items,
+    check_key,
+    check_keys,
+    check_namespace,
+    check_ttl,
+    check_value,
+)
+
+__all__ = ["AsyncRedisCache"]
+
+
+@attrs.define
+class AsyncRedisCache(AsyncCachePort):
+    """``AsyncCachePort`` on one long-lived ``redis.asyncio`` client; ``RedisCache``'s twin.
+
+    Every method returns ``Failure(InvalidRequest)`` for bad input (nothing is sent),
+    ``Failure(Unavailable)`` when Redis cannot be reached, ``Failure(TimedOut)`` when it
+    does not answer within the socket timeout (after a timed-out write the write may or
+    may not have happened), ``Failure(Unauthorized)`` for refused credentials and
+    ``Failure(ProtocolError)`` for an answer the adapter does not understand. Close it
+    with ``await cache.aclose()``.
+    """
+
+    client: aioredis.Redis = attrs.field(repr=False)
+    _namespace: str = attrs.field(default="default", alias="namespace")
+    owns_client: bool = attrs.field(default=False, repr=False)
+    url: str = attrs.field(default="", converter=redacted_url)
+    _prefix: str = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._prefix = check_namespace(self._namespace) + "|"
+
+    @classmethod
+    def from_url(
+        cls, url: str, namespace: str = "default", options: RedisOptions | None = None
+    ) -> AsyncRedisCache:
+        """A cache with its own pooled client (``connect_async``); connects on first use."""
+        return cls(connect_async(url, options), namespace=namespace, owns_client=True, url=url)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace every key of this cache lives in."""
+        return self._namespace
+
+    async def _call(
+        self, operation: str, retry: bool, fn: Callable[..., Awaitable[Any]], *args: Any
+    ) -> Any:
+        """``await fn(*args)``, or the mapped ``ServiceError`` (returned, not raised)."""
+        try:
+            return await fn(*args)
+        except _RECONNECT as exc:
+            if not retry:
+                return _map_error(exc, operation=operation)
+        except REDIS_ERRORS as exc:
+            return _map_error(exc, operation=operation)
+        try:
+            return await fn(*args)
+        except REDIS_ERRORS as exc:
+            return _map_error(exc, operation=operation)
+
+    async def get(self, key: str) -> Result[bytes | None, ServiceError]:
+        """See ``RedisCache.get``."""
+        error = check_key(key, "get")
+        if error is not None:
+            return Failure(error)
+        value = await self._call("get", True, self.client.get, self._prefix + key)
+        if isinstance(value, ServiceError):
+            return Failure(value)
+        return _MISS if value is None else Success(value)
+
+    async def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
+        """See ``RedisCache.get_many`` (one MGET, or a pipeline of ``CHUNK``-key MGETs)."""
+        listed, error = check_keys(keys, "get_many")
+        if error is not None:
+            return Failure(error)
+        if not listed:
+            return Success({})
+        names = [self._prefix + key for key in listed]
+        fn = self.client.mget if len(names) <= CHUNK else self._chunked_mget
+        values = await self._call("get_many", True, fn, names)
+        if isinstance(values, ServiceError):
+            return Failure(values)
+        return Success({k: v for k, v in zip(listed, values, strict=True) if v is not None})
+
+    async def _chunked_mget(self, names: list[str]) -> list[bytes | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for start in range(0, len(names), CHUNK):
+            pipe.mget(names[start : start + CHUNK])
+        return [value for chunk in await pipe.execute() for value in chunk]
+
+    async def set(
+        self, key: str, value: bytes, ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """See ``RedisCache.set`` (``SET ... PX``)."""
+        error = check_key(key, "set") or check_value(value, "set") or check_ttl(ttl, "set")
+        if error is not None:
+            return Failure(error)
+        px = None if ttl is None else _px(ttl)
+        outcome = await self._call(
+            "set", True, self.client.set, self._prefix + key, value, None, px
+        )
+        return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
+
+    async def set_many(
+        self, items: Mapping[str, bytes], ttl: float | None = None
+    ) -> Result[None, ServiceError]:
+        """See ``RedisCache.set_many`` (one pipelined round trip per ``CHUNK`` items)."""
+        error = check_items(items, "set_many") or check_ttl(ttl, "set_many")
+        if error is not None:
+            return Failure(error)
+        if not items:
+            return _OK
+        outcome = await self._call("set_many", True, self._pipelined_set, items, ttl)
+        return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
+
+    async def _pipelined_set(self, items: Mapping[str, bytes], ttl: float | None) -> None:
+        prefix = self._prefix
+        px = None if ttl is None else _px(ttl)
+        pipe = self.client.pipeline(transaction=False)
+        for count, (key, value) in enumerate(items.items(), 1):
+            pipe.set(prefix + key, value, px=px)
+            if count % CHUNK == 0:
+                await pipe.execute()
+        await pipe.execute()
+
+    async def add(
+        self, key: str, value: bytes, ttl: float | None = None
+    ) -> Result[bool, ServiceError]:
+        """See ``RedisCache.add`` (``SET NX``, never retried)."""
+        error = check_key(key, "add") or check_value(value, "add") or check_ttl(ttl, "add")
+        if error is not None:
+            return Failure(error)
+        px = None if ttl is None else _px(ttl)
+        written = await self._call(
+            "add", False, self.client.set, self._prefix + key, value, None, px, True
+        )
+        if isinstance(written, ServiceError):
+            return Failure(written)
+        return Success(bool(written))
+
+    async def delete(self, key: str) -> Result[bool, ServiceError]:
+        """See ``RedisCache.delete`` (never retried)."""
+        error = check_key(key, "delete")
+        if error is not None:
+            return Failure(error)
+        removed = await self._call("delete", False, self.client.delete, self._prefix + key)
+        if isinstance(removed, ServiceError):
+            return Failure(removed)
+        return Success(bool(removed))
+
+    async def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
+        """See ``RedisCache.incr`` (``INCRBY``, never retried)."""
+        error = check_key(key, "incr") or check_by(by)
+        if error is not None:
+            return Failure(error)
+        total = await self._call("incr", False, self.client.incrby, self._prefix + key, by)
+        if isinstance(total, ServiceError):
+            return Failure(total)
+        return Success(int(total))
+
+    async def ttl(self, key: str) -> Result[float | None, ServiceError]:
+        """See ``RedisCache.ttl`` (``PTTL``; ``NotFound`` when absent)."""
+        error = check_key(key, "ttl")
+        if error is not None:
+            return Failure(error)
+        millis = await self._call("ttl", True, self.client.pttl, self._prefix + key)
+        if isinstance(millis, ServiceError):
+            return Failure(millis)
+        if millis == -2:
+            return Failure(NotFound(service=SERVICE, operation="ttl", message="no such key"))
+        return Success(None if millis == -1 else millis / 1000)
+
+    async def clear(self) -> Result[None, ServiceError]:
+        """See ``RedisCache.clear`` (``SCAN MATCH <namespace>|*`` and ``UNLINK``)."""
+        outcome = await self._call("clear", True, self._scan_and_unlink)
+        return Failure(outcome) if isinstance(outcome, ServiceError) else _OK
+
+    async def _scan_and_unlink(self) -> None:
+        batch: list[bytes] = []
+        async for name in self.client.scan_iter(match=self._prefix + "*", count=CLEAR_BATCH):
+            batch.append(name)
+            if len(batch) >= CLEAR_BATCH:
+                await self.client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await self.client.unlink(*batch)
+
+    async def aclose(self) -> None:
+        """Close the client's connections if this cache created the client."""
+        if self.owns_client:
+            await self.client.aclose()

@@ -1,0 +1,142 @@
+"""AsyncRedisCache on a real server: cancellation at every await point, stalls, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from returns.result import Failure, Success
+
+from portside.adapters.redis import AsyncRedisCache, RedisOptions
+from portside.adapters.testing import TcpFaultProxy, free_port, proxied_url
+from portside.domain import TimedOut, Unavailable
+
+pytestmark = pytest.mark.services
+
+OLD = {f"m{i}": b"old" for i in range(50)}
+NEW = {f"m{i}": b"new-" + str(i).encode() for i in range(50)}
+# Far more loop steps than any call on loopback takes; reaching it means a hang.
+MAX_STEPS = 5000
+
+
+async def _cancel_at_every_step(
+    call: Callable[[], Awaitable[Any]], check: Callable[[], Awaitable[None]]
+) -> int:
+    """Cancel ``call()`` after 0, 1, 2, ... loop steps until it finishes on its own.
+
+    Each step lets the task run to its next await point (or stay parked there while
+    the server answers), so every await point of the call is cancelled at for some
+    step count. ``check`` runs after each cancellation. Returns the cancellations made.
+    """
+    steps = 0
+    while True:
+        task = asyncio.ensure_future(call())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        if task.done():
+            task.result()
+            return steps
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await check()
+        steps += 1
+        assert steps < MAX_STEPS, "the call never finished"
+
+
+def _cache(url: str) -> AsyncRedisCache:
+    # One connection: a connection leaked by a cancelled call, or handed back with an
+    # unread reply on it, makes the very next call fail or read the wrong answer.
+    options = RedisOptions(max_connections=1)
+    return AsyncRedisCache.from_url(
+        url, namespace=f"cancel-{uuid.uuid4().hex[:10]}", options=options
+    )
+
+
+@pytest.mark.parametrize("method", ["get", "get_many", "set", "set_many"])
+def test_cancelling_at_each_await_point_leaves_the_cache_whole(method: str, redis_url: str) -> None:
+    """A call cancelled at any await point leaves the pool usable and no batch half-written."""
+    cache = _cache(redis_url)
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "get": lambda: cache.get("m1"),
+        "get_many": lambda: cache.get_many(list(OLD)),
+        "set": lambda: cache.set("m1", b"new-1", ttl=60),
+        "set_many": lambda: cache.set_many(NEW, ttl=60),
+    }
+
+    async def check() -> None:
+        # The pool's one connection answers the next call, with that call's own reply.
+        assert await cache.get("sentinel") == Success(b"s")
+        found = (await cache.get_many(list(OLD))).unwrap()
+        assert set(found) == set(OLD), "a key was lost"
+        changed = {k for k, v in found.items() if v != b"old"}
+        assert all(found[k] == NEW[k] for k in changed), "a value is neither old nor new"
+        assert changed in (set(), set(NEW)) or method == "set", f"half-written: {sorted(changed)}"
+        assert await cache.set_many(OLD) == Success(None)  # back to the start
+
+    async def scenario() -> int:
+        assert await cache.set("sentinel", b"s") == Success(None)
+        assert await cache.set_many(OLD) == Success(None)
+        try:
+            return await _cancel_at_every_step(calls[method], check)
+        finally:
+            await cache.clear()
+            await cache.aclose()
+
+    cancellations = asyncio.run(scenario())
+    assert cancellations >= 1, "the call finished before it could be cancelled"
+
+
+def test_a_stalled_server_is_timed_out_within_the_bound(redis_url: str) -> None:
+    """Every call on a server that stops answering returns TimedOut within its bound."""
+    timeout = 0.25
+    options = RedisOptions(socket_timeout=timeout, connect_timeout=timeout)
+
+    async def scenario(proxy: TcpFaultProxy) -> None:
+        url = proxied_url(redis_url, proxy.port)
+        cache = AsyncRedisCache.from_url(
+            url, namespace=f"stall-{uuid.uuid4().hex[:8]}", options=options
+        )
+        try:
+            assert await cache.set("k", b"v") == Success(None)
+            proxy.stall()
+            for call in (
+                cache.get("k"),
+                cache.set("k", b"w"),
+                cache.incr("n"),
+                cache.get_many(["k"]),
+            ):
+                started = time.monotonic()
+                outcome = await call
+                took = time.monotonic() - started
+                assert isinstance(outcome, Failure)
+                assert isinstance(outcome.failure(), TimedOut | Unavailable)
+                # A read is retried once only after a dropped connection, not a timeout.
+                assert took < 2 * timeout + 1.0, f"took {took:.2f}s"
+            proxy.heal()
+            assert isinstance(await cache.get("k"), Success), "did not recover"
+            await cache.clear()
+        finally:
+            await cache.aclose()
+
+    host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    with TcpFaultProxy(host, int(port)) as proxy:
+        asyncio.run(scenario(proxy))
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    """Nothing listening: every call is Failure(Unavailable), no exception escapes."""
+
+    async def scenario() -> None:
+        cache = AsyncRedisCache.from_url(f"redis://127.0.0.1:{free_port()}/0")
+        outcome = await cache.get("k")
+        assert isinstance(outcome, Failure)
+        assert isinstance(outcome.failure(), Unavailable)
+        await cache.aclose()
+
+    asyncio.run(scenario())
