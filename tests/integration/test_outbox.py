@@ -6,6 +6,7 @@ queue, and on PostgreSQL and MariaDB with Redis.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from portside.adapters.entities import Entities
 from portside.adapters.memory import MemoryQueue
 from portside.adapters.outbox import OutboxRelay, RelayReport
 from portside.adapters.redis import RedisQueue
-from portside.domain import Conflict, InvalidRequest, Unavailable
+from portside.domain import Conflict, InvalidRequest, TimedOut, Unavailable
 from portside.ports import QueuePort
 from tests.integration._uow_backends import BACKENDS, database_for
 
@@ -325,3 +326,34 @@ def request_backend(database: Any) -> str:
     """The dialect of a SQL ``Database``, ``memory`` for the fake."""
     engine = getattr(database, "engine", None)
     return "memory" if engine is None else str(engine.dialect.name)
+
+
+def test_relays_in_threads_deliver_each_message_once_in_topic_order(
+    database: Any, queue: QueuePort
+) -> None:
+    """Three relays racing over one outbox: every message once, each topic in order."""
+    for n in range(1, 41):
+        _commit_ticket(database, n, (f"t{n % 2}", f"{n}".encode()))
+    errors: list[Any] = []
+
+    def run() -> None:
+        relay = OutboxRelay(database, queue)
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            result = relay.relay_once(max_messages=3)
+            if isinstance(result, Failure):
+                errors.append(result.failure())  # e.g. SQLite busy: the next round retries
+                continue
+            if result.unwrap() == RelayReport(published=0, held_back=0):
+                return
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert OutboxRelay(database, queue).lag() == Success(0.0)
+    for topic in range(2):
+        expected = [f"{n}".encode() for n in range(1, 41) if n % 2 == topic]
+        assert _received(queue, f"t{topic}") == expected
+    assert all(isinstance(error, Unavailable | TimedOut) for error in errors), errors
