@@ -75,6 +75,5 @@ def _client(port: int) -> RedisCluster:
         socket_timeout=opts.socket_timeout,
         socket_connect_timeout=opts.connect_timeout,
         max_connections=opts.max_connections,
-        health_check_interval=opts.health_check_interval,
         retry=Retry(NoBackoff(), 0),
     )

@@ -73,8 +73,10 @@ def connect_cluster(url: str, options: RedisOptions | None = None) -> RedisClust
 
     The URL names one node; redis-py reads the slot map from it and keeps it current
     (following ``MOVED`` and ``ASK``). ``max_connections`` is per node. As in
-    ``connect``, redis-py's retries are off. Unlike ``connect`` it connects at once:
-    raises ``RedisClusterException`` or ``ConnectionError`` when no node answers.
+    ``connect``, redis-py's retries are off. ``health_check_interval`` is not passed:
+    redis-py's cluster client does not accept it (it drops the key silently). Unlike
+    ``connect`` it connects at once: raises ``RedisClusterException`` or
+    ``ConnectionError`` when no node answers.
     """
     opts = options or RedisOptions()
     return RedisCluster.from_url(
@@ -82,7 +84,6 @@ def connect_cluster(url: str, options: RedisOptions | None = None) -> RedisClust
         socket_timeout=opts.socket_timeout,
         socket_connect_timeout=opts.connect_timeout,
         max_connections=opts.max_connections,
-        health_check_interval=opts.health_check_interval,
         retry=Retry(NoBackoff(), 0),
     )
 
