@@ -5,7 +5,14 @@ from typing import TYPE_CHECKING
 from portside.domain._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from portside.ports._cache import AsyncCachePort, CachePort, CompareAndDelete, LockedFill
+    from portside.ports._cache import (
+        AsyncCachePort,
+        AsyncCompareAndDelete,
+        AsyncLockedFill,
+        CachePort,
+        CompareAndDelete,
+        LockedFill,
+    )
     from portside.ports._clock import Clock
     from portside.ports._llm import LLMPort, Moderates
     from portside.ports._query import Condition, Field, Ordering, Where, field
@@ -14,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncCachePort",
+    "AsyncCompareAndDelete",
+    "AsyncLockedFill",
     "CachePort",
     "Clock",
     "CompareAndDelete",
@@ -35,6 +44,8 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "AsyncCachePort": "portside.ports._cache",
+        "AsyncCompareAndDelete": "portside.ports._cache",
+        "AsyncLockedFill": "portside.ports._cache",
         "CachePort": "portside.ports._cache",
         "Clock": "portside.ports._clock",
         "CompareAndDelete": "portside.ports._cache",

@@ -10,7 +10,14 @@ from returns.result import Result
 from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
 
-__all__ = ["AsyncCachePort", "CachePort", "CompareAndDelete", "LockedFill"]
+__all__ = [
+    "AsyncCachePort",
+    "AsyncCompareAndDelete",
+    "AsyncLockedFill",
+    "CachePort",
+    "CompareAndDelete",
+    "LockedFill",
+]
 
 
 class CachePort(Protocol):
@@ -203,4 +210,30 @@ class LockedFill(Protocol):
         ``True`` if the lock still held ``token`` and was released. ``InvalidRequest``
         for bad input (nothing is written).
         """
+        ...
+
+
+@runtime_checkable
+class AsyncCompareAndDelete(Protocol):
+    """``CompareAndDelete`` for asyncio: the same capability and semantics, awaited."""
+
+    async def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """See ``CompareAndDelete.delete_if_equal``."""
+        ...
+
+
+@runtime_checkable
+class AsyncLockedFill(Protocol):
+    """``LockedFill`` for asyncio: the same two atomic steps and semantics, awaited."""
+
+    async def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """See ``LockedFill.get_or_lock``."""
+        ...
+
+    async def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """See ``LockedFill.set_and_unlock``."""
         ...

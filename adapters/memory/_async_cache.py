@@ -15,15 +15,16 @@ from returns.result import Result
 
 from portside.adapters.clock import SystemClock
 from portside.adapters.memory._cache import MemoryCache, MemoryStore
+from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
-from portside.ports._cache import AsyncCachePort
+from portside.ports._cache import AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill
 from portside.ports._clock import Clock
 
 __all__ = ["AsyncMemoryCache"]
 
 
 @attrs.define
-class AsyncMemoryCache(AsyncCachePort):
+class AsyncMemoryCache(AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill):
     """``AsyncCachePort`` on a ``MemoryCache`` (same arguments, same answers). For tests.
 
     Returns what ``MemoryCache`` returns: ``Failure(InvalidRequest)`` for bad input and
@@ -74,6 +75,22 @@ class AsyncMemoryCache(AsyncCachePort):
     async def delete(self, key: str) -> Result[bool, ServiceError]:
         """``MemoryCache.delete``."""
         return self.sync.delete(key)
+
+    async def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """``MemoryCache.delete_if_equal``."""
+        return self.sync.delete_if_equal(key, expected)
+
+    async def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """``MemoryCache.get_or_lock``."""
+        return self.sync.get_or_lock(key, lock, token, ttl)
+
+    async def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """``MemoryCache.set_and_unlock``."""
+        return self.sync.set_and_unlock(key, value, ttl, lock, token)
 
     async def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
         """``MemoryCache.incr``."""

@@ -34,14 +34,17 @@ from portside.adapters.redis._cache._adapter import (
     _map_error,
     _px,
 )
+from portside.adapters.redis._cache._scripts import claim_from_reply, script_text
 from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, redacted_url
-from portside.domain._errors import NotFound, ServiceError
-from portside.ports._cache import AsyncCachePort
+from portside.domain._cache import FillClaim
+from portside.domain._errors import NotFound, ProtocolError, ServiceError
+from portside.ports._cache import AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill
 from portside.ports.cache_rules import (
     check_by,
     check_items,
     check_key,
     check_keys,
+    check_lock,
     check_namespace,
     check_ttl,
     check_value,
@@ -51,7 +54,7 @@ __all__ = ["AsyncRedisCache"]
 
 
 @attrs.define
-class AsyncRedisCache(AsyncCachePort):
+class AsyncRedisCache(AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill):
     """``AsyncCachePort`` on one long-lived ``redis.asyncio`` client; ``RedisCache``'s twin.
 
     Every method returns ``Failure(InvalidRequest)`` for bad input (nothing is sent),
@@ -67,9 +70,16 @@ class AsyncRedisCache(AsyncCachePort):
     owns_client: bool = attrs.field(default=False, repr=False)
     url: str = attrs.field(default="", converter=redacted_url)
     _prefix: str = attrs.field(init=False, repr=False)
+    _scripts: dict[str, Any] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._prefix = check_namespace(self._namespace) + "|"
+        # The sync adapter's .lua files; an AsyncScript loads itself on first use (EVALSHA,
+        # then SCRIPT LOAD on NOSCRIPT) like the sync Script.
+        self._scripts = {
+            name: self.client.register_script(script_text(name))
+            for name in ("delete_if_equal", "get_or_lock", "set_and_unlock")
+        }
 
     @classmethod
     def from_url(
@@ -188,6 +198,64 @@ class AsyncRedisCache(AsyncCachePort):
         if isinstance(removed, ServiceError):
             return Failure(removed)
         return Success(bool(removed))
+
+    async def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """See ``RedisCache.delete_if_equal`` (one Lua script, never retried)."""
+        error = check_key(key, "delete_if_equal") or check_value(expected, "delete_if_equal")
+        if error is not None:
+            return Failure(error)
+        removed = await self._call(
+            "delete_if_equal", False, self._run, "delete_if_equal", [self._prefix + key], [expected]
+        )
+        if isinstance(removed, ServiceError):
+            return Failure(removed)
+        return Success(bool(removed))
+
+    async def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """See ``RedisCache.get_or_lock`` (one Lua script, never retried)."""
+        error = check_key(key, "get_or_lock") or check_lock(lock, token, ttl, "get_or_lock")
+        if error is not None:
+            return Failure(error)
+        names = [self._prefix + key, self._prefix + lock]
+        reply = await self._call(
+            "get_or_lock", False, self._run, "get_or_lock", names, [token, _px(ttl)]
+        )
+        if isinstance(reply, ServiceError):
+            return Failure(reply)
+        claim = claim_from_reply(reply)
+        if claim is None:
+            return Failure(
+                ProtocolError(
+                    service=SERVICE, operation="get_or_lock", message="unexpected script reply"
+                )
+            )
+        return Success(claim)
+
+    async def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """See ``RedisCache.set_and_unlock`` (one Lua script, retried once like ``set``)."""
+        error = (
+            check_key(key, "set_and_unlock")
+            or check_value(value, "set_and_unlock")
+            or check_ttl(ttl, "set_and_unlock")
+            or check_lock(lock, token, 1.0, "set_and_unlock")
+        )
+        if error is not None:
+            return Failure(error)
+        names = [self._prefix + key, self._prefix + lock]
+        args = [value, "" if ttl is None else _px(ttl), token]
+        released = await self._call(
+            "set_and_unlock", True, self._run, "set_and_unlock", names, args
+        )
+        if isinstance(released, ServiceError):
+            return Failure(released)
+        return Success(bool(released))
+
+    async def _run(self, script: str, keys: list[str], args: list[Any]) -> object:
+        return await self._scripts[script](keys=keys, args=args)
 
     async def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
         """See ``RedisCache.incr`` (``INCRBY``, never retried)."""

@@ -22,6 +22,7 @@ require("pytest", "testing")
 
 from portside.adapters.testing._async_bridge import (  # noqa: E402 - after the extra check
     BlockingCache,
+    BlockingLockingCache,
     EventLoopThread,
 )
 from portside.adapters.testing._cache_kit import (  # noqa: E402 - after the extra check
@@ -137,6 +138,7 @@ __all__ = [
     "KIT_OPTIONS",
     "Behaviour",
     "BlockingCache",
+    "BlockingLockingCache",
     "CacheContract",
     "CacheTarget",
     "Collected",

@@ -12,15 +12,23 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 from returns.result import Result
 
+from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
-from portside.ports._cache import AsyncCachePort, CachePort
+from portside.ports._cache import (
+    AsyncCachePort,
+    AsyncCompareAndDelete,
+    AsyncLockedFill,
+    CachePort,
+    CompareAndDelete,
+    LockedFill,
+)
 
-__all__ = ["BlockingCache", "EventLoopThread"]
+__all__ = ["BlockingCache", "BlockingLockingCache", "EventLoopThread"]
 
 T = TypeVar("T")
 
@@ -38,7 +46,13 @@ class EventLoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def blocking(self, cache: AsyncCachePort) -> BlockingCache:
-        """``cache`` as a ``CachePort`` whose calls run on this loop."""
+        """``cache`` as a ``CachePort`` whose calls run on this loop.
+
+        A ``BlockingLockingCache`` (offering ``CompareAndDelete`` and ``LockedFill``)
+        when ``cache`` offers both async capabilities, so the kit checks them too.
+        """
+        if isinstance(cache, AsyncCompareAndDelete) and isinstance(cache, AsyncLockedFill):
+            return BlockingLockingCache(cache, self)
         return BlockingCache(cache, self)
 
     def close(self) -> None:
@@ -101,3 +115,27 @@ class BlockingCache(CachePort):
     def close(self) -> None:
         """``await inner.aclose()``."""
         self.runner.run(self.inner.aclose())
+
+
+@attrs.define
+class BlockingLockingCache(BlockingCache, CompareAndDelete, LockedFill):
+    """A ``BlockingCache`` whose inner cache also offers the async capabilities."""
+
+    def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        """``await inner.delete_if_equal(key, expected)``."""
+        inner = cast(AsyncCompareAndDelete, self.inner)  # checked by EventLoopThread.blocking
+        return self.runner.run(inner.delete_if_equal(key, expected))
+
+    def get_or_lock(
+        self, key: str, lock: str, token: bytes, ttl: float
+    ) -> Result[FillClaim, ServiceError]:
+        """``await inner.get_or_lock(key, lock, token, ttl)``."""
+        inner = cast(AsyncLockedFill, self.inner)  # checked by EventLoopThread.blocking
+        return self.runner.run(inner.get_or_lock(key, lock, token, ttl))
+
+    def set_and_unlock(
+        self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
+    ) -> Result[bool, ServiceError]:
+        """``await inner.set_and_unlock(key, value, ttl, lock, token)``."""
+        inner = cast(AsyncLockedFill, self.inner)  # checked by EventLoopThread.blocking
+        return self.runner.run(inner.set_and_unlock(key, value, ttl, lock, token))

@@ -15,6 +15,16 @@ from portside.adapters.testing import CacheTarget, EventLoopThread, run_cache_co
 from portside.domain import InvalidRequest, ServiceError
 from portside.ports.cache_rules import check_key, parse_counter
 
+# Derandomized, no shrinking: each negative control fails the same way on every run.
+CONTROL = settings(
+    max_examples=60,
+    stateful_step_count=25,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    deadline=None,
+)
+
 
 @pytest.fixture(name="runner", scope="module")
 def _runner() -> Iterator[EventLoopThread]:
@@ -52,16 +62,8 @@ def test_a_racy_async_incr_fails_the_kit(runner: EventLoopThread) -> None:
     """Negative control: tasks racing on the bridge's loop expose a lost-update incr."""
     clock = ManualClock()
     target = CacheTarget(lambda ns: runner.blocking(AwaitingIncr(ns, clock=clock)), clock=clock)
-    control = settings(
-        max_examples=60,
-        stateful_step_count=25,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        deadline=None,
-    )
     with pytest.raises(AssertionError, match="lost updates"):
-        run_cache_contract(target, settings=control)
+        run_cache_contract(target, settings=CONTROL)
 
 
 def test_the_bridge_refuses_bad_input_as_a_value(runner: EventLoopThread) -> None:
@@ -71,3 +73,21 @@ def test_the_bridge_refuses_bad_input_as_a_value(runner: EventLoopThread) -> Non
     assert isinstance(outcome, Failure)
     assert isinstance(outcome.failure(), InvalidRequest)
     cache.close()
+
+
+@attrs.define
+class BlindDeleteIfEqual(AsyncMemoryCache):
+    """``delete_if_equal`` that deletes whatever the key holds: another owner's lock too."""
+
+    async def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
+        return self.sync.delete(key)
+
+
+def test_a_blind_async_delete_if_equal_fails_the_kit(runner: EventLoopThread) -> None:
+    """Negative control: the bridge exposes the async capabilities, so the kit checks them."""
+    clock = ManualClock()
+    target = CacheTarget(
+        lambda ns: runner.blocking(BlindDeleteIfEqual(ns, clock=clock)), clock=clock
+    )
+    with pytest.raises(AssertionError, match="delete_if_equal"):
+        run_cache_contract(target, settings=CONTROL)

@@ -63,6 +63,9 @@ ops = st.one_of(
     st.tuples(st.just("incr"), keys, st.sampled_from([1, -3, 2**63, 2**62])),
     st.tuples(st.just("ttl"), keys),
     st.tuples(st.just("clear")),
+    st.tuples(st.just("delete_if_equal"), keys, values),
+    st.tuples(st.just("get_or_lock"), keys, st.sampled_from(["a:fill", "b"]), values, ttls),
+    st.tuples(st.just("set_and_unlock"), keys, values, ttls, st.just("a:fill"), values),
 )
 
 

@@ -1,7 +1,7 @@
-"""The async caches, called with arguments of every kind of Python type (no capabilities).
+"""The async caches, called with arguments of every kind of Python type.
 
-The calls of ``test_bad_input_cache_types`` minus the optional capabilities, which have
-no async form yet: each goes to ``MemoryCache``, ``AsyncMemoryCache`` and
+The calls of ``test_bad_input_cache_types`` (the optional capabilities included): each
+goes to ``MemoryCache``, ``AsyncMemoryCache`` and
 ``AsyncRedisCache`` (the async ones awaited through the bridge). No call raises; all
 three give the same value or error kind; a refused call writes nothing.
 """
@@ -24,9 +24,6 @@ from tests.faults.test_bad_input_cache_types import _fresh, _shape, calls
 
 pytestmark = [pytest.mark.faults, pytest.mark.services]
 
-_CAPABILITIES = ("delete_if_equal", "get_or_lock", "set_and_unlock")
-port_calls = calls.filter(lambda call: call[0] not in _CAPABILITIES)
-
 
 @pytest.fixture(name="runner", scope="module")
 def _runner() -> Iterator[EventLoopThread]:
@@ -44,7 +41,7 @@ def _client(redis_url: str, runner: EventLoopThread) -> Iterator[aioredis.Redis]
 
 @pytest.mark.services
 @settings(max_examples=300)
-@given(call=port_calls)
+@given(call=calls)
 def test_any_argument_of_any_type_is_a_result_alike_on_the_async_caches(
     client: aioredis.Redis, runner: EventLoopThread, call: tuple[str, tuple[Any, ...]]
 ) -> None:

@@ -22,6 +22,7 @@ OLD = {f"m{i}": b"old" for i in range(50)}
 NEW = {f"m{i}": b"new-" + str(i).encode() for i in range(50)}
 # Far more loop steps than any call on loopback takes; reaching it means a hang.
 MAX_STEPS = 5000
+LOCK_TTL = 5.0
 
 
 async def _cancel_at_every_step(
@@ -58,7 +59,9 @@ def _cache(url: str) -> AsyncRedisCache:
     )
 
 
-@pytest.mark.parametrize("method", ["get", "get_many", "set", "set_many"])
+@pytest.mark.parametrize(
+    "method", ["get", "get_many", "set", "set_many", "get_or_lock", "set_and_unlock"]
+)
 def test_cancelling_at_each_await_point_leaves_the_cache_whole(method: str, redis_url: str) -> None:
     """A call cancelled at any await point leaves the pool usable and no batch half-written."""
     cache = _cache(redis_url)
@@ -67,6 +70,8 @@ def test_cancelling_at_each_await_point_leaves_the_cache_whole(method: str, redi
         "get_many": lambda: cache.get_many(list(OLD)),
         "set": lambda: cache.set("m1", b"new-1", ttl=60),
         "set_many": lambda: cache.set_many(NEW, ttl=60),
+        "get_or_lock": lambda: cache.get_or_lock("fill", "fill:lock", b"t", LOCK_TTL),
+        "set_and_unlock": lambda: cache.set_and_unlock("fill", b"v", 60, "fill:lock", b"t"),
     }
 
     async def check() -> None:
@@ -77,11 +82,26 @@ def test_cancelling_at_each_await_point_leaves_the_cache_whole(method: str, redi
         changed = {k for k, v in found.items() if v != b"old"}
         assert all(found[k] == NEW[k] for k in changed), "a value is neither old nor new"
         assert changed in (set(), set(NEW)) or method == "set", f"half-written: {sorted(changed)}"
+        # A lock a cancelled call took expires within its TTL, like any other.
+        left = await cache.ttl("fill:lock")
+        assert isinstance(left, Failure) or 0 < (left.unwrap() or 0) <= LOCK_TTL, left
+        if method == "set_and_unlock":  # one script: stored and released, or neither
+            stored = (await cache.get("fill")).unwrap()
+            assert (stored, isinstance(left, Failure)) in ((b"v", True), (None, False)), stored
         assert await cache.set_many(OLD) == Success(None)  # back to the start
+        await _reset_fill()
+
+    async def _reset_fill() -> None:
+        await cache.delete("fill")
+        if method == "get_or_lock":
+            await cache.delete("fill:lock")  # free, so the script takes it
+        else:
+            assert await cache.set("fill:lock", b"t", ttl=LOCK_TTL) == Success(None)
 
     async def scenario() -> int:
         assert await cache.set("sentinel", b"s") == Success(None)
         assert await cache.set_many(OLD) == Success(None)
+        await _reset_fill()
         try:
             return await _cancel_at_every_step(calls[method], check)
         finally:
