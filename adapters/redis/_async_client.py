@@ -15,18 +15,25 @@ def connect_async(url: str, options: RedisOptions | None = None) -> aioredis.Red
     """A pooled ``redis.asyncio`` client for ``url``, configured like ``connect``'s.
 
     The same ``RedisOptions`` bound every read (``socket_timeout``) and connect
-    (``connect_timeout``), so a stalled server is ``TimedOut`` within that bound; the
-    pool holds at most ``max_connections``; redis-py's own retries are off (the adapter
-    owns the one retry). Create it once and share it: it is meant to live as long as
-    the application, closed with ``await client.aclose()``.
+    (``connect_timeout``), so a stalled server is ``TimedOut`` within that bound;
+    redis-py's own retries are off (the adapter owns the one retry). The pool holds at
+    most ``max_connections`` and is a blocking one: an asyncio application runs far
+    more tasks than connections, and with redis-py's default pool every task beyond
+    ``max_connections`` failed at once ("Too many connections") instead of waiting its
+    turn. A task waits for a free connection at most as long as one call may take
+    (``connect_timeout + socket_timeout``), then gets ``Unavailable``. Create it once
+    and share it: it is meant to live as long as the application, closed with
+    ``await client.aclose()`` (which closes its pool).
     """
     opts = options or RedisOptions()
-    client: aioredis.Redis = aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=opts.max_connections,
+        timeout=opts.connect_timeout + opts.socket_timeout,
         socket_timeout=opts.socket_timeout,
         socket_connect_timeout=opts.connect_timeout,
-        max_connections=opts.max_connections,
         health_check_interval=opts.health_check_interval,
         retry=Retry(NoBackoff(), 0),
     )
+    client: aioredis.Redis = aioredis.Redis.from_pool(pool)
     return client

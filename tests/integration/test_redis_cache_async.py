@@ -160,3 +160,27 @@ def test_an_unreachable_server_is_unavailable() -> None:
         await cache.aclose()
 
     asyncio.run(scenario())
+
+
+def test_more_tasks_than_connections_wait_their_turn(redis_url: str) -> None:
+    """200 tasks on a 5-connection pool all get their own answers; the pool stays at 5."""
+    options = RedisOptions(max_connections=5, socket_timeout=2.0, connect_timeout=2.0)
+    cache = AsyncRedisCache.from_url(
+        redis_url, namespace=f"tasks-{uuid.uuid4().hex[:8]}", options=options
+    )
+
+    async def task(i: int) -> None:
+        for round_ in range(5):
+            value = f"{i}:{round_}".encode()
+            assert await cache.set(f"k{i}", value) == Success(None)
+            assert await cache.get(f"k{i}") == Success(value)
+
+    async def scenario() -> int:
+        try:
+            await asyncio.gather(*(task(i) for i in range(200)))
+            return len(cache.client.connection_pool._available_connections)
+        finally:
+            await cache.clear()
+            await cache.aclose()
+
+    assert asyncio.run(scenario()) <= 5
