@@ -16,6 +16,7 @@ may be applied in part, like one cut by a ``TimedOut``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -37,7 +38,7 @@ from portside.adapters.redis._cache._adapter import (
 from portside.adapters.redis._cache._scripts import claim_from_reply, script_text
 from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, redacted_url
 from portside.domain._cache import FillClaim
-from portside.domain._errors import NotFound, ProtocolError, ServiceError
+from portside.domain._errors import NotFound, ProtocolError, ServiceError, Unavailable
 from portside.ports._cache import AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill
 from portside.ports.cache_rules import (
     check_by,
@@ -71,9 +72,18 @@ class AsyncRedisCache(AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill):
     url: str = attrs.field(default="", converter=redacted_url)
     _prefix: str = attrs.field(init=False, repr=False)
     _scripts: dict[str, Any] = attrs.field(init=False, repr=False)
+    _gate: asyncio.Semaphore = attrs.field(init=False, repr=False)
+    _wait: float = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._prefix = check_namespace(self._namespace) + "|"
+        # Calls take turns for the pool's connections first come, first served: redis-py's
+        # blocking pool lets a task that just released a connection take one again ahead
+        # of the waiters, and under 1,000 tasks on 50 connections some waited past their
+        # bound (measured: bursts of Unavailable every few seconds; none with this gate).
+        pool = self.client.connection_pool
+        self._gate = asyncio.Semaphore(max(1, int(getattr(pool, "max_connections", 50))))
+        self._wait = float(getattr(pool, "timeout", None) or 1.0)
         # The sync adapter's .lua files; an AsyncScript loads itself on first use (EVALSHA,
         # then SCRIPT LOAD on NOSCRIPT) like the sync Script.
         self._scripts = {
@@ -96,7 +106,22 @@ class AsyncRedisCache(AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill):
     async def _call(
         self, operation: str, retry: bool, fn: Callable[..., Awaitable[Any]], *args: Any
     ) -> Any:
-        """``await fn(*args)``, or the mapped ``ServiceError`` (returned, not raised)."""
+        """``await fn(*args)`` in turn, or the mapped ``ServiceError`` (returned, not raised)."""
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._gate.acquire()
+        except TimeoutError as exc:
+            return Unavailable(
+                service=SERVICE, operation=operation, message="no Redis connection free in time"
+            ).caused_by(exc)
+        try:
+            return await self._attempt(operation, retry, fn, *args)
+        finally:
+            self._gate.release()
+
+    async def _attempt(
+        self, operation: str, retry: bool, fn: Callable[..., Awaitable[Any]], *args: Any
+    ) -> Any:
         try:
             return await fn(*args)
         except _RECONNECT as exc:

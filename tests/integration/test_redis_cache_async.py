@@ -184,3 +184,36 @@ def test_more_tasks_than_connections_wait_their_turn(redis_url: str) -> None:
             await cache.aclose()
 
     assert asyncio.run(scenario()) <= 5
+
+
+@pytest.mark.slow
+def test_a_thousand_tasks_for_ten_seconds_on_fifty_connections(redis_url: str) -> None:
+    """1,000 tasks writing and reading their own keys for 10 s: no failure, no wrong answer."""
+    cache = AsyncRedisCache.from_url(redis_url, namespace=f"load-{uuid.uuid4().hex[:8]}")
+    failures: list[object] = []
+
+    async def task(i: int, until: float) -> int:
+        rounds = 0
+        while time.monotonic() < until:
+            value = f"{i}:{rounds}".encode()
+            written = await cache.set(f"k{i}", value, ttl=60)
+            read = await cache.get(f"k{i}")
+            if written != Success(None) or read != Success(value):
+                failures.append((written, read))
+            rounds += 1
+        return rounds
+
+    async def scenario() -> tuple[int, int]:
+        until = time.monotonic() + 10
+        try:
+            rounds = await asyncio.gather(*(task(i, until) for i in range(1000)))
+            pool = cache.client.connection_pool
+            return sum(rounds), len(pool._available_connections) + len(pool._in_use_connections)
+        finally:
+            await cache.clear()
+            await cache.aclose()
+
+    rounds, connections = asyncio.run(scenario())
+    assert failures == [], f"{len(failures)} of {rounds} rounds failed, e.g. {failures[:3]}"
+    assert rounds > 1000, "the tasks barely ran"
+    assert connections <= RedisOptions().max_connections
