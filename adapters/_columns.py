@@ -187,6 +187,10 @@ def _json(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
         return "must be JSON data (dicts with str keys, lists, str, finite numbers, bool, None)"
     if "\\u0000" in text:
         return "contains a NUL character, which PostgreSQL cannot store"
+    if _has_wide_int(value):
+        # The fake stores JSON through orjson (64-bit integers); SQLite and PostgreSQL
+        # would keep more, MariaDB rounds: refused alike everywhere.
+        return "holds an integer beyond the signed 64-bit range"
     if not text.isascii():
         # A lone surrogate is valid in a Python str and as a \ud800 escape in JSON, but
         # no database stores it alike: MariaDB refuses it, PostgreSQL and SQLite keep it.
@@ -195,6 +199,21 @@ def _json(_kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
         except UnicodeEncodeError:
             return "is not valid Unicode (it contains a lone surrogate)"
     return None
+
+
+def _has_wide_int(value: object) -> bool:
+    """Whether a JSON value holds an integer outside the signed 64-bit range."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not -(2**63) <= item < 2**63:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def _python_type(kind: sqltypes.TypeEngine[Any], value: object) -> str | None:
