@@ -38,7 +38,7 @@ from portside.adapters.redis._cache._adapter import (
 from portside.adapters.redis._cache._scripts import claim_from_reply, script_text
 from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, redacted_url
 from portside.domain._cache import FillClaim
-from portside.domain._errors import NotFound, ProtocolError, ServiceError, Unavailable
+from portside.domain._errors import NotFound, ServiceError, Unavailable
 from portside.ports._cache import AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill
 from portside.ports.cache_rules import (
     check_by,
@@ -249,14 +249,7 @@ class AsyncRedisCache(AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill):
         )
         if isinstance(reply, ServiceError):
             return Failure(reply)
-        claim = claim_from_reply(reply)
-        if claim is None:
-            return Failure(
-                ProtocolError(
-                    service=SERVICE, operation="get_or_lock", message="unexpected script reply"
-                )
-            )
-        return Success(claim)
+        return claim_from_reply(reply, SERVICE)
 
     async def set_and_unlock(
         self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes

@@ -41,7 +41,7 @@ from portside.adapters.redis._client import (
     redacted_url,
 )
 from portside.domain._cache import FillClaim
-from portside.domain._errors import InvalidRequest, NotFound, ProtocolError, ServiceError
+from portside.domain._errors import InvalidRequest, NotFound, ServiceError
 from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
 from portside.ports.cache_rules import (
     check_by,
@@ -298,14 +298,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         reply = self._call("get_or_lock", False, self._run, "get_or_lock", names, [token, _px(ttl)])
         if isinstance(reply, ServiceError):
             return Failure(reply)
-        claim = claim_from_reply(reply)
-        if claim is None:
-            return Failure(
-                ProtocolError(
-                    service=SERVICE, operation="get_or_lock", message="unexpected script reply"
-                )
-            )
-        return Success(claim)
+        return claim_from_reply(reply, SERVICE)
 
     def set_and_unlock(
         self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes

@@ -6,7 +6,10 @@ import functools
 from importlib import resources
 from typing import Final
 
+from returns.result import Failure, Result, Success
+
 from portside.domain._cache import FillClaim
+from portside.domain._errors import ProtocolError, ServiceError
 
 __all__ = ["claim_from_reply", "script_text"]
 
@@ -20,8 +23,22 @@ def script_text(name: str) -> str:
     return (resources.files(__package__) / f"{name}.lua").read_text(encoding="utf-8")
 
 
-def claim_from_reply(reply: object) -> FillClaim | None:
-    """The ``FillClaim`` a ``get_or_lock`` reply names; ``None`` for any other reply."""
+def claim_from_reply(reply: object, service: str) -> Result[FillClaim, ServiceError]:
+    """The ``FillClaim`` a ``get_or_lock`` reply names; ``ProtocolError`` for any other reply.
+
+    Shared by the sync and async adapters: they differ only in how the reply arrives.
+    """
+    claim = _claim(reply)
+    if claim is None:
+        return Failure(
+            ProtocolError(
+                service=service, operation="get_or_lock", message="unexpected script reply"
+            )
+        )
+    return Success(claim)
+
+
+def _claim(reply: object) -> FillClaim | None:
     if not isinstance(reply, list) or not reply:
         return None
     status = reply[0]
