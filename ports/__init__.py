@@ -14,7 +14,7 @@ if TYPE_CHECKING:
         LockedFill,
     )
     from portside.ports._clock import Clock
-    from portside.ports._llm import LLMPort, Moderates
+    from portside.ports._llm import AsyncLLMPort, AsyncModerates, LLMPort, Moderates
     from portside.ports._query import Condition, Field, Ordering, Where, field
     from portside.ports._queue import QueuePort
     from portside.ports._uow import Repository, UnitOfWork
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncCachePort",
     "AsyncCompareAndDelete",
+    "AsyncLLMPort",
     "AsyncLockedFill",
+    "AsyncModerates",
     "CachePort",
     "Clock",
     "CompareAndDelete",
@@ -45,7 +47,9 @@ __getattr__, __dir__ = lazy_names(
     {
         "AsyncCachePort": "portside.ports._cache",
         "AsyncCompareAndDelete": "portside.ports._cache",
+        "AsyncLLMPort": "portside.ports._llm",
         "AsyncLockedFill": "portside.ports._cache",
+        "AsyncModerates": "portside.ports._llm",
         "CachePort": "portside.ports._cache",
         "Clock": "portside.ports._clock",
         "CompareAndDelete": "portside.ports._cache",

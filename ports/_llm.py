@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import Protocol
 
 from returns.result import Result
@@ -17,7 +17,7 @@ from portside.domain._llm import (
     Moderations,
 )
 
-__all__ = ["LLMPort", "Moderates"]
+__all__ = ["AsyncLLMPort", "AsyncModerates", "LLMPort", "Moderates"]
 
 
 class LLMPort(Protocol):
@@ -92,4 +92,55 @@ class Moderates(Protocol):
         ``llm_rules.validate_moderate`` before sending), and the provider errors of
         ``LLMPort``.
         """
+        ...
+
+
+class AsyncLLMPort(Protocol):
+    """``LLMPort`` for asyncio: the same methods, semantics and errors, awaited.
+
+    Every method means exactly what the ``LLMPort`` method of the same name means (the
+    request rules of ``portside.ports.llm_rules``, the error taxonomy, the shape of a
+    stream); only the I/O is awaited. ``stream`` is an async generator: iterate it with
+    ``async for`` and, when leaving it early, ``await stream.aclose()`` (or wrap it in
+    ``contextlib.aclosing``) so its connection is released at once. A call cancelled at
+    any await point (``CancelledError`` is raised, as asyncio expects, never turned
+    into a ``Failure``) leaves no connection checked out and the adapter usable.
+    ``aclose()`` replaces ``close()``.
+    """
+
+    @property
+    def identity(self) -> LLMIdentity:
+        """Provider, endpoint and default model; cache keys include it."""
+        ...
+
+    async def complete(self, request: ChatRequest) -> Result[Completion, ServiceError]:
+        """See ``LLMPort.complete``."""
+        ...
+
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Result[ChatDelta, ServiceError], None]:
+        """See ``LLMPort.stream``: deltas, then one final delta or one ``Failure``."""
+        ...
+
+    async def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+    ) -> Result[Embeddings, ServiceError]:
+        """See ``LLMPort.embed``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; later calls are ``Failure(Unavailable)``."""
+        ...
+
+
+class AsyncModerates(Protocol):
+    """``Moderates`` for asyncio: an optional capability beside ``AsyncLLMPort``."""
+
+    async def moderate(
+        self, texts: Sequence[str], *, model: str | None = None
+    ) -> Result[Moderations, ServiceError]:
+        """See ``Moderates.moderate``."""
         ...

@@ -11,6 +11,7 @@ from portside.domain._lazy import lazy_names
 
 if TYPE_CHECKING:
     from portside.adapters.memory._async_cache import AsyncMemoryCache
+    from portside.adapters.memory._async_llm import AsyncFakeLLM
     from portside.adapters.memory._cache import MemoryCache, MemoryStore
     from portside.adapters.memory._clock import ManualClock
     from portside.adapters.memory._llm import (
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAILURE_KINDS",
+    "AsyncFakeLLM",
     "AsyncMemoryCache",
     "EmbedCall",
     "FailureKind",
@@ -45,6 +47,7 @@ __all__ = [
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
+        "AsyncFakeLLM": "portside.adapters.memory._async_llm",
         "AsyncMemoryCache": "portside.adapters.memory._async_cache",
         "FAILURE_KINDS": "portside.adapters.memory._llm",
         "EmbedCall": "portside.adapters.memory._llm",

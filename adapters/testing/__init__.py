@@ -22,6 +22,7 @@ require("pytest", "testing")
 
 from portside.adapters.testing._async_bridge import (  # noqa: E402 - after the extra check
     BlockingCache,
+    BlockingLLM,
     BlockingLockingCache,
     EventLoopThread,
 )
@@ -138,6 +139,7 @@ __all__ = [
     "KIT_OPTIONS",
     "Behaviour",
     "BlockingCache",
+    "BlockingLLM",
     "BlockingLockingCache",
     "CacheContract",
     "CacheTarget",

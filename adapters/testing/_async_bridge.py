@@ -1,17 +1,19 @@
-"""A sync bridge to async caches, so the sync contract kit checks them unchanged.
+"""A sync bridge to async adapters, so the sync contract kits check them unchanged.
 
 ``EventLoopThread`` runs one asyncio event loop in a daemon thread; ``blocking(cache)``
 wraps an ``AsyncCachePort`` as a ``CachePort`` whose every method submits the awaited
 call to that loop and waits for its answer. Calls from several threads run as several
 tasks on the one loop, so the kit's concurrent ``add`` and ``incr`` steps race on the
-event loop the way an asyncio application's tasks do.
+event loop the way an asyncio application's tasks do. ``blocking_llm(llm)`` does the
+same for an ``AsyncLLMPort``: a stream is driven one ``__anext__`` at a time and closed
+with ``aclose()`` on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -19,6 +21,7 @@ from returns.result import Result
 
 from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
+from portside.domain._llm import ChatDelta, ChatRequest, Completion, Embeddings, LLMIdentity
 from portside.ports._cache import (
     AsyncCachePort,
     AsyncCompareAndDelete,
@@ -27,8 +30,9 @@ from portside.ports._cache import (
     CompareAndDelete,
     LockedFill,
 )
+from portside.ports._llm import AsyncLLMPort, LLMPort
 
-__all__ = ["BlockingCache", "BlockingLockingCache", "EventLoopThread"]
+__all__ = ["BlockingCache", "BlockingLLM", "BlockingLockingCache", "EventLoopThread"]
 
 T = TypeVar("T")
 
@@ -54,6 +58,10 @@ class EventLoopThread:
         if isinstance(cache, AsyncCompareAndDelete) and isinstance(cache, AsyncLockedFill):
             return BlockingLockingCache(cache, self)
         return BlockingCache(cache, self)
+
+    def blocking_llm(self, llm: AsyncLLMPort) -> BlockingLLM:
+        """``llm`` as an ``LLMPort`` whose calls run on this loop."""
+        return BlockingLLM(llm, self)
 
     def close(self) -> None:
         """Stop the loop and its thread, then close the loop."""
@@ -139,3 +147,57 @@ class BlockingLockingCache(BlockingCache, CompareAndDelete, LockedFill):
         """``await inner.set_and_unlock(key, value, ttl, lock, token)``."""
         inner = cast(AsyncLockedFill, self.inner)  # checked by EventLoopThread.blocking
         return self.runner.run(inner.set_and_unlock(key, value, ttl, lock, token))
+
+
+@attrs.define
+class BlockingLLM(LLMPort):
+    """An ``AsyncLLMPort`` seen as an ``LLMPort``: each call awaited on ``runner``'s loop."""
+
+    inner: AsyncLLMPort
+    runner: EventLoopThread = attrs.field(repr=False)
+
+    @property
+    def identity(self) -> LLMIdentity:
+        """The inner port's identity."""
+        return self.inner.identity
+
+    def complete(self, request: ChatRequest) -> Result[Completion, ServiceError]:
+        """``await inner.complete(request)``."""
+        return self.runner.run(self.inner.complete(request))
+
+    def stream(self, request: ChatRequest) -> Iterator[Result[ChatDelta, ServiceError]]:
+        """``inner.stream(request)``, each event awaited on the loop; closed on exit."""
+        events = self.runner.run(_opened(self.inner, request))
+        try:
+            while True:
+                try:
+                    yield self.runner.run(_next(events))
+                except StopAsyncIteration:
+                    return
+        finally:
+            self.runner.run(events.aclose())
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+    ) -> Result[Embeddings, ServiceError]:
+        """``await inner.embed(texts, model=model, dimensions=dimensions)``."""
+        return self.runner.run(self.inner.embed(texts, model=model, dimensions=dimensions))
+
+    def close(self) -> None:
+        """``await inner.aclose()``."""
+        self.runner.run(self.inner.aclose())
+
+
+async def _opened(
+    llm: AsyncLLMPort, request: ChatRequest
+) -> AsyncGenerator[Result[ChatDelta, ServiceError], None]:
+    # Called on the loop: an adapter may start work when its stream is created.
+    return llm.stream(request)
+
+
+async def _next(events: AsyncGenerator[T, None]) -> T:
+    return await anext(events)
