@@ -23,12 +23,13 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.mysql import LONGBLOB
 
 __all__ = ["OUTBOX_TABLE", "OutboxRecord", "outbox_table"]
 
 #: The name of the portside-owned outbox table.
 OUTBOX_TABLE: Final = "portside_outbox"
+# The largest value a MySQL/MariaDB LONGBLOB holds.
+_LONGBLOB: Final = 2**32 - 1
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -42,8 +43,10 @@ def outbox_table(metadata: MetaData) -> Table:
         # SQLite autoincrements only an INTEGER PRIMARY KEY.
         Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
         Column("topic", String(200), nullable=False, index=True),
-        # MariaDB's BLOB holds 64 KiB; a queue message may be 1 MiB.
-        Column("body", LargeBinary().with_variant(LONGBLOB, "mysql", "mariadb"), nullable=False),
+        # MariaDB's BLOB holds 64 KiB and a queue message may be 1 MiB: with a length,
+        # MySQL and MariaDB create the smallest BLOB type that holds it (LONGBLOB), so
+        # importing the unit of work does not load the MySQL dialect.
+        Column("body", LargeBinary(_LONGBLOB), nullable=False),
         Column("headers", Text, nullable=False),
         Column("dedupe_key", String(200), nullable=True),
         Column("created_at", Float, nullable=False),

@@ -17,16 +17,17 @@ object, a cycle, an integer beyond 64 bits) is a ``SerializationError`` naming i
 from __future__ import annotations
 
 import math
-from typing import Any, Final, TypeAlias, TypeVar, cast
+import threading
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
 
 import attrs
-import cattrs
-import cattrs.errors
 import orjson
-from cattrs.preconf.orjson import make_converter
 from returns.result import Failure, Result, Success
 
 from portside.domain._errors import SerializationError
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "FORMAT_VERSION",
@@ -52,7 +53,8 @@ _ATTRS: Final = b"ps1a"
 _HEADER: Final = 4
 
 # What orjson and cattrs raise for values they cannot handle; anything else is a
-# programming error in portside and must surface.
+# programming error in portside and must surface. (cattrs' own validation errors are
+# added by each Codec, which is where cattrs is first imported.)
 _ENCODE_ERRORS: Final = (TypeError, ValueError, RecursionError, OverflowError)
 _DECODE_ERRORS: Final = (
     ValueError,
@@ -61,8 +63,6 @@ _DECODE_ERRORS: Final = (
     AttributeError,
     IndexError,
     RecursionError,
-    cattrs.errors.BaseValidationError,
-    cattrs.errors.StructureHandlerNotFoundError,
 )
 
 
@@ -91,6 +91,10 @@ def _finite(value: float) -> float:
 
 
 def _make_converter() -> cattrs.Converter:
+    # Imported here, not at the top: an adapter that only encodes plain values (the
+    # queue's headers) is imported without cattrs; the first Codec loads it.
+    from cattrs.preconf.orjson import make_converter
+
     converter = make_converter()
     converter.register_unstructure_hook(float, _finite)
     return converter
@@ -111,6 +115,20 @@ class Codec:
     """
 
     converter: cattrs.Converter = attrs.field(factory=_make_converter)
+    _decode_errors: tuple[type[BaseException], ...] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        import cattrs.errors
+
+        object.__setattr__(
+            self,
+            "_decode_errors",
+            (
+                *_DECODE_ERRORS,
+                cattrs.errors.BaseValidationError,
+                cattrs.errors.StructureHandlerNotFoundError,
+            ),
+        )
 
     def encode(self, value: object) -> Result[bytes, SerializationError]:
         """Enveloped bytes for ``value`` (bytes, str, a JSON value or an attrs instance)."""
@@ -147,7 +165,7 @@ class Codec:
         if header in (_ATTRS, _JSON):
             try:
                 return Success(self.converter.structure(orjson.loads(data[_HEADER:]), into))
-            except _DECODE_ERRORS as exc:
+            except self._decode_errors as exc:
                 return _failure("decode", f"stored value does not fit {_name(into)}", exc)
         if header == _BYTES and into is bytes:
             return Success(cast(T, data[_HEADER:]))
@@ -191,8 +209,41 @@ def _unknown(header: bytes, wanted: str) -> str:
     return "not a portside envelope"
 
 
-#: The codec every adapter uses unless given another.
-default_codec: Final = Codec()
-encode: Final = default_codec.encode
-decode: Final = default_codec.decode
-decode_value: Final = default_codec.decode_value
+_default: Codec | None = None
+_default_lock = threading.Lock()
+
+
+def _default_codec() -> Codec:
+    global _default  # the one process-wide codec, built on first use
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Codec()
+    return _default
+
+
+def encode(value: object) -> Result[bytes, SerializationError]:
+    """Enveloped bytes for ``value``, by ``default_codec`` (see ``Codec.encode``)."""
+    return _default_codec().encode(value)
+
+
+def decode(data: bytes | bytearray | memoryview, into: type[T]) -> Result[T, SerializationError]:
+    """The value of type ``into`` that ``data`` encodes, by ``default_codec``."""
+    return _default_codec().decode(data, into)
+
+
+def decode_value(data: bytes | bytearray | memoryview) -> Result[object, SerializationError]:
+    """Whatever ``data`` encodes, by ``default_codec`` (see ``Codec.decode_value``)."""
+    return _default_codec().decode_value(data)
+
+
+#: The codec every adapter uses unless given another (built when first asked for).
+default_codec: Codec  # declared only: __getattr__ below builds it
+
+
+def __getattr__(name: str) -> Codec:
+    # ``default_codec`` is built when first asked for, so importing this module does
+    # not import cattrs (PEP 562).
+    if name == "default_codec":
+        return _default_codec()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
