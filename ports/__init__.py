@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from portside.ports._clock import Clock
     from portside.ports._llm import AsyncLLMPort, AsyncModerates, LLMPort, Moderates
     from portside.ports._query import Condition, Field, Ordering, Where, field
-    from portside.ports._queue import QueuePort
+    from portside.ports._queue import AsyncQueuePort, QueuePort
     from portside.ports._uow import Repository, UnitOfWork
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "AsyncLLMPort",
     "AsyncLockedFill",
     "AsyncModerates",
+    "AsyncQueuePort",
     "CachePort",
     "Clock",
     "CompareAndDelete",
@@ -50,6 +51,7 @@ __getattr__, __dir__ = lazy_names(
         "AsyncLLMPort": "portside.ports._llm",
         "AsyncLockedFill": "portside.ports._cache",
         "AsyncModerates": "portside.ports._llm",
+        "AsyncQueuePort": "portside.ports._queue",
         "CachePort": "portside.ports._cache",
         "Clock": "portside.ports._clock",
         "CompareAndDelete": "portside.ports._cache",

@@ -10,7 +10,7 @@ from returns.result import Result
 from portside.domain._errors import ServiceError
 from portside.domain._queue import DeadLetter, Delivery
 
-__all__ = ["QueuePort"]
+__all__ = ["AsyncQueuePort", "QueuePort"]
 
 
 class QueuePort(Protocol):
@@ -120,5 +120,78 @@ class QueuePort(Protocol):
         ...
 
     def close(self) -> None:
+        """Release connections; the queue must not be used afterwards."""
+        ...
+
+
+class AsyncQueuePort(Protocol):
+    """``QueuePort`` for asyncio: the same methods, semantics and errors, awaited.
+
+    Every method means exactly what the ``QueuePort`` method of the same name means
+    (groups, leases, attempts, dead letters, dedupe, delays, the rules of
+    ``portside.ports.queue_rules`` and the errors each can return are written once,
+    there); only the I/O is awaited. ``receive(wait=)`` waits without blocking the event
+    loop. A call cancelled at any await point leaves the queue as if it had not been
+    made, or as if it had completed: a lease a cancelled ``receive`` took is never
+    handed to the caller, so it falls due after ``lease_timeout`` and the message is
+    delivered again (at least once); no connection is returned to the pool with an
+    unread reply. ``aclose()`` replaces ``close()``.
+    """
+
+    async def publish(
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+        delay: float = 0.0,
+    ) -> Result[str, ServiceError]:
+        """See ``QueuePort.publish``."""
+        ...
+
+    async def publish_many(
+        self,
+        topic: str,
+        bodies: Iterable[bytes],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Result[list[str], ServiceError]:
+        """See ``QueuePort.publish_many``."""
+        ...
+
+    async def receive(
+        self,
+        topic: str,
+        group: str,
+        consumer: str,
+        *,
+        max_messages: int = 1,
+        wait: float = 0.0,
+    ) -> Result[list[Delivery], ServiceError]:
+        """See ``QueuePort.receive`` (a ``wait`` is awaited, never a blocked thread)."""
+        ...
+
+    async def ack(self, delivery: Delivery) -> Result[None, ServiceError]:
+        """See ``QueuePort.ack``."""
+        ...
+
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
+        """See ``QueuePort.ack_many``."""
+        ...
+
+    async def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
+        """See ``QueuePort.nack``."""
+        ...
+
+    async def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
+        """See ``QueuePort.extend``."""
+        ...
+
+    async def dead_letters(self, topic: str, group: str) -> Result[list[DeadLetter], ServiceError]:
+        """See ``QueuePort.dead_letters``."""
+        ...
+
+    async def aclose(self) -> None:
         """Release connections; the queue must not be used afterwards."""
         ...

@@ -12,6 +12,7 @@ from portside.domain._lazy import lazy_names
 if TYPE_CHECKING:
     from portside.adapters.memory._async_cache import AsyncMemoryCache
     from portside.adapters.memory._async_llm import AsyncFakeLLM
+    from portside.adapters.memory._async_queue import AsyncMemoryQueue
     from portside.adapters.memory._cache import MemoryCache, MemoryStore
     from portside.adapters.memory._clock import ManualClock
     from portside.adapters.memory._llm import (
@@ -29,6 +30,7 @@ __all__ = [
     "FAILURE_KINDS",
     "AsyncFakeLLM",
     "AsyncMemoryCache",
+    "AsyncMemoryQueue",
     "EmbedCall",
     "FailureKind",
     "FakeLLM",
@@ -49,6 +51,7 @@ __getattr__, __dir__ = lazy_names(
     {
         "AsyncFakeLLM": "portside.adapters.memory._async_llm",
         "AsyncMemoryCache": "portside.adapters.memory._async_cache",
+        "AsyncMemoryQueue": "portside.adapters.memory._async_queue",
         "FAILURE_KINDS": "portside.adapters.memory._llm",
         "EmbedCall": "portside.adapters.memory._llm",
         "FailureKind": "portside.adapters.memory._llm",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 import attrs
@@ -111,9 +111,33 @@ class MemoryQueue(QueuePort):
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
     _changed: threading.Condition = attrs.field(init=False, repr=False)
     _receipts: itertools.count[int] = attrs.field(factory=itertools.count, init=False, repr=False)
+    #: Called (under the lock) whenever a message may have become ready: how waiting
+    #: receives that are not threads (``AsyncMemoryQueue``'s) are woken.
+    _watchers: list[Callable[[], None]] = attrs.field(factory=list, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
+
+    def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake()`` whenever a message may have become ready; returns the unsubscribe.
+
+        ``wake`` runs under the queue's lock, on the thread that published or nacked: it
+        must only signal (``loop.call_soon_threadsafe(event.set)``), never call back in.
+        """
+        with self._lock:
+            self._watchers.append(wake)
+
+        def unwatch() -> None:
+            with self._lock:
+                if wake in self._watchers:
+                    self._watchers.remove(wake)
+
+        return unwatch
+
+    def _wake(self) -> None:
+        self._changed.notify_all()
+        for wake in self._watchers:
+            wake()
 
     # -- publishing -------------------------------------------------------------
 
@@ -209,7 +233,7 @@ class MemoryQueue(QueuePort):
         state.messages[message_id] = _Stored(message, state.seq, needed_by, now + delay)
         for group in state.groups.values():
             group.unread.append(message_id)
-        self._changed.notify_all()
+        self._wake()
         return message_id
 
     @staticmethod
@@ -242,10 +266,10 @@ class MemoryQueue(QueuePort):
             return checked
         count, waiting = checked.unwrap()
         with self._lock:
-            got = self._take(topic, group, consumer, count)
+            got, pause = self.take_now(topic, group, consumer, count)
             if got or waiting <= 0:
                 return Success(got)
-            if not isinstance(self.clock, SystemClock):
+            if not self.waits_in_real_time:
                 # A test clock: advancing it is how time passes; never block a test.
                 self.clock.sleep(waiting)
                 return Success(self._take(topic, group, consumer, count))
@@ -254,9 +278,27 @@ class MemoryQueue(QueuePort):
                 remaining = deadline - self.clock.monotonic()
                 if remaining <= 0:
                     break
-                self._changed.wait(min(remaining, self._until_next_due(topic, group)))
-                got = self._take(topic, group, consumer, count)
+                self._changed.wait(min(remaining, pause))
+                got, pause = self.take_now(topic, group, consumer, count)
             return Success(got)
+
+    @property
+    def waits_in_real_time(self) -> bool:
+        """Whether a ``receive(wait=)`` waits (system clock) or advances a test clock."""
+        return isinstance(self.clock, SystemClock)
+
+    def take_now(
+        self, topic: str, group: str, consumer: str, count: int
+    ) -> tuple[list[Delivery], float]:
+        """One non-waiting step of ``receive`` on checked arguments (atomic, under the lock).
+
+        The deliveries leased now, and, when there are none, how many seconds until the
+        group's next lease or delay falls due (``inf`` when none is pending): what a
+        waiting receive may sleep before it must look again, unless woken first.
+        """
+        with self._lock:
+            got = self._take(topic, group, consumer, count)
+            return got, (0.0 if got else self._until_next_due(topic, group))
 
     def _until_next_due(self, topic: str, group: str) -> float:
         pending = self._topics[topic].groups[group].pending
@@ -435,7 +477,7 @@ class MemoryQueue(QueuePort):
             else:
                 lease.receipt = None
                 lease.due = now + waited.unwrap()
-                self._changed.notify_all()
+                self._wake()
             return Success(None)
 
     def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:

@@ -24,6 +24,7 @@ from portside.adapters.testing._async_bridge import (  # noqa: E402 - after the 
     BlockingCache,
     BlockingLLM,
     BlockingLockingCache,
+    BlockingQueue,
     EventLoopThread,
 )
 from portside.adapters.testing._cache_kit import (  # noqa: E402 - after the extra check
@@ -141,6 +142,7 @@ __all__ = [
     "BlockingCache",
     "BlockingLLM",
     "BlockingLockingCache",
+    "BlockingQueue",
     "CacheContract",
     "CacheTarget",
     "Collected",

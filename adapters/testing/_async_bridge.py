@@ -1,7 +1,8 @@
 """A sync bridge to async adapters, so the sync contract kits check them unchanged.
 
 ``EventLoopThread`` runs one asyncio event loop in a daemon thread; ``blocking(cache)``
-wraps an ``AsyncCachePort`` as a ``CachePort`` whose every method submits the awaited
+wraps an ``AsyncCachePort`` as a ``CachePort`` (and ``blocking_queue(queue)`` an
+``AsyncQueuePort`` as a ``QueuePort``) whose every method submits the awaited
 call to that loop and waits for its answer. Calls from several threads run as several
 tasks on the one loop, so the kit's concurrent ``add`` and ``incr`` steps race on the
 event loop the way an asyncio application's tasks do. ``blocking_llm(llm)`` does the
@@ -22,6 +23,7 @@ from returns.result import Result
 from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
 from portside.domain._llm import ChatDelta, ChatRequest, Completion, Embeddings, LLMIdentity
+from portside.domain._queue import DeadLetter, Delivery
 from portside.ports._cache import (
     AsyncCachePort,
     AsyncCompareAndDelete,
@@ -31,8 +33,15 @@ from portside.ports._cache import (
     LockedFill,
 )
 from portside.ports._llm import AsyncLLMPort, LLMPort
+from portside.ports._queue import AsyncQueuePort, QueuePort
 
-__all__ = ["BlockingCache", "BlockingLLM", "BlockingLockingCache", "EventLoopThread"]
+__all__ = [
+    "BlockingCache",
+    "BlockingLLM",
+    "BlockingLockingCache",
+    "BlockingQueue",
+    "EventLoopThread",
+]
 
 T = TypeVar("T")
 
@@ -62,6 +71,10 @@ class EventLoopThread:
     def blocking_llm(self, llm: AsyncLLMPort) -> BlockingLLM:
         """``llm`` as an ``LLMPort`` whose calls run on this loop."""
         return BlockingLLM(llm, self)
+
+    def blocking_queue(self, queue: AsyncQueuePort) -> BlockingQueue:
+        """``queue`` as a ``QueuePort`` whose calls run on this loop."""
+        return BlockingQueue(queue, self)
 
     def close(self) -> None:
         """Stop the loop and its thread, then close the loop."""
@@ -186,6 +199,76 @@ class BlockingLLM(LLMPort):
     ) -> Result[Embeddings, ServiceError]:
         """``await inner.embed(texts, model=model, dimensions=dimensions)``."""
         return self.runner.run(self.inner.embed(texts, model=model, dimensions=dimensions))
+
+    def close(self) -> None:
+        """``await inner.aclose()``."""
+        self.runner.run(self.inner.aclose())
+
+
+@attrs.define
+class BlockingQueue(QueuePort):
+    """An ``AsyncQueuePort`` seen as a ``QueuePort``: each call awaited on ``runner``'s loop."""
+
+    inner: AsyncQueuePort
+    runner: EventLoopThread = attrs.field(repr=False)
+
+    def publish(
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+        delay: float = 0.0,
+    ) -> Result[str, ServiceError]:
+        """``await inner.publish(...)``."""
+        return self.runner.run(
+            self.inner.publish(topic, body, headers=headers, dedupe_key=dedupe_key, delay=delay)
+        )
+
+    def publish_many(
+        self,
+        topic: str,
+        bodies: Iterable[bytes],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Result[list[str], ServiceError]:
+        """``await inner.publish_many(...)``."""
+        return self.runner.run(self.inner.publish_many(topic, bodies, headers=headers))
+
+    def receive(
+        self,
+        topic: str,
+        group: str,
+        consumer: str,
+        *,
+        max_messages: int = 1,
+        wait: float = 0.0,
+    ) -> Result[list[Delivery], ServiceError]:
+        """``await inner.receive(...)``."""
+        return self.runner.run(
+            self.inner.receive(topic, group, consumer, max_messages=max_messages, wait=wait)
+        )
+
+    def ack(self, delivery: Delivery) -> Result[None, ServiceError]:
+        """``await inner.ack(delivery)``."""
+        return self.runner.run(self.inner.ack(delivery))
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> Result[int, ServiceError]:
+        """``await inner.ack_many(deliveries)``."""
+        return self.runner.run(self.inner.ack_many(deliveries))
+
+    def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
+        """``await inner.nack(delivery, delay=delay)``."""
+        return self.runner.run(self.inner.nack(delivery, delay=delay))
+
+    def extend(self, delivery: Delivery, *, by: float) -> Result[Delivery, ServiceError]:
+        """``await inner.extend(delivery, by=by)``."""
+        return self.runner.run(self.inner.extend(delivery, by=by))
+
+    def dead_letters(self, topic: str, group: str) -> Result[list[DeadLetter], ServiceError]:
+        """``await inner.dead_letters(topic, group)``."""
+        return self.runner.run(self.inner.dead_letters(topic, group))
 
     def close(self) -> None:
         """``await inner.aclose()``."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from portside.adapters.memory._async_queue import AsyncMemoryQueue
 from portside.adapters.memory._queue import MemoryQueue
+from portside.adapters.testing._async_bridge import BlockingQueue
 from portside.ports._queue import QueuePort
 
 __all__ = ["MemoryQueueFaults", "QueueFaults", "RedisQueueFaults"]
@@ -27,18 +29,24 @@ class QueueFaults(Protocol):
         ...
 
 
+def _memory(queue: QueuePort) -> MemoryQueue:
+    """The ``MemoryQueue`` behind ``queue`` (itself, or an ``AsyncMemoryQueue`` bridged)."""
+    inner = queue.inner if isinstance(queue, BlockingQueue) else queue
+    found = inner.sync if isinstance(inner, AsyncMemoryQueue) else inner
+    assert isinstance(found, MemoryQueue), f"not a memory queue: {queue!r}"
+    return found
+
+
 class MemoryQueueFaults:
-    """``QueueFaults`` of ``MemoryQueue`` (and of its subclasses)."""
+    """``QueueFaults`` of ``MemoryQueue`` (its subclasses, and ``AsyncMemoryQueue`` bridged)."""
 
     def lose_topic(self, queue: QueuePort, topic: str) -> None:
         """``MemoryQueue.simulate_lost_topic``."""
-        assert isinstance(queue, MemoryQueue)
-        queue.simulate_lost_topic(topic)
+        _memory(queue).simulate_lost_topic(topic)
 
     def lose_leases(self, queue: QueuePort, topic: str, group: str) -> None:
         """``MemoryQueue.simulate_lost_leases``."""
-        assert isinstance(queue, MemoryQueue)
-        queue.simulate_lost_leases(topic, group)
+        _memory(queue).simulate_lost_leases(topic, group)
 
 
 class RedisQueueFaults:
