@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from portside.ports._llm import AsyncLLMPort, AsyncModerates, LLMPort, Moderates
     from portside.ports._query import Condition, Field, Ordering, Where, field
     from portside.ports._queue import AsyncQueuePort, QueuePort
-    from portside.ports._uow import Repository, UnitOfWork
+    from portside.ports._uow import AsyncRepository, AsyncUnitOfWork, Repository, UnitOfWork
 
 __all__ = [
     "AsyncCachePort",
@@ -26,6 +26,8 @@ __all__ = [
     "AsyncLockedFill",
     "AsyncModerates",
     "AsyncQueuePort",
+    "AsyncRepository",
+    "AsyncUnitOfWork",
     "CachePort",
     "Clock",
     "CompareAndDelete",
@@ -52,6 +54,8 @@ __getattr__, __dir__ = lazy_names(
         "AsyncLockedFill": "portside.ports._cache",
         "AsyncModerates": "portside.ports._llm",
         "AsyncQueuePort": "portside.ports._queue",
+        "AsyncRepository": "portside.ports._uow",
+        "AsyncUnitOfWork": "portside.ports._uow",
         "CachePort": "portside.ports._cache",
         "Clock": "portside.ports._clock",
         "CompareAndDelete": "portside.ports._cache",

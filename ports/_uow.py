@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -12,7 +12,7 @@ from returns.result import Result
 from portside.domain._errors import ServiceError
 from portside.ports._query import Ordering, Where
 
-__all__ = ["Repository", "UnitOfWork"]
+__all__ = ["AsyncRepository", "AsyncUnitOfWork", "Repository", "UnitOfWork"]
 
 E = TypeVar("E")
 
@@ -138,5 +138,105 @@ class UnitOfWork(Protocol):
 
         A relay (``portside.adapters.outbox``) later publishes it to a queue.
         ``Failure(InvalidRequest)`` naming the argument for input the queue rules refuse.
+        """
+        ...
+
+
+class AsyncRepository(Protocol[E]):
+    """``Repository`` for asyncio: the same methods, arguments, results and errors, awaited.
+
+    Usable only inside ``async with uow:``; outside it every method raises
+    ``RuntimeError`` (a programming error).
+    """
+
+    async def add(self, entity: E) -> Result[None, ServiceError]:
+        """Stage ``entity`` for insertion at the next commit (as ``Repository.add``)."""
+        ...
+
+    async def get(self, key: Any) -> Result[E, ServiceError]:
+        """The entity with identity ``key``; ``Failure(NotFound)`` when absent.
+
+        Within one unit of work the same key gives the same object.
+        """
+        ...
+
+    async def list(
+        self,
+        *,
+        where: Where | None = None,
+        order_by: Sequence[Ordering | str] | Ordering | str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Result[list[E], ServiceError]:
+        """Entities matching ``where``, in ``order_by`` order then by key, paginated.
+
+        Arguments and errors as ``Repository.list``.
+        """
+        ...
+
+    async def count(self, *, where: Where | None = None) -> Result[int, ServiceError]:
+        """How many entities match ``where`` (the unit's own changes included)."""
+        ...
+
+    async def remove(self, entity: E) -> Result[None, ServiceError]:
+        """Stage ``entity`` for deletion at the next commit."""
+        ...
+
+
+class AsyncUnitOfWork(Protocol):
+    """``UnitOfWork`` for asyncio: ``async with uow:`` ... ``await uow.commit()``.
+
+    The nine behaviours, the nesting rules, savepoints and every result are those of
+    ``UnitOfWork``; only the calls that may wait for the database are awaited
+    (entering, leaving, ``commit``, ``rollback`` and the repositories' methods).
+    ``publish``, ``savepoint`` and ``repository`` stage or bind in memory and are plain
+    calls (``async with uow.savepoint():``).
+
+    Cancellation: a task cancelled at any await point leaves no transaction open, no
+    connection checked out and nothing half-committed. Leaving the block always runs to
+    completion (a cancellation that arrives meanwhile is raised once it has); a cancelled
+    ``commit`` is whole or absent, like one whose reply was lost.
+    """
+
+    async def __aenter__(self) -> Self:
+        """Begin the unit of work (or join the one already open)."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """End the block; roll back anything not committed."""
+        ...
+
+    async def commit(self) -> Result[None, ServiceError]:
+        """Make every staged change durable at once, or none of them (as ``UnitOfWork``)."""
+        ...
+
+    async def rollback(self) -> None:
+        """Discard everything staged since the last commit."""
+        ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """``async with uow.savepoint():`` — an exception leaving it undoes only its part."""
+        ...
+
+    def repository(self, entity_type: type[E]) -> AsyncRepository[E]:
+        """The async repository of ``entity_type`` bound to this unit of work."""
+        ...
+
+    def publish(
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
+    ) -> Result[None, ServiceError]:
+        """Stage a message in the outbox: stored by this unit's commit, or not at all.
+
+        As ``UnitOfWork.publish``; staging needs no I/O, so it is not awaited.
         """
         ...

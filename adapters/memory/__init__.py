@@ -25,12 +25,14 @@ if TYPE_CHECKING:
     )
     from portside.adapters.memory._queue import MemoryQueue
     from portside.adapters.memory._uow import MemoryDatabase, MemoryUnitOfWork
+    from portside.adapters.memory._uow_async import AsyncMemoryUnitOfWork
 
 __all__ = [
     "FAILURE_KINDS",
     "AsyncFakeLLM",
     "AsyncMemoryCache",
     "AsyncMemoryQueue",
+    "AsyncMemoryUnitOfWork",
     "EmbedCall",
     "FailureKind",
     "FakeLLM",
@@ -52,6 +54,7 @@ __getattr__, __dir__ = lazy_names(
         "AsyncFakeLLM": "portside.adapters.memory._async_llm",
         "AsyncMemoryCache": "portside.adapters.memory._async_cache",
         "AsyncMemoryQueue": "portside.adapters.memory._async_queue",
+        "AsyncMemoryUnitOfWork": "portside.adapters.memory._uow_async",
         "FAILURE_KINDS": "portside.adapters.memory._llm",
         "EmbedCall": "portside.adapters.memory._llm",
         "FailureKind": "portside.adapters.memory._llm",

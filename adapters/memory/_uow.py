@@ -20,6 +20,7 @@ from returns.result import Failure, Result, Success
 from portside.adapters._query import Query, build_query
 from portside.adapters._unit import UnitLifecycle, identity_of
 from portside.adapters.entities import EntitySpec, copy_value
+from portside.adapters.memory._uow_async import AsyncMemoryUnitOfWork
 from portside.adapters.memory._uow_store import Change, Row, RowStore
 from portside.domain._errors import Conflict, InvalidRequest, NotFound, ServiceError
 from portside.ports._query import Ordering, Where
@@ -43,6 +44,10 @@ class MemoryDatabase(RowStore):
     def unit_of_work(self) -> MemoryUnitOfWork:
         """A new unit of work over this database."""
         return MemoryUnitOfWork(self)
+
+    def async_unit_of_work(self) -> AsyncMemoryUnitOfWork:
+        """A new async unit of work over this database (the same rows and rules)."""
+        return AsyncMemoryUnitOfWork(self.unit_of_work())
 
 
 @attrs.define

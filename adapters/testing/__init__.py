@@ -27,6 +27,10 @@ from portside.adapters.testing._async_bridge import (  # noqa: E402 - after the 
     BlockingQueue,
     EventLoopThread,
 )
+from portside.adapters.testing._async_uow_bridge import (  # noqa: E402 - after the extra check
+    BlockingRepository,
+    BlockingUnitOfWork,
+)
 from portside.adapters.testing._cache_kit import (  # noqa: E402 - after the extra check
     CacheContract,
     CacheTarget,
@@ -116,6 +120,10 @@ from portside.adapters.testing._throwaway_redis import (  # noqa: E402 - after t
     free_port,
     throwaway_redis,
 )
+from portside.adapters.testing._uow_async_backends import (  # noqa: E402 - after the extra check
+    AsyncMemoryBackend,
+    async_memory_backend,
+)
 from portside.adapters.testing._uow_backends import (  # noqa: E402 - after the extra check
     KitEntity,
     KitSchema,
@@ -138,11 +146,14 @@ __all__ = [
     "INVALID_CHAT",
     "INVALID_EMBED",
     "KIT_OPTIONS",
+    "AsyncMemoryBackend",
     "Behaviour",
     "BlockingCache",
     "BlockingLLM",
     "BlockingLockingCache",
     "BlockingQueue",
+    "BlockingRepository",
+    "BlockingUnitOfWork",
     "CacheContract",
     "CacheTarget",
     "Collected",
@@ -184,6 +195,7 @@ __all__ = [
     "Trickle",
     "UowBackend",
     "UowContract",
+    "async_memory_backend",
     "cache_contract",
     "chat_body",
     "chat_requests",
