@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
-__all__ = ["returns_iterator"]
+__all__ = ["returns_async_iterator", "returns_iterator"]
 
 
 def returns_iterator(method: Callable[..., object]) -> bool:
@@ -23,3 +23,20 @@ def returns_iterator(method: Callable[..., object]) -> bool:
         return isinstance(raw, str) and raw.startswith(("Iterator", "Generator", "Iterable"))
     origin = typing.get_origin(hint)
     return origin is not None and inspect.isclass(origin) and issubclass(origin, Iterator)
+
+
+def returns_async_iterator(method: Callable[..., object]) -> bool:
+    """Whether ``method`` streams for asyncio: an async generator, or annotated so.
+
+    The async twin of ``returns_iterator`` (``AsyncLLMPort.stream`` returns an
+    ``AsyncIterator`` of results).
+    """
+    if inspect.isasyncgenfunction(method):
+        return True
+    try:
+        hint = typing.get_type_hints(method).get("return")
+    except (NameError, TypeError, AttributeError):
+        raw = inspect.signature(method).return_annotation
+        return isinstance(raw, str) and raw.startswith(("AsyncIterator", "AsyncGenerator"))
+    origin = typing.get_origin(hint)
+    return origin is not None and inspect.isclass(origin) and issubclass(origin, AsyncIterator)

@@ -8,62 +8,58 @@ Each works with every cache adapter and the fake alike.
   concurrent misses on one key, and across processes fills through the ``LockedFill``
   steps (a short lock key with a random token, released only by its owner) so other
   processes wait for the value instead of computing it too.
+- ``AsyncTypedCache`` and ``async_get_or_set`` are their twins over an
+  ``AsyncCachePort``: the same decisions (``get_or_set``'s fill steps are written once),
+  single-flight across the tasks of an event loop and, through the lock, across
+  processes.
 - Fail-open (the application keeps working while the cache is down) is
-  ``portside.adapters.resilience.FailOpenCache``.
+  ``portside.adapters.resilience.FailOpenCache`` (``AsyncFailOpenCache``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import secrets
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
 
+from portside.adapters._async_cache_tools import AsyncTypedCache, async_get_or_set
+from portside.adapters._cache_tools_core import (
+    LOCK_PREFIX,
+    LockPolicy,
+    Unencodable,
+    decode_filled,
+    decode_found,
+    decode_one,
+    encode_items,
+    encoded_or_raise,
+    fill_steps,
+    lock_key,
+)
 from portside.adapters.clock import SystemClock
 from portside.adapters.codec import Codec, default_codec
-from portside.adapters.resilience._locked_fill import get_or_lock, release, set_and_unlock
 from portside.adapters.resilience._singleflight import SingleFlight
-from portside.domain._cache import FillClaim
-from portside.domain._errors import InvalidRequest, SerializationError, ServiceError
-from portside.ports._cache import CachePort
+from portside.adapters.resilience._steps import run
+from portside.domain._errors import ServiceError
+from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
 from portside.ports._clock import Clock
-from portside.ports.cache_rules import check_value
 
-__all__ = ["LOCK_PREFIX", "LockPolicy", "TypedCache", "get_or_set", "lock_key"]
+__all__ = [
+    "LOCK_PREFIX",
+    "AsyncTypedCache",
+    "LockPolicy",
+    "TypedCache",
+    "async_get_or_set",
+    "get_or_set",
+    "lock_key",
+]
 
 T = TypeVar("T")
 
-log: Final = logging.getLogger("portside.cache")
-
-#: Keys starting with this are ``get_or_set``'s cross-process locks; do not use it.
-LOCK_PREFIX: Final = "portside.lock:"
-_MISS: Final = Success(None)
 # One flight table for the process: concurrent misses on one key of one cache object
 # share one factory call.
 _flights: Final[SingleFlight[Result[bytes, ServiceError]]] = SingleFlight()
-
-
-@attrs.frozen
-class LockPolicy:
-    """How ``get_or_set`` coordinates with other processes.
-
-    ``ttl``: the lock's lifetime, longer than a factory call usually takes (a crashed
-    owner's lock frees itself after this). ``wait``: how long to wait for another
-    process's value before computing it anyway. ``poll``: seconds between looks.
-    """
-
-    ttl: float = 10.0
-    wait: float = 10.0
-    poll: float = 0.05
-
-
-def lock_key(key: str) -> str:
-    """The lock key ``get_or_set`` uses for ``key`` (hashed, so it always fits)."""
-    return LOCK_PREFIX + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def get_or_set(
@@ -107,68 +103,18 @@ def _fill(
     policy: LockPolicy,
     clock: Clock | None,
 ) -> Result[bytes, ServiceError]:
-    """Fill ``key`` once for this process: the leader of a single flight runs this.
-
-    The fill steps are ``LockedFill``'s (two round trips on Redis; composed from the
-    plain methods on a cache without them): ``get_or_lock`` looks again (a thread that
-    missed just before another flight ended, or another process, may have stored it)
-    and takes the lock in the same step; ``set_and_unlock`` stores the value and
-    releases the lock, owner only.
-    """
-    name = lock_key(key)
-    token = secrets.token_hex(16).encode()
-    claimed = _claim(cache, key, name, token, policy, clock or SystemClock())
-    if isinstance(claimed, Success) and claimed.unwrap().value is not None:
-        return Success(claimed.unwrap().value)  # stored by another thread or process
-    # A failing cache cannot coordinate: compute without the lock.
-    owned = isinstance(claimed, Success) and claimed.unwrap().locked
-    try:
-        value = factory()
-        if check_value(value, "get_or_set") is not None:
-            return Failure(
-                InvalidRequest(
-                    service="cache",
-                    operation="get_or_set",
-                    message=f"factory must return bytes, got {type(value).__name__}",
-                )
-            )
-        if owned:
-            stored: Result[Any, ServiceError] = set_and_unlock(cache, key, value, ttl, name, token)
-            owned = isinstance(stored, Failure)  # released with the write unless it failed
-        else:
-            stored = cache.set(key, value, ttl)
-        if isinstance(stored, Failure):
-            if isinstance(stored.failure(), InvalidRequest):
-                return Failure(stored.failure())
-            log.warning(
-                "cache %s: computed value for a key was not stored: %s",
-                cache.namespace,
-                stored.failure(),
-            )
-        return Success(value)
-    finally:
-        if owned:
-            release(cache, name, token)
-
-
-def _claim(
-    cache: CachePort, key: str, name: str, token: bytes, policy: LockPolicy, clock: Clock
-) -> Result[FillClaim, ServiceError]:
-    """The value at ``key``, the lock ``name``, or ``FillClaim()`` after waiting in vain.
-
-    While another process holds the lock this polls every ``policy.poll`` seconds for
-    up to ``policy.wait``: its value once stored, or the lock once released. A cache
-    failure is returned as is (the caller computes without the lock).
-    """
-    deadline = clock.monotonic() + policy.wait
-    while True:
-        claimed = get_or_lock(cache, key, name, token, policy.ttl)
-        if isinstance(claimed, Failure):
-            return claimed
-        claim = claimed.unwrap()
-        if claim.value is not None or claim.locked or clock.monotonic() >= deadline:
-            return claimed
-        clock.sleep(policy.poll)
+    """The leader's fill (``fill_steps``), with plain calls on ``cache``."""
+    clock = clock or SystemClock()
+    steps = fill_steps(
+        cache.namespace,
+        key,
+        ttl,
+        policy,
+        clock,
+        native=isinstance(cache, LockedFill),
+        can_compare=isinstance(cache, CompareAndDelete),
+    )
+    return run(steps, cache, sleep=clock.sleep, compute=factory)
 
 
 @attrs.define
@@ -178,6 +124,7 @@ class TypedCache(Generic[T]):
     ``get`` reads a value that does not decode as ``T`` as a miss and logs it (logger
     ``portside.cache``). Writes return ``Failure(SerializationError)`` for a value the
     codec cannot encode (nothing is written) and the cache's own failures otherwise.
+    ``AsyncTypedCache`` is its twin over an ``AsyncCachePort``.
     """
 
     cache: CachePort
@@ -189,28 +136,14 @@ class TypedCache(Generic[T]):
         fetched = self.cache.get(key)
         if isinstance(fetched, Failure):
             return Failure(fetched.failure())
-        data = fetched.unwrap()
-        if data is None:
-            return _MISS
-        decoded = self.codec.decode(data, self.into)
-        if isinstance(decoded, Failure):
-            self._undecodable(key, decoded.failure())
-            return _MISS
-        return Success(decoded.unwrap())
+        return decode_one(self.codec, self.cache.namespace, self.into, key, fetched.unwrap())
 
     def get_many(self, keys: Iterable[str]) -> Result[dict[str, T], ServiceError]:
         """The present, decodable keys among ``keys`` with their values."""
         fetched = self.cache.get_many(keys)
         if isinstance(fetched, Failure):
             return Failure(fetched.failure())
-        found: dict[str, T] = {}
-        for key, data in fetched.unwrap().items():
-            decoded = self.codec.decode(data, self.into)
-            if isinstance(decoded, Failure):
-                self._undecodable(key, decoded.failure())
-            else:
-                found[key] = decoded.unwrap()
-        return Success(found)
+        return Success(decode_found(self.codec, self.cache.namespace, self.into, fetched.unwrap()))
 
     def set(self, key: str, value: T, ttl: float | None = None) -> Result[None, ServiceError]:
         """Store ``value`` at ``key``."""
@@ -223,13 +156,10 @@ class TypedCache(Generic[T]):
         self, items: Mapping[str, T], ttl: float | None = None
     ) -> Result[None, ServiceError]:
         """Store every item; nothing is written if any value cannot be encoded."""
-        encoded: dict[str, bytes] = {}
-        for key, value in items.items():
-            data = self.codec.encode(value)
-            if isinstance(data, Failure):
-                return Failure(data.failure())
-            encoded[key] = data.unwrap()
-        return self.cache.set_many(encoded, ttl)
+        encoded = encode_items(self.codec, items)
+        if isinstance(encoded, Failure):
+            return Failure(encoded.failure())
+        return self.cache.set_many(encoded.unwrap(), ttl)
 
     def add(self, key: str, value: T, ttl: float | None = None) -> Result[bool, ServiceError]:
         """Store ``value`` only if ``key`` is absent; ``True`` if this call wrote it."""
@@ -255,37 +185,15 @@ class TypedCache(Generic[T]):
 
         ``Failure(SerializationError)`` when the factory's value cannot be encoded.
         """
-
-        def produce() -> bytes:
-            encoded = self.codec.encode(factory())
-            if isinstance(encoded, Failure):
-                raise _Unencodable(encoded.failure())
-            return encoded.unwrap()
-
         try:
-            got = get_or_set(self.cache, key, produce, ttl, lock=lock, clock=clock)
-        except _Unencodable as exc:
+            got = get_or_set(
+                self.cache,
+                key,
+                lambda: encoded_or_raise(self.codec, factory()),
+                ttl,
+                lock=lock,
+                clock=clock,
+            )
+        except Unencodable as exc:
             return Failure(exc.error)
-        if isinstance(got, Failure):
-            return Failure(got.failure())
-        decoded = self.codec.decode(got.unwrap(), self.into)
-        if isinstance(decoded, Failure):
-            return Failure(decoded.failure())
-        return Success(decoded.unwrap())
-
-    def _undecodable(self, key: str, error: SerializationError) -> None:
-        log.warning(
-            "cache %s: value at %r does not decode as %s; read as a miss (%s)",
-            self.cache.namespace,
-            key,
-            getattr(self.into, "__name__", self.into),
-            error.message,
-        )
-
-
-class _Unencodable(Exception):
-    """Carries the codec's error out of a factory run inside the single flight."""
-
-    def __init__(self, error: SerializationError) -> None:
-        super().__init__(error.message)
-        self.error = error
+        return decode_filled(self.codec, got, self.into)

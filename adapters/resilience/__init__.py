@@ -9,8 +9,13 @@
   result, or a stream through ``join``/``land``).
 - ``FailOpenCache``: the application keeps working while its cache is down
   (``any_error``: fail open on every failure, not only outages).
+- The asyncio twins share each one's decisions and differ only where they await:
+  ``RetryPolicy.acall``, ``CircuitBreaker.acall`` and ``with_async_breaker``,
+  ``AsyncSingleFlight`` (across the tasks of an event loop) and ``AsyncFailOpenCache``.
 """
 
+from portside.adapters.resilience._async_breaker import with_async_breaker
+from portside.adapters.resilience._async_fail_open import AsyncFailOpenCache
 from portside.adapters.resilience._breaker import (
     BreakerState,
     CircuitBreaker,
@@ -25,9 +30,11 @@ from portside.adapters.resilience._retry import (
     retry_cap,
     set_retry_cap,
 )
-from portside.adapters.resilience._singleflight import SingleFlight
+from portside.adapters.resilience._singleflight import AsyncSingleFlight, SingleFlight
 
 __all__ = [
+    "AsyncFailOpenCache",
+    "AsyncSingleFlight",
     "BreakerState",
     "CircuitBreaker",
     "FailOpenCache",
@@ -39,5 +46,6 @@ __all__ = [
     "retries_disabled",
     "retry_cap",
     "set_retry_cap",
+    "with_async_breaker",
     "with_breaker",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, Literal, TypeVar, cast
 
 import attrs
@@ -26,6 +26,8 @@ from portside.ports._clock import Clock
 __all__ = [
     "BreakerState",
     "CircuitBreaker",
+    "Guarded",
+    "StreamOutcome",
     "default_trips",
     "with_breaker",
 ]
@@ -169,6 +171,20 @@ class CircuitBreaker:
         self.record(result, trips)
         return result
 
+    async def acall(
+        self,
+        fn: Callable[[], Awaitable[Result[T, ServiceError]]],
+        *,
+        operation: str = "call",
+        trips: Callable[[ServiceError], bool] = default_trips,
+    ) -> Result[T, ServiceError]:
+        """``await fn()`` guarded by the breaker: ``call`` for coroutines."""
+        if not self.allow():
+            return Failure(self.open_error(operation))
+        result = await fn()
+        self.record(result, trips)
+        return result
+
     def record(
         self, result: Result[Any, ServiceError], trips: Callable[[ServiceError], bool]
     ) -> None:
@@ -211,10 +227,10 @@ class CircuitBreaker:
 
 
 # Methods that release resources or describe the port; never guarded.
-_UNGUARDED: Final = frozenset({"close", "namespace", "identity"})
+_UNGUARDED: Final = frozenset({"close", "aclose", "namespace", "identity"})
 
 
-class _Guarded:
+class Guarded:
     """A proxy that routes every public method of ``port`` through ``breaker``."""
 
     def __init__(
@@ -238,12 +254,15 @@ class _Guarded:
             return target
         wrapped = (
             self._guard_stream(name, target)
-            if returns_iterator(target)
+            if self._is_stream(target)
             else self._guard_call(name, target)
         )
         # Cache on the instance so __getattr__ runs once per method name.
         self.__dict__[name] = wrapped
         return wrapped
+
+    def _is_stream(self, method: Callable[..., Any]) -> bool:
+        return returns_iterator(method)
 
     def _guard_call(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         breaker, trips = self._breaker, self._trips
@@ -267,20 +286,40 @@ class _Guarded:
             if not breaker.allow():
                 yield Failure(breaker.open_error(name))
                 return
-            outcome: Result[Any, ServiceError] | None = None
+            outcome = StreamOutcome(breaker, trips)
             try:
                 for item in method(*args, **kwargs):
-                    if isinstance(item, Failure):
-                        outcome = item
+                    outcome.saw(item)
                     yield item
             finally:
-                # A stream the consumer abandoned says nothing about the service.
-                if outcome is not None:
-                    breaker.record(outcome, trips)
-                else:
-                    breaker.record_success()
+                outcome.record()
 
         return guarded
+
+
+@attrs.define
+class StreamOutcome:
+    """What a guarded stream tells its breaker: its last failure, else a success.
+
+    Shared by the sync and async stream guards. A stream the consumer abandoned says
+    nothing against the service, so it records a success.
+    """
+
+    breaker: CircuitBreaker
+    trips: Callable[[ServiceError], bool]
+    failure: Result[Any, ServiceError] | None = None
+
+    def saw(self, item: object) -> None:
+        """Note ``item``, one element of the stream."""
+        if isinstance(item, Failure):
+            self.failure = item
+
+    def record(self) -> None:
+        """Report the stream's outcome to the breaker (once, when it ends)."""
+        if self.failure is not None:
+            self.breaker.record(self.failure, self.trips)
+        else:
+            self.breaker.record_success()
 
 
 def with_breaker(
@@ -295,4 +334,4 @@ def with_breaker(
     ``NotFound`` or ``InvalidRequest``, proves the service answered. ``close``,
     ``namespace`` and ``identity`` pass straight through.
     """
-    return cast(P, _Guarded(port, breaker, trips))
+    return cast(P, Guarded(port, breaker, trips))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -20,21 +20,31 @@ from portside.adapters.resilience import _locked_fill
 from portside.adapters.resilience._breaker import CircuitBreaker, default_trips
 from portside.domain._cache import FillClaim
 from portside.domain._errors import InvalidRequest, NotFound, ServiceError
-from portside.ports._cache import CachePort, CompareAndDelete, LockedFill
+from portside.ports._cache import AsyncCachePort, CachePort, CompareAndDelete, LockedFill
 from portside.ports._clock import Clock
 
-__all__ = ["FailOpenCache", "any_error"]
+__all__ = [
+    "FALSE",
+    "GO_AHEAD",
+    "NONE",
+    "NOTHING",
+    "TRUE",
+    "FailOpenCache",
+    "FailOpenCore",
+    "any_error",
+    "ttl_missing",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 log: Final = logging.getLogger("portside.cache")
 
-_NONE: Final = Success(None)
-_FALSE: Final = Success(False)
-_TRUE: Final = Success(True)
-_NOTHING: Final[Success[dict[str, bytes]]] = Success({})
-_GO_AHEAD: Final = Success(FillClaim(locked=True))
+NONE: Final = Success(None)
+FALSE: Final = Success(False)
+TRUE: Final = Success(True)
+NOTHING: Final[Success[dict[str, bytes]]] = Success({})
+GO_AHEAD: Final = Success(FillClaim(locked=True))
 
 
 def any_error(error: ServiceError) -> bool:
@@ -42,33 +52,23 @@ def any_error(error: ServiceError) -> bool:
     return True
 
 
-def _default_breaker(self: FailOpenCache) -> CircuitBreaker:
+def _default_breaker(self: FailOpenCore[Any]) -> CircuitBreaker:
     return CircuitBreaker(self.clock, failure_threshold=3, reset_timeout=5.0, name="cache")
 
 
+C = TypeVar("C", CachePort, AsyncCachePort)
+
+
 @attrs.define
-class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
-    """A cache that answers even when its backend is down.
+class FailOpenCore(Generic[C]):
+    """What ``FailOpenCache`` and ``AsyncFailOpenCache`` decide, with no I/O of its own.
 
-    While ``inner`` returns ``Unavailable`` or ``TimedOut`` (or any failure for which
-    ``fails_open`` is true; ``any_error`` makes that every failure): reads are misses
-    (``get`` is ``None``, ``get_many`` is empty, ``ttl`` is ``NotFound``), writes are
-    skipped (``set``, ``set_many``, ``clear`` succeed; ``delete`` and
-    ``delete_if_equal`` are ``False``), and ``add`` is ``True`` (go ahead as if first: a
-    lock or a dedupe marker must not stall the application; likewise ``get_or_lock``
-    answers ``FillClaim(locked=True)``). ``incr`` cannot be faked
-    and returns the failure. Other failures (bad input, refused credentials) pass
-    through unchanged.
-
-    The circuit breaker (on the injected clock) opens after consecutive outage errors;
-    while open, calls do not touch the backend, so nobody pays the socket timeout on
-    every call; after ``reset_timeout`` one call probes the backend again. Each outage
-    is logged once (logger ``portside.cache``) and so is the recovery. ``on_failure``
-    (operation, error) is called for every failure answered with its fallback and
-    ``on_skip`` (operation) for every call the open breaker skipped, for metrics.
+    Whether a result fails open, what it feeds the breaker, the outage and recovery log
+    lines and the metrics hooks: the twins call ``settle`` on each answer and
+    ``skipped`` for each call the open breaker did not let through.
     """
 
-    inner: CachePort
+    inner: C
     clock: Clock = attrs.field(factory=SystemClock, repr=False)
     breaker: CircuitBreaker = attrs.field(
         default=attrs.Factory(_default_breaker, takes_self=True), repr=False
@@ -89,7 +89,7 @@ class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
         """Whether the backend is currently considered down (an outage was reported)."""
         return self._down
 
-    def _settle(
+    def settle(
         self,
         result: Result[T, ServiceError],
         operation: str,
@@ -118,7 +118,7 @@ class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
         if self._down:
             self._report_up()
 
-    def _skipped(self, operation: str, fallback: R) -> R:
+    def skipped(self, operation: str, fallback: R) -> R:
         """``fallback`` for a call the open breaker did not let through."""
         if self.on_skip is not None:
             self.on_skip(operation)
@@ -144,28 +144,56 @@ class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
             self._down = False
         log.warning("cache %s is available again", self.inner.namespace)
 
+
+def ttl_missing() -> Failure[ServiceError]:
+    """What ``ttl`` answers while the backend is down: a miss."""
+    return Failure(NotFound(service="cache", operation="ttl", message="cache is down"))
+
+
+@attrs.define
+class FailOpenCache(FailOpenCore[CachePort], CachePort, CompareAndDelete, LockedFill):
+    """A cache that answers even when its backend is down.
+
+    While ``inner`` returns ``Unavailable`` or ``TimedOut`` (or any failure for which
+    ``fails_open`` is true; ``any_error`` makes that every failure): reads are misses
+    (``get`` is ``None``, ``get_many`` is empty, ``ttl`` is ``NotFound``), writes are
+    skipped (``set``, ``set_many``, ``clear`` succeed; ``delete`` and
+    ``delete_if_equal`` are ``False``), and ``add`` is ``True`` (go ahead as if first: a
+    lock or a dedupe marker must not stall the application; likewise ``get_or_lock``
+    answers ``FillClaim(locked=True)``). ``incr`` cannot be faked
+    and returns the failure. Other failures (bad input, refused credentials) pass
+    through unchanged.
+
+    The circuit breaker (on the injected clock) opens after consecutive outage errors;
+    while open, calls do not touch the backend, so nobody pays the socket timeout on
+    every call; after ``reset_timeout`` one call probes the backend again. Each outage
+    is logged once (logger ``portside.cache``) and so is the recovery. ``on_failure``
+    (operation, error) is called for every failure answered with its fallback and
+    ``on_skip`` (operation) for every call the open breaker skipped, for metrics.
+    """
+
     def get(self, key: str) -> Result[bytes | None, ServiceError]:
         """The value at ``key``; ``None`` when absent or while the backend is down."""
         if not self.breaker.allow():
-            return self._skipped("get", _NONE)
-        result: Result[bytes | None, ServiceError] = self._settle(self.inner.get(key), "get", _NONE)
+            return self.skipped("get", NONE)
+        result: Result[bytes | None, ServiceError] = self.settle(self.inner.get(key), "get", NONE)
         return result
 
     def get_many(self, keys: Iterable[str]) -> Result[dict[str, bytes], ServiceError]:
         """The present keys among ``keys``; empty while the backend is down."""
         if not self.breaker.allow():
-            return self._skipped("get_many", _NOTHING)
-        result: Result[dict[str, bytes], ServiceError] = self._settle(
-            self.inner.get_many(keys), "get_many", _NOTHING
+            return self.skipped("get_many", NOTHING)
+        result: Result[dict[str, bytes], ServiceError] = self.settle(
+            self.inner.get_many(keys), "get_many", NOTHING
         )
         return result
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> Result[None, ServiceError]:
         """Store ``value``; skipped (``Success``) while the backend is down."""
         if not self.breaker.allow():
-            return self._skipped("set", _NONE)
-        result: Result[None, ServiceError] = self._settle(
-            self.inner.set(key, value, ttl), "set", _NONE
+            return self.skipped("set", NONE)
+        result: Result[None, ServiceError] = self.settle(
+            self.inner.set(key, value, ttl), "set", NONE
         )
         return result
 
@@ -174,36 +202,36 @@ class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
     ) -> Result[None, ServiceError]:
         """Store every item; skipped (``Success``) while the backend is down."""
         if not self.breaker.allow():
-            return self._skipped("set_many", _NONE)
-        result: Result[None, ServiceError] = self._settle(
-            self.inner.set_many(items, ttl), "set_many", _NONE
+            return self.skipped("set_many", NONE)
+        result: Result[None, ServiceError] = self.settle(
+            self.inner.set_many(items, ttl), "set_many", NONE
         )
         return result
 
     def add(self, key: str, value: bytes, ttl: float | None = None) -> Result[bool, ServiceError]:
         """Store if absent; ``True`` (go ahead) while the backend is down."""
         if not self.breaker.allow():
-            return self._skipped("add", _TRUE)
-        result: Result[bool, ServiceError] = self._settle(
-            self.inner.add(key, value, ttl), "add", _TRUE
+            return self.skipped("add", TRUE)
+        result: Result[bool, ServiceError] = self.settle(
+            self.inner.add(key, value, ttl), "add", TRUE
         )
         return result
 
     def delete(self, key: str) -> Result[bool, ServiceError]:
         """Remove ``key``; ``False`` while the backend is down."""
         if not self.breaker.allow():
-            return self._skipped("delete", _FALSE)
-        result: Result[bool, ServiceError] = self._settle(self.inner.delete(key), "delete", _FALSE)
+            return self.skipped("delete", FALSE)
+        result: Result[bool, ServiceError] = self.settle(self.inner.delete(key), "delete", FALSE)
         return result
 
     def delete_if_equal(self, key: str, expected: bytes) -> Result[bool, ServiceError]:
         """Compare-and-delete when ``inner`` offers it; ``False`` otherwise or while down."""
         if not isinstance(self.inner, CompareAndDelete):
-            return _FALSE
+            return FALSE
         if not self.breaker.allow():
-            return self._skipped("delete_if_equal", _FALSE)
-        result: Result[bool, ServiceError] = self._settle(
-            self.inner.delete_if_equal(key, expected), "delete_if_equal", _FALSE
+            return self.skipped("delete_if_equal", FALSE)
+        result: Result[bool, ServiceError] = self.settle(
+            self.inner.delete_if_equal(key, expected), "delete_if_equal", FALSE
         )
         return result
 
@@ -215,9 +243,9 @@ class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
         ``FillClaim(locked=True)`` (go ahead and fill) while the backend is down.
         """
         if not self.breaker.allow():
-            return self._skipped("get_or_lock", _GO_AHEAD)
+            return self.skipped("get_or_lock", GO_AHEAD)
         claimed = _locked_fill.get_or_lock(self.inner, key, lock, token, ttl)
-        return self._settle(claimed, "get_or_lock", _GO_AHEAD)
+        return self.settle(claimed, "get_or_lock", GO_AHEAD)
 
     def set_and_unlock(
         self, key: str, value: bytes, ttl: float | None, lock: str, token: bytes
@@ -227,23 +255,23 @@ class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
         Skipped (``False``: nothing released) while the backend is down.
         """
         if not self.breaker.allow():
-            return self._skipped("set_and_unlock", _FALSE)
+            return self.skipped("set_and_unlock", FALSE)
         stored = _locked_fill.set_and_unlock(self.inner, key, value, ttl, lock, token)
-        return self._settle(stored, "set_and_unlock", _FALSE)
+        return self.settle(stored, "set_and_unlock", FALSE)
 
     def incr(self, key: str, by: int = 1) -> Result[int, ServiceError]:
         """Atomic increment; ``Failure(Unavailable)`` (no I/O) while the breaker is open."""
         if not self.breaker.allow():
-            return self._skipped("incr", Failure(self.breaker.open_error("incr")))
-        result: Result[int, ServiceError] = self._settle(self.inner.incr(key, by), "incr", None)
+            return self.skipped("incr", Failure(self.breaker.open_error("incr")))
+        result: Result[int, ServiceError] = self.settle(self.inner.incr(key, by), "incr", None)
         return result
 
     def ttl(self, key: str) -> Result[float | None, ServiceError]:
         """Seconds left; ``NotFound`` (a miss) while the backend is down."""
-        missing = Failure(NotFound(service="cache", operation="ttl", message="cache is down"))
+        missing = ttl_missing()
         if not self.breaker.allow():
-            return self._skipped("ttl", missing)
-        result: Result[float | None, ServiceError] = self._settle(
+            return self.skipped("ttl", missing)
+        result: Result[float | None, ServiceError] = self.settle(
             self.inner.ttl(key), "ttl", missing
         )
         return result
@@ -251,8 +279,8 @@ class FailOpenCache(CachePort, CompareAndDelete, LockedFill):
     def clear(self) -> Result[None, ServiceError]:
         """Remove this namespace's keys; skipped while the backend is down."""
         if not self.breaker.allow():
-            return self._skipped("clear", _NONE)
-        result: Result[None, ServiceError] = self._settle(self.inner.clear(), "clear", _NONE)
+            return self.skipped("clear", NONE)
+        result: Result[None, ServiceError] = self.settle(self.inner.clear(), "clear", NONE)
         return result
 
     def close(self) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Final, TypeVar
 
 import attrs
 from returns.result import Result, Success
 
+from portside.adapters.clock import SystemClock, async_sleeper
 from portside.domain._errors import RateLimited, ServiceError, TimedOut, Unavailable
 from portside.ports._clock import Clock
 
@@ -33,6 +34,7 @@ __all__ = [
 T = TypeVar("T")
 
 _cap_lock: Final = threading.Lock()
+_SYSTEM: Final = SystemClock()
 _max_attempts_cap: int | None = None
 
 
@@ -142,15 +144,71 @@ class RetryPolicy:
         attempt = 1
         while True:
             result = fn()
-            if isinstance(result, Success) or attempt >= limit:
+            wait = self._wait_after(
+                attempt, limit, result, clock, retry_on, on_retry, rng, deadline
+            )
+            if wait is None:
                 return result
-            error = result.failure()
-            if retry_on is not None and not retry_on(error):
-                return result
-            wait = self.delay(attempt, error, rng())
-            if wait is None or (deadline is not None and clock.monotonic() + wait >= deadline):
-                return result
-            if on_retry is not None:
-                on_retry(attempt, error, wait)
             clock.sleep(wait)
             attempt += 1
+
+    async def acall(
+        self,
+        fn: Callable[[], Awaitable[Result[T, ServiceError]]],
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
+        retry_on: Callable[[ServiceError], bool] | None = None,
+        on_retry: RetryListener | None = None,
+        rng: Callable[[], float] = random.random,
+        deadline: float | None = None,
+    ) -> Result[T, ServiceError]:
+        """``await fn()``, repeated on retryable failures: ``call`` for coroutines.
+
+        The same decisions as ``call`` (attempts, backoff, ``Retry-After``, ``retry_on``,
+        ``deadline`` on ``clock.monotonic()``'s scale); the waits are ``await
+        sleep(seconds)``, by default ``async_sleeper(clock)``: ``asyncio.sleep`` on the
+        event loop's clock for the system clock (other tasks run meanwhile and a
+        cancelled task stops waiting at once), an instant advance on a ``ManualClock``.
+        """
+        clock = clock or _SYSTEM
+        sleep = sleep or async_sleeper(clock)
+        limit = self.effective_attempts
+        attempt = 1
+        while True:
+            result = await fn()
+            wait = self._wait_after(
+                attempt, limit, result, clock, retry_on, on_retry, rng, deadline
+            )
+            if wait is None:
+                return result
+            await sleep(wait)
+            attempt += 1
+
+    def _wait_after(
+        self,
+        attempt: int,
+        limit: int,
+        result: Result[T, ServiceError],
+        clock: Clock,
+        retry_on: Callable[[ServiceError], bool] | None,
+        on_retry: RetryListener | None,
+        rng: Callable[[], float],
+        deadline: float | None,
+    ) -> float | None:
+        """The wait before the next attempt after ``result``; ``None``: return ``result``.
+
+        The one retry decision of ``call`` and ``acall``; calls ``on_retry`` when it
+        decides to retry.
+        """
+        if isinstance(result, Success) or attempt >= limit:
+            return None
+        error = result.failure()
+        if retry_on is not None and not retry_on(error):
+            return None
+        wait = self.delay(attempt, error, rng())
+        if wait is None or (deadline is not None and clock.monotonic() + wait >= deadline):
+            return None
+        if on_retry is not None:
+            on_retry(attempt, error, wait)
+        return wait

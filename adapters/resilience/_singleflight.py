@@ -9,17 +9,19 @@ One mechanism for both kinds of work:
   streams to its own consumer and lands the outcome when it ends; followers ``wait``
   for it. A leader that lands ``ABORTED`` (its consumer stopped early) sends its
   followers off to try again on their own.
+- ``AsyncSingleFlight.do(key, fn)`` is ``do`` for the tasks of an event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final, Generic, TypeVar
 
 import attrs
 
-__all__ = ["ABORTED", "Aborted", "Flight", "SingleFlight"]
+__all__ = ["ABORTED", "Aborted", "AsyncSingleFlight", "Flight", "SingleFlight"]
 
 T = TypeVar("T")
 
@@ -122,3 +124,59 @@ class SingleFlight(Generic[T]):
         with self._lock:
             flight = self._flights.get(key)
             return 0 if flight is None else flight.waiters
+
+
+@attrs.define
+class AsyncSingleFlight(Generic[T]):
+    """``SingleFlight`` for the tasks of an event loop: concurrent calls share one run.
+
+    The first task to arrive for a key runs the work itself (so cancelling it stops the
+    work, leaving nothing behind in the background); the tasks that arrive meanwhile wait
+    for its outcome without being able to cancel it. When the leader is cancelled, the
+    waiting tasks are not: the first of them runs the work afresh. An exception raised
+    by the work propagates to the leader and to every waiting task. Flights are kept per
+    event loop, so one table can serve several loops (threads) at once.
+    """
+
+    _flights: dict[tuple[int, str], asyncio.Future[tuple[T | Aborted, BaseException | None]]] = (
+        attrs.field(factory=dict, init=False, repr=False)
+    )
+
+    async def do(self, key: str, fn: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """``await fn()``'s result and whether it was shared with (produced by) another task."""
+        loop = asyncio.get_running_loop()
+        slot = (id(loop), key)
+        while (running := self._flights.get(slot)) is not None:
+            # shield: a waiting task that is cancelled must not cancel the shared future.
+            outcome, error = await asyncio.shield(running)
+            if error is not None:
+                raise error
+            if not isinstance(outcome, Aborted):
+                return outcome, True
+            # The leader was cancelled: whoever loops first here leads the next run.
+        future: asyncio.Future[tuple[T | Aborted, BaseException | None]] = loop.create_future()
+        self._flights[slot] = future
+        try:
+            result = await fn()
+        except asyncio.CancelledError:
+            self._land(slot, future, (ABORTED, None))
+            raise
+        except BaseException as exc:
+            self._land(slot, future, (ABORTED, exc))
+            raise
+        self._land(slot, future, (result, None))
+        return result, False
+
+    def in_flight(self, key: str) -> bool:
+        """Whether a run for ``key`` is in progress on the running event loop."""
+        return (id(asyncio.get_running_loop()), key) in self._flights
+
+    def _land(
+        self,
+        slot: tuple[int, str],
+        future: asyncio.Future[tuple[T | Aborted, BaseException | None]],
+        outcome: tuple[T | Aborted, BaseException | None],
+    ) -> None:
+        if self._flights.get(slot) is future:
+            del self._flights[slot]
+        future.set_result(outcome)
