@@ -10,7 +10,7 @@ use after the block raises ``RuntimeError`` (a programming error).
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -57,6 +57,8 @@ class UnitLifecycle(UnitOfWork):
     _savepoints: int = attrs.field(default=0, init=False)
     # Messages staged by ``publish`` since the last commit, in the order given.
     _messages: list[StagedMessage] = attrs.field(factory=list, init=False, repr=False)
+    # Called after each commit that wrote outbox messages (the after-commit relay).
+    _after_commit: list[Callable[[], None]] = attrs.field(factory=list, init=False, repr=False)
 
     def __enter__(self) -> Self:
         """Begin the unit of work, or join the block already open."""
@@ -114,12 +116,24 @@ class UnitLifecycle(UnitOfWork):
                     message="commit() inside a savepoint; leave the savepoint first",
                 )
             )
+        wrote_messages = bool(self._messages)
         result = self._commit()
         # Written with the entities, or rolled back with them: either way not staged now.
         self._messages.clear()
         if isinstance(result, Failure):
             self._resets += 1  # a failed commit rolled the unit back
+        elif wrote_messages:
+            for hook in self._after_commit:
+                hook()
         return result
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` after each successful commit of this unit that wrote messages.
+
+        The composition root's after-commit relay uses it. The data is committed when
+        the hook runs, so a hook reports its own problems instead of raising.
+        """
+        self._after_commit.append(hook)
 
     def publish(
         self,

@@ -5,8 +5,8 @@
   error kind such as ``TimedOut``, or ``exception``), ``duration`` (seconds) and
   ``attempt``. Messages and string fields pass through ``redact`` first.
 - ``Metrics`` holds thread-safe counters (calls by outcome, cache hits and misses,
-  tokens saved) and the breakers to report on; ``snapshot()`` is what a services
-  object exposes.
+  tokens saved), gauges (the outbox relay's lag) and the breakers to report on;
+  ``snapshot()`` is what a services object exposes.
 - ``instrument(port, service=...)`` wraps any port so each call is timed, logged,
   counted and, when ``opentelemetry-api`` is importable, traced as a span and
   recorded in OpenTelemetry metrics. Without it nothing OpenTelemetry-related runs.
@@ -120,6 +120,7 @@ class Metrics:
     """Thread-safe counters a services object can expose through ``snapshot()``."""
 
     _counts: Counter[str] = attrs.field(factory=Counter, init=False)
+    _gauges: dict[str, float] = attrs.field(factory=dict, init=False)
     _breakers: dict[str, CircuitBreaker] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
@@ -132,6 +133,11 @@ class Metrics:
         """The current value of counter ``name`` (0 when never touched)."""
         with self._lock:
             return self._counts[name]
+
+    def gauge(self, name: str, value: float) -> None:
+        """Set gauge ``name`` to ``value``; snapshots show the last value set."""
+        with self._lock:
+            self._gauges[name] = value
 
     def cache_hit(self, saved: Usage) -> None:
         """Count a cache hit and the tokens it saved."""
@@ -149,10 +155,11 @@ class Metrics:
         with self._lock:
             self._breakers[breaker.name or f"breaker{len(self._breakers)}"] = breaker
 
-    def snapshot(self) -> dict[str, int | str]:
-        """Every counter, plus ``breaker.<name>.state`` and ``.opened`` per breaker."""
+    def snapshot(self) -> dict[str, int | float | str]:
+        """Every counter and gauge, plus ``breaker.<name>.state`` and ``.opened`` per breaker."""
         with self._lock:
-            out: dict[str, int | str] = dict(sorted(self._counts.items()))
+            out: dict[str, int | float | str] = dict(sorted(self._counts.items()))
+            out.update(sorted(self._gauges.items()))
             breakers = dict(self._breakers)
         for name, breaker in breakers.items():
             out[f"breaker.{name}.state"] = breaker.state

@@ -1,4 +1,4 @@
-"""The ``portside`` command: ``demo``, ``check`` and ``config``.
+"""The ``portside`` command: ``demo``, ``check``, ``config`` and ``relay``.
 
 Invalid configuration exits with code 2 and one line naming the variable; a service
 that is down makes ``check`` exit with code 1. No traceback reaches the user for
@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO, cast
+
+import attrs
 
 from portside.adapters.app._settings import Settings, SettingsError, describe, load_settings
 
@@ -47,6 +50,42 @@ def _check(settings: Settings, out: TextIO) -> int:
         out,
     )
     return 0 if all(r.ok for r in rows) else 1
+
+
+def _relay(settings: Settings, out: TextIO, args: argparse.Namespace) -> int:
+    from portside.adapters.app._services import build_services
+    from portside.adapters.app._worker import stop_on_signals
+
+    given = {"outbox_poll_interval": args.interval, "outbox_batch": args.batch}
+    changes = {name: value for name, value in given.items() if value is not None}
+    try:
+        # Tuning is an attrs class (typed-settings' decorator hides it from mypy).
+        tuning = attrs.evolve(cast(Any, settings.tuning), **changes)
+    except ValueError as exc:
+        print(f"portside: invalid argument: {exc}", file=sys.stderr)
+        return 2
+    services = build_services(attrs.evolve(settings, tuning=tuning))
+    try:
+        loop = services.outbox
+        if loop is None:  # pragma: no cover - a database built from settings has an engine
+            print("portside: the database has no engine to relay from", file=sys.stderr)
+            return 2
+        if services.adapters.get("queue") == "memory":
+            logging.getLogger("portside.outbox").warning(
+                "the queue is in memory: messages relayed by this process reach no other"
+                " process (set REDIS_URL)"
+            )
+        stop = threading.Event()
+        with stop_on_signals(stop, enabled=True):
+            report = loop.run(stop)
+    finally:
+        services.close()
+    print(
+        f"relayed {report.published} message(s) in {report.rounds} round(s),"
+        f" {report.failures} failed",
+        file=out,
+    )
+    return 0
 
 
 def _demo(settings: Settings, out: TextIO) -> int:
@@ -94,14 +133,22 @@ def _parser() -> argparse.ArgumentParser:
         ("config", "list every setting: value (secrets redacted), source, accepted values"),
     ):
         sub.add_parser(name, help=text, description=text, parents=[options])
+    text = (
+        "move committed outbox messages to the queue until SIGTERM/SIGINT"
+        " (PORTSIDE_OUTBOX_POLL_INTERVAL, PORTSIDE_OUTBOX_BATCH)"
+    )
+    relay = sub.add_parser("relay", help=text, description=text, parents=[options])
+    relay.add_argument("--interval", type=float, help="seconds between rounds when idle")
+    relay.add_argument("--batch", type=int, help="messages per round, 1 to 1000")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``portside`` console script; returns the exit code.
 
-    0 on success, 1 when ``check`` finds a service down or ``demo`` fails a step,
-    2 for invalid configuration or arguments (one line on stderr, no traceback).
+    0 on success (``relay``: stopped by a signal), 1 when ``check`` finds a service
+    down or ``demo`` fails a step, 2 for invalid configuration or arguments (one line
+    on stderr, no traceback).
     """
     stream = out or sys.stdout
     args = _parser().parse_args(argv)
@@ -122,6 +169,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+        if args.command == "relay":
+            return _relay(settings, stream, args)
         commands = {"demo": _demo, "check": _check, "config": _config}
         return commands[args.command](settings, stream)
     except SettingsError as exc:

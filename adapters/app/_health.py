@@ -1,12 +1,13 @@
 """Health checks: whether each service the application needs is reachable and serving.
 
-One row per service (database, cache, queue, LLM). Each check is a cheap probe that
-changes nothing: ``SELECT 1``, a cache read of a key nobody writes, a read of a queue's
-dead letters, and for an OpenAI-compatible server the model list, which generates
+One row per service (database, cache, queue, LLM, outbox). Each check is a cheap probe
+that changes nothing: ``SELECT 1``, a cache read of a key nobody writes, a read of a
+queue's dead letters, for an OpenAI-compatible server the model list, which generates
 nothing and costs nothing but still proves the key is accepted (a refused key is
-``down (Unauthorized ...)``). A report is kept for ``PORTSIDE_HEALTH_INTERVAL`` seconds
-and concurrent callers share one probe, so a busy ``/healthz`` does not hammer the
-servers.
+``down (Unauthorized ...)``), and the age of the oldest undelivered outbox message (a
+warning above ``PORTSIDE_OUTBOX_LAG_WARNING`` seconds, down when it cannot be read).
+A report is kept for ``PORTSIDE_HEALTH_INTERVAL`` seconds and concurrent callers share
+one probe, so a busy ``/healthz`` does not hammer the servers.
 """
 
 from __future__ import annotations
@@ -118,17 +119,56 @@ def _check_queue(services: Services) -> str:
     return "ok" if report.durable else f"warning ({report.summary})"
 
 
+def _outbox_table_missing(services: Services) -> bool:
+    engine = getattr(services.database, "engine", None)
+    if engine is None:
+        return False
+    from sqlalchemy import inspect
+
+    from portside.adapters.sqlalchemy import SQL_ERRORS
+
+    try:
+        return not inspect(engine).has_table(services.entities.outbox.name)
+    except SQL_ERRORS:
+        return False  # the database is down: the lag's own error says so
+
+
+def _check_outbox(services: Services, adapter: list[str]) -> str:
+    """The relay's lag: ok, a warning above the threshold, down when it cannot be read."""
+    loop = services.outbox
+    mode = services.settings.tuning.outbox_relay
+    adapter.append(f"relay {mode}")
+    if loop is None:
+        adapter.append("no engine")
+        return "ok"
+    lag = loop.record_lag()
+    if isinstance(lag, Failure):
+        if _outbox_table_missing(services):
+            adapter.append("no table yet")  # an application that never publishes
+            return "ok"
+        return _down(lag.failure())
+    seconds, limit = lag.unwrap(), services.settings.tuning.outbox_lag_warning
+    adapter.append(f"lag {seconds:.1f} s")
+    if seconds > limit:
+        idle = ", PORTSIDE_OUTBOX_RELAY=off" if mode == "off" else ""
+        return f"warning (oldest undelivered message {seconds:.1f} s old, over {limit:g} s{idle})"
+    return "ok"
+
+
 def _probe(services: Services) -> list[CheckRow]:
+    outbox: list[str] = []
     checks: list[tuple[str, Callable[[], str]]] = [
         ("database", lambda: _check_database(services)),
         ("cache", lambda: _status(services.cache.get("portside-check"))),
         ("queue", lambda: _check_queue(services)),
         ("llm", lambda: _check_llm(services)),
+        ("outbox", lambda: _check_outbox(services, outbox)),
     ]
     rows = []
     for name, check in checks:
         status, latency = _timed(check)
-        rows.append(CheckRow(name, services.adapters.get(name, "?"), status, latency))
+        adapter = ", ".join(outbox) if name == "outbox" else services.adapters.get(name, "?")
+        rows.append(CheckRow(name, adapter, status, latency))
     return rows
 
 

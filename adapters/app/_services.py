@@ -35,6 +35,7 @@ from portside.ports._uow import UnitOfWork
 
 if TYPE_CHECKING:
     from portside.adapters.memory._uow import MemoryDatabase
+    from portside.adapters.outbox import RelayLoop
     from portside.adapters.sqlalchemy import Database
 
 __all__ = [
@@ -61,7 +62,9 @@ class Services:
     ``llm`` answers repeated deterministic requests from ``cache`` (a ``CachingLLM``);
     ``raw_llm`` is the adapter underneath. ``unit_of_work()`` opens a new unit of work
     on ``database``. ``adapters`` names the adapter serving each port;
-    ``health_report`` is where ``check_services`` keeps its last report.
+    ``health_report`` is where ``check_services`` keeps its last report. ``outbox`` is
+    the relay loop moving the database's outbox to ``queue`` (``None`` for a database
+    given no engine), run where ``PORTSIDE_OUTBOX_RELAY`` says.
     """
 
     settings: Settings
@@ -76,6 +79,7 @@ class Services:
     _closers: list[Callable[[], None]] = attrs.field(factory=list, repr=False)
     _closed: bool = attrs.field(default=False, init=False, repr=False)
     health_report: Any = attrs.field(default=None, init=False, repr=False, eq=False)
+    outbox: RelayLoop | None = attrs.field(default=None, kw_only=True, repr=False)
 
     @property
     def entities(self) -> Entities:
@@ -83,8 +87,23 @@ class Services:
         return self.database.entities
 
     def unit_of_work(self) -> UnitOfWork:
-        """A new unit of work; nothing connects until ``with uow:``."""
-        return self.database.unit_of_work()
+        """A new unit of work; nothing connects until ``with uow:``.
+
+        With ``PORTSIDE_OUTBOX_RELAY=after_commit`` each commit that published relays
+        at once (``RelayLoop.after_commit``).
+        """
+        uow = self.database.unit_of_work()
+        if self.outbox is not None and self.settings.tuning.outbox_relay == "after_commit":
+            uow.after_commit(self.outbox.after_commit)
+        return uow
+
+    @property
+    def worker_relay(self) -> RelayLoop | None:
+        """The loop a worker runs beside its handlers (``PORTSIDE_OUTBOX_RELAY=worker``).
+
+        ``None`` in the other modes: pass it to ``run_worker(relay=...)`` either way.
+        """
+        return self.outbox if self.settings.tuning.outbox_relay == "worker" else None
 
     def close(self) -> None:
         """Close every client this object created (not the overrides it was given)."""
@@ -228,8 +247,29 @@ def build_services(
     queue = pick("queue", queue, lambda: _build_queue(settings, clock))
     llm = pick("llm", llm, lambda: _build_llm(settings, clock))
     cached = CachingLLM(llm, cache, clock=clock, metrics=metrics)
+    outbox = _build_outbox(settings, store, queue, metrics)
+    if outbox is not None:
+        closers.append(outbox.close)  # last in, first closed: before the queue it feeds
     _announce(names)
-    return Services(settings, cached, llm, cache, queue, store, clock, metrics, names, closers)
+    return Services(
+        settings, cached, llm, cache, queue, store, clock, metrics, names, closers, outbox=outbox
+    )
+
+
+def _build_outbox(
+    settings: Settings, store: Database | MemoryDatabase, queue: QueuePort, metrics: Metrics
+) -> RelayLoop | None:
+    from portside.adapters.outbox import OutboxRelay, RelayLoop
+
+    if getattr(store, "engine", True) is None:
+        return None  # a Database on a session factory alone: no engine to relay from
+    tuning = settings.tuning
+    return RelayLoop(
+        OutboxRelay(store, queue),
+        interval=tuning.outbox_poll_interval,
+        batch=tuning.outbox_batch,
+        metrics=metrics,
+    )
 
 
 def _describe_database(url: str) -> str:

@@ -36,6 +36,7 @@ from portside.ports.llm_rules import _is_loopback as is_loopback
 __all__ = [
     "Backend",
     "Connections",
+    "RelayMode",
     "Settings",
     "SettingsError",
     "Tuning",
@@ -46,6 +47,9 @@ __all__ = [
 
 #: Which adapters to build: ``auto`` (real where configured), ``real`` (required) or ``memory``.
 Backend = Literal["auto", "real", "memory"]
+#: Where the outbox relay runs: beside a worker's handlers, in ``portside relay``, right
+#: after each commit that published (with a background loop behind it), or nowhere.
+RelayMode = Literal["worker", "process", "after_commit", "off"]
 _PREFIX = "PORTSIDE_"
 # The cache's namespace rule (``portside.ports.cache_rules.check_namespace``).
 _NAMESPACE = r"[A-Za-z0-9_.:\-]{1,128}"
@@ -154,6 +158,10 @@ class Tuning:
     queue_max_deliveries: int = _count(5, 1, 1_000)
     cache_ttl: float = _seconds(3600.0, 2**31 - 1)
     health_interval: float = _seconds(10.0, 3600.0, zero=True)
+    outbox_relay: RelayMode = _field("after_commit", "worker, process, after_commit or off")
+    outbox_poll_interval: float = _seconds(1.0, 3600.0)
+    outbox_batch: int = _count(100, 1, 1_000)
+    outbox_lag_warning: float = _seconds(60.0)
 
 
 @attrs.frozen

@@ -8,7 +8,8 @@ long. While a handler runs, a heartbeat thread extends the lease so a slow handl
 not see its message handed to another consumer. Stopping (a signal, or the ``stop``
 event) finishes the handler in progress and gives back the messages of the batch not
 yet started, so no message the worker has not acked is ever lost: at worst it is
-delivered again.
+delivered again. Given the services' ``worker_relay``, the worker also runs the outbox
+relay loop in a thread beside its handlers, stopped with them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from types import FrameType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 from returns.result import Failure
@@ -33,7 +34,10 @@ from portside.domain._queue import Delivery
 from portside.ports._queue import QueuePort
 from portside.ports.queue_rules import QueueOptions
 
-__all__ = ["Backoff", "Handler", "WorkerReport", "run_worker"]
+if TYPE_CHECKING:
+    from portside.adapters.outbox import RelayLoop
+
+__all__ = ["Backoff", "Handler", "WorkerReport", "run_worker", "stop_on_signals"]
 
 _LOG: Final = logging.getLogger("portside.queue.worker")
 
@@ -115,7 +119,7 @@ class _Tally:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
     """Set ``stop`` on SIGTERM/SIGINT while the worker runs (main thread only)."""
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
@@ -134,11 +138,23 @@ def _stop_on_signals(stop: threading.Event, enabled: bool) -> Iterator[None]:
 
 
 @contextmanager
+def _beside(run: Callable[[threading.Event], object], name: str) -> Iterator[None]:
+    """Run ``run(done)`` in a thread while the block runs; set ``done`` and join at exit."""
+    done = threading.Event()
+    thread = threading.Thread(target=run, args=(done,), name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@contextmanager
 def _heartbeat(queue: QueuePort, delivery: Delivery, every: float, by: float) -> Iterator[None]:
     """Extend ``delivery``'s lease by ``by`` seconds every ``every`` seconds until exit."""
-    done = threading.Event()
 
-    def beat() -> None:
+    def beat(done: threading.Event) -> None:
         current = delivery
         while not done.wait(every):
             extended = queue.extend(current, by=by)
@@ -149,13 +165,8 @@ def _heartbeat(queue: QueuePort, delivery: Delivery, every: float, by: float) ->
                 return
             current = extended.unwrap()
 
-    thread = threading.Thread(target=beat, name=f"lease-{delivery.message.id}", daemon=True)
-    thread.start()
-    try:
+    with _beside(beat, f"lease-{delivery.message.id}"):
         yield
-    finally:
-        done.set()
-        thread.join()
 
 
 @attrs.frozen
@@ -191,6 +202,7 @@ def run_worker(
     shutdown_timeout: float = 30.0,
     idle: float = 0.5,
     max_deliveries: int | None = None,
+    relay: RelayLoop | None = None,
 ) -> WorkerReport:
     """Receive from ``topic`` as ``consumer`` of ``group`` and handle until stopped.
 
@@ -212,7 +224,9 @@ def run_worker(
     them) the nack dead-letters it: logged at ERROR and counted as ``dead_lettered``.
     An exception that is not an ``Exception`` (``KeyboardInterrupt``) gives the message
     back and propagates. Messages given back count as a delivery: one given back on its
-    last allowed delivery is dead-lettered.
+    last allowed delivery is dead-lettered. ``relay`` (``services.worker_relay``) runs
+    in a thread for as long as the worker does; the worker stops it and waits for its
+    round in progress before returning.
 
     Raises ``ValueError`` for a ``batch`` or ``concurrency`` under 1, a negative
     ``wait``, ``idle`` or ``shutdown_timeout``, or a non-positive ``heartbeat`` or
@@ -235,7 +249,7 @@ def run_worker(
     backlog: deque[Delivery] = deque()
     started = idle_errors = 0
     try:
-        with _stop_on_signals(stop, handle_signals):
+        with stop_on_signals(stop, handle_signals), _relaying(relay):
             while True:
                 _reap(running, backlog, queue, tally)
                 if stop.is_set():
@@ -285,6 +299,16 @@ def run_worker(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return tally.report()
+
+
+@contextmanager
+def _relaying(relay: RelayLoop | None) -> Iterator[None]:
+    """Run ``relay``'s loop in a thread while the block runs (nothing when ``None``)."""
+    if relay is None:
+        yield
+        return
+    with _beside(relay.run, "worker-outbox-relay"):
+        yield
 
 
 def _reap(

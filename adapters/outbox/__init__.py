@@ -1,9 +1,12 @@
 """The transactional outbox relay: messages a unit of work committed, to any queue.
 
 ``uow.publish(...)`` stores a message in the outbox table in the unit's own
-transaction; an ``OutboxRelay`` moves committed messages to a ``QueuePort``.
+transaction; an ``OutboxRelay`` moves committed messages to a ``QueuePort``; a
+``RelayLoop`` runs it in rounds (in a worker, in ``portside relay``, or right after
+each commit).
 """
 
+from portside.adapters.outbox._loop import RelayLoop, RelayLoopReport
 from portside.adapters.outbox._relay import OutboxRelay, RelayReport, dedupe_key_of
 
-__all__ = ["OutboxRelay", "RelayReport", "dedupe_key_of"]
+__all__ = ["OutboxRelay", "RelayLoop", "RelayLoopReport", "RelayReport", "dedupe_key_of"]

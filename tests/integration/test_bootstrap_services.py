@@ -52,7 +52,7 @@ def test_configured_services_use_the_real_adapters(
         assert second.cache.hit
         assert server.received() == 1
         rows = {row.service: row for row in check_services(services)}
-        assert list(rows) == ["database", "cache", "queue", "llm"]
+        assert list(rows) == ["database", "cache", "queue", "llm", "outbox"]
         assert all(row.ok for row in rows.values()), rows
         durable = services.queue.check_durability().unwrap().durable
         assert rows["queue"].status.startswith("ok" if durable else "warning (")

@@ -128,6 +128,7 @@ def test_health_endpoint_reports_every_service(client: flask.testing.FlaskClient
         "cache",
         "queue",
         "llm",
+        "outbox",
     }
 
 
