@@ -1,4 +1,4 @@
-"""The queue contract kit against RedisQueue on the shared Redis (unique namespaces)."""
+"""The queue contract kit against RedisQueue on the shared Redis and on a Redis Cluster."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from portside.adapters.redis import RedisQueue, connect
-from portside.adapters.testing import RedisQueueFaults, check_queue_contract
+from portside.adapters.testing import RedisQueueFaults, ThrowawayCluster, check_queue_contract
 from portside.ports import Clock, QueuePort
 from portside.ports.queue_rules import QueueOptions
 
@@ -21,9 +22,15 @@ def _client(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.mark.services
-def test_redis_queue_meets_the_contract(client: redis.Redis) -> None:
-    """RedisQueue on a manual clock behaves exactly like the in-memory model."""
+@pytest.fixture(name="cluster")
+def _cluster(redis_cluster: ThrowawayCluster) -> Iterator[RedisCluster]:
+    client = RedisCluster.from_url(redis_cluster.url.replace("+cluster", ""))
+    yield client
+    client.close()
+
+
+def _check_on(client: redis.Redis | RedisCluster, max_examples: int) -> None:
+    """Run the kit on queues over ``client``, each in a fresh namespace, then delete their keys."""
     prefix = f"pstest:qkit:{uuid.uuid4().hex}"
     made = 0
 
@@ -33,8 +40,23 @@ def test_redis_queue_meets_the_contract(client: redis.Redis) -> None:
         return RedisQueue(client, clock, options, f"{prefix}:{made}")
 
     try:
-        check_queue_contract(factory, faults=RedisQueueFaults(), max_examples=25, steps=30)
+        check_queue_contract(
+            factory, faults=RedisQueueFaults(), max_examples=max_examples, steps=30
+        )
     finally:
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             client.delete(key)
     assert made > 0
+
+
+@pytest.mark.services
+def test_redis_queue_meets_the_contract(client: redis.Redis) -> None:
+    """RedisQueue on a manual clock behaves exactly like the in-memory model."""
+    _check_on(client, max_examples=25)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_redis_queue_on_a_cluster_meets_the_contract(cluster: RedisCluster) -> None:
+    """RedisQueue on a RedisCluster client behaves exactly like the in-memory model."""
+    _check_on(cluster, max_examples=20)

@@ -284,6 +284,21 @@ def test_crafted_names_never_share_keys(
 
 
 @pytest.mark.services
+def test_a_topic_opening_with_a_brace_is_tagged_apart_from_its_lookalike(
+    client: redis.Redis, namespace: str
+) -> None:
+    """Topic '}x' is stored under the tag '{=}x}' and never meets topic '=}x'."""
+    queue = RedisQueue(client, namespace=namespace)
+    assert queue.stream_key("}x") == f"{namespace}:2:{{=}}x}}:s"
+    for topic in ("}x", "=}x"):
+        assert queue.receive(topic, "g", "c") == Success([])
+        queue.publish(topic, topic.encode()).unwrap()
+    for topic in ("}x", "=}x"):
+        [delivery] = queue.receive(topic, "g", "c").unwrap()
+        assert delivery.message.body == topic.encode()
+
+
+@pytest.mark.services
 def test_repr_shows_no_password(redis_url: str) -> None:
     """A queue built from a URL with a password never shows it in its repr."""
     url = redis_url.replace("redis://", "redis://user:s3cret-pw@", 1)

@@ -3,7 +3,9 @@
 Keys are ``<namespace>:<len(topic)>:{<topic>}:...``; group keys add
 ``:g:<len(group)>:<group>:<kind>``. The lengths make every key decode to exactly one
 (topic, group) pair whatever the names contain, and the braces (a hash tag) keep all
-keys of a topic in one cluster slot, so every script touches one slot.
+keys of a topic in one cluster slot, so every script touches one slot (a topic that
+begins with ``}`` is tagged ``{=<topic>}``, since ``{}`` is no tag). On Redis Cluster
+the queue runs on redis-py's ``RedisCluster``, which routes each call by its keys.
 Per topic: ``S`` the stream and ``G`` the set of group names. Per group: ``L`` a sorted
 set of leases scored by the time (on the adapter's clock) they fall due, ``H`` a hash
 from message id to ``consumer<TAB>receipt`` (empty receipt once nacked), ``F`` the
@@ -31,7 +33,8 @@ does the same server-side; it is not used because Redis 7.0 must be served.
 Modules: ``_adapter`` (the port's operations), ``_core`` (fields, script calls, caches),
 ``_scripts`` (loading the ``.lua`` files, named replies), ``_layout`` (keys, entry
 fields, decoding), ``_publish``, ``_settle`` and ``_wait`` (what each operation sends),
-``_durability`` (what the server can promise) and ``_confirm`` (durable publish).
+``_durability`` (what the server can promise), ``_confirm`` (durable publish) and
+``_nodes`` (which server of a cluster a step needs).
 Results are tested with ``type(result) is Failure``, as in ``portside.ports.queue_rules``.
 """
 

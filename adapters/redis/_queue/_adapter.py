@@ -19,10 +19,17 @@ from typing import Any, Final
 
 import attrs
 import redis
+from redis.exceptions import NoScriptError
 from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
-from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, connect
+from portside.adapters.redis._client import (
+    CLUSTER_SCHEMES,
+    REDIS_ERRORS,
+    RedisOptions,
+    connect,
+    connect_cluster,
+)
 from portside.adapters.redis._queue._confirm import write_confirmed
 from portside.adapters.redis._queue._core import QueueCore
 from portside.adapters.redis._queue._durability import (
@@ -85,10 +92,16 @@ class RedisQueue(QueueCore, QueuePort):
     ) -> RedisQueue:
         """A queue with its own connection pool to ``url`` (closed by ``close()``).
 
-        Raises ``QueueNotDurable`` with ``require_durable`` on a server that can lose
-        acknowledged messages (see ``QueueDurability``).
+        ``redis+cluster://host:port`` (or ``rediss+cluster://``) names one node of a
+        Redis Cluster: the queue then runs on a ``RedisCluster`` client, which reads the
+        slot map at once (raising ``RedisClusterException`` or ``ConnectionError`` when
+        no node answers). Raises ``QueueNotDurable`` with ``require_durable`` on a
+        server (on a cluster: any primary) that can lose acknowledged messages (see
+        ``QueueDurability``).
         """
-        client = connect(url, connection or _QUEUE_CONNECTION)
+        opts = connection or _QUEUE_CONNECTION
+        cluster = url.startswith(CLUSTER_SCHEMES)
+        client = connect_cluster(url, opts) if cluster else connect(url, opts)
         try:
             return cls(
                 client,
@@ -132,10 +145,14 @@ class RedisQueue(QueueCore, QueuePort):
         if self.durable_publish:
             if dedupe_key is None:
                 command = ("XADD", keys.stream, b"*", *fields.unwrap())
-                return self._durably("publish", lambda pipe: pipe.execute_command(*command))
+                return self._durably(
+                    keys.stream, "publish", lambda pipe: pipe.execute_command(*command)
+                )
             script_keys, args = dedupe_call(keys, dedupe_key, fields.unwrap(), self.options)
             script = self._scripts["publish"]
-            return self._durably("publish", lambda pipe: script(script_keys, args, client=pipe))
+            return self._durably(
+                keys.stream, "publish", lambda pipe: script(script_keys, args, client=pipe)
+            )
         if dedupe_key is None:
             # Nothing to check first: a bare XADD, the same command a raw client sends
             # (execute_command skips xadd()'s dict-to-list work; redis-py leaves it untyped).
@@ -172,6 +189,7 @@ class RedisQueue(QueueCore, QueuePort):
             script, args = self._scripts["publish_many"], batch.unwrap().args
             confirmed = write_confirmed(
                 self.client,
+                keys.stream,
                 self._confirmation(),
                 self.confirm_timeout,
                 lambda pipe: script([keys.stream], args, client=pipe),
@@ -184,10 +202,12 @@ class RedisQueue(QueueCore, QueuePort):
             return self._fail(exc, "publish_many")
         return Success([reply.decode() for reply in replies])
 
-    def _durably(self, operation: str, write: Callable[[Any], None]) -> Result[str, ServiceError]:
-        """The id a publish's ``write`` returns once the server confirmed it."""
+    def _durably(
+        self, stream: bytes, operation: str, write: Callable[[Any], None]
+    ) -> Result[str, ServiceError]:
+        """The id a publish's ``write`` to ``stream`` returns once the server confirmed it."""
         confirmed = write_confirmed(
-            self.client, self._confirmation(), self.confirm_timeout, write, operation
+            self.client, stream, self._confirmation(), self.confirm_timeout, write, operation
         )
         return confirmed.map(lambda added: added.decode())
 
@@ -307,11 +327,7 @@ class RedisQueue(QueueCore, QueuePort):
                 keys = self._topic_keys(topic).group(group).settle
                 counts: list[Any] = [self._run("ack_many", keys, args)]
             else:
-                script = self._scripts["ack_many"]
-                with self.client.pipeline(transaction=False) as pipe:
-                    for (topic, group), args in batches.items():
-                        script(self._topic_keys(topic).group(group).settle, args, client=pipe)
-                    counts = pipe.execute(raise_on_error=False)
+                counts = self._ack_pipelined(batches)
         except redis.exceptions.ResponseError as exc:
             if not _nogroup(exc):
                 return self._fail(exc, "ack_many")
@@ -328,6 +344,28 @@ class RedisQueue(QueueCore, QueuePort):
             else:
                 acked += int(count)
         return Success(acked)
+
+    def _ack_pipelined(self, batches: Mapping[tuple[str, str], list[Any]]) -> list[Any]:
+        """Each batch's ACK_MANY reply (or error), several (topic, group)s in one pipeline.
+
+        Plain EVALSHA commands: redis-py's cluster pipeline refuses its script methods
+        (and sends each node its own calls). Nothing loads the scripts first, so a call
+        answered ``NOSCRIPT`` is sent again once they are loaded: that call did nothing,
+        the others' replies stand.
+        """
+        sha = self._scripts["ack_many"].sha
+        settle = [self._topic_keys(topic).group(group).settle for topic, group in batches]
+        with self.client.pipeline(transaction=False) as pipe:
+            for keys, args in zip(settle, batches.values(), strict=True):
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            counts: list[Any] = pipe.execute(raise_on_error=False)
+        lost = [i for i, count in enumerate(counts) if isinstance(count, NoScriptError)]
+        if lost:
+            self._load_scripts()
+            for i, args in enumerate(batches.values()):
+                if i in lost:
+                    counts[i] = self._run("ack_many", settle[i], args)
+        return counts
 
     def nack(self, delivery: Delivery, *, delay: float = 0.0) -> Result[None, ServiceError]:
         """Return the message, due again after ``delay``; dead-letter it after the last try.

@@ -2,7 +2,9 @@
 
 The confirmation must run on the connection that wrote (``WAIT`` and ``WAITAOF``
 count that client's writes), so the write and its confirmation go in one pipeline:
-one round trip, one connection. Which step follows the write depends on the server
+one round trip, one connection. On a cluster that pipeline goes to the primary holding
+the topic's slot (a slot that moved meanwhile answers ``MOVED``: an error, not a
+retry). Which step follows the write depends on the server
 (``QueueDurability.confirmation``): ``WAITAOF 1 0`` on Redis 7.2+, nothing with
 ``appendfsync always`` (the server fsyncs before it answers), ``WAIT 1`` with a
 replica. Without any of them the write is stored but unconfirmed: ``TimedOut``.
@@ -13,19 +15,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from returns.result import Failure, Result, Success
 
 from portside.adapters.redis._client import REDIS_ERRORS, map_error
 from portside.adapters.redis._queue._durability import Confirmation
 from portside.adapters.redis._queue._layout import SERVICE
+from portside.adapters.redis._queue._nodes import QueueClient, node_for
 from portside.domain._errors import ServiceError, TimedOut
 
 __all__ = ["write_confirmed"]
 
 
 def write_confirmed(
-    client: redis.Redis,
+    client: QueueClient,
+    key: bytes,
     how: Confirmation,
     timeout: float,
     write: Callable[[Any], None],
@@ -33,13 +36,15 @@ def write_confirmed(
 ) -> Result[Any, ServiceError]:
     """The reply of the command ``write`` adds to a pipeline, once the server confirmed it.
 
+    ``key`` is the key written: on a cluster the pipeline goes to the node holding it.
+
     ``TimedOut`` (the write may be stored) when the confirmation did not come within
     ``timeout`` seconds or this server has no way to give one; the connection errors
     of any command otherwise.
     """
     milliseconds = max(1, int(timeout * 1000))
     try:
-        with client.pipeline(transaction=False) as pipe:
+        with node_for(client, key).pipeline(transaction=False) as pipe:
             write(pipe)
             if how is Confirmation.WAITAOF:
                 pipe.execute_command("WAITAOF", 1, 0, milliseconds)  # type: ignore[no-untyped-call]

@@ -25,6 +25,7 @@ from portside.adapters.redis._queue._durability import (
     queue_durability,
 )
 from portside.adapters.redis._queue._layout import SERVICE, GroupCalls, TopicKeys, receive_flags
+from portside.adapters.redis._queue._nodes import QueueClient, encoder_of, socket_timeout
 from portside.adapters.redis._queue._scripts import SCRIPTS, script_text
 from portside.domain._errors import ServiceError
 from portside.ports._clock import Clock
@@ -61,8 +62,9 @@ class QueueCore:
     Building one registers the queue scripts and checks the server's eviction policy.
     """
 
-    # The client's repr names the server; kept out of ours all the same.
-    client: redis.Redis = attrs.field(repr=False)
+    # The client's repr names the server; kept out of ours all the same. A
+    # ``RedisCluster`` routes every call by its keys: a topic's keys share one slot.
+    client: QueueClient = attrs.field(repr=False)
     clock: Clock = attrs.field(factory=SystemClock)
     options: QueueOptions = attrs.field(factory=QueueOptions)
     namespace: str = "portside:queue"
@@ -98,8 +100,7 @@ class QueueCore:
 
     def __attrs_post_init__(self) -> None:
         check_namespace(self.namespace)
-        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
-        self._read_timeout = float(timeout) if timeout else 1.0
+        self._read_timeout = socket_timeout(self.client) or 1.0
         for name in SCRIPTS:
             self._scripts[name] = self.client.register_script(script_text(name))
         # Encoded once: the receive script takes its settings as one argument.
@@ -140,7 +141,7 @@ class QueueCore:
                 self._calls.clear()
             keys = self._topic_keys(topic).group(group)
             # The client's own encoder, so the bytes are what redis-py would send.
-            encoder: Any = self.client.connection_pool.get_encoder()
+            encoder = encoder_of(self.client)
             name, member = encoder.encode(group), encoder.encode(consumer)
             receive, ack = (self._scripts[s].sha.encode() for s in ("receive", "ack"))
             calls = GroupCalls.of(keys, name, member, receive, ack)
@@ -152,11 +153,17 @@ class QueueCore:
         try:
             return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
         except redis.exceptions.NoScriptError:
-            # A restarted server or a SCRIPT FLUSH lost them all; a script's SHA is its
-            # text's, so loading gives the same SHA back and cached calls stay valid.
-            for script in self._scripts.values():
-                self.client.script_load(script.script)
+            self._load_scripts()
             return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+
+    def _load_scripts(self) -> None:
+        """Load every queue script (on a cluster redis-py sends each to every primary).
+
+        A restarted server or a SCRIPT FLUSH lost them all; a script's SHA is its
+        text's, so loading gives the same SHA back and cached calls stay valid.
+        """
+        for script in self._scripts.values():
+            self.client.script_load(script.script)
 
     def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """EVALSHA the named script, loading it first if the server does not know it."""

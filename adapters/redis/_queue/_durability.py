@@ -6,6 +6,10 @@ the server has ``WAITAOF`` (Redis 7.2+), and says in one sentence what survives 
 restart. ``RedisQueue`` runs it at start-up (a WARNING when the answer is not
 "everything acknowledged survives", or ``QueueNotDurable`` when asked to refuse), and
 its durable publish uses it to choose how to confirm a write.
+
+On Redis Cluster every primary is read (a topic lives on whichever primary holds its
+slot, so each one's settings matter) and the weakest is reported: each setting as the
+least any primary promises, each problem named with its node.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import redis
 from returns.result import Failure, Result, Success
 
 from portside.adapters.redis._client import REDIS_ERRORS, map_error
+from portside.adapters.redis._queue._nodes import QueueClient, primaries
 from portside.domain._errors import ServiceError
 
 __all__ = ["Confirmation", "QueueDurability", "QueueNotDurable", "queue_durability"]
@@ -92,31 +97,75 @@ def _config(client: redis.Redis, name: str) -> str | None:
     return _text(reply.get(name, reply.get(name.encode())))
 
 
-def queue_durability(client: redis.Redis) -> Result[QueueDurability, ServiceError]:
-    """Read what the server behind ``client`` can promise the queue.
+def queue_durability(client: QueueClient) -> Result[QueueDurability, ServiceError]:
+    """Read what the server (or every primary of the cluster) behind ``client`` can promise.
 
-    ``Failure(Unavailable)`` / ``Failure(TimedOut)`` when the server cannot be reached
-    or does not answer; settings the server will not show are reported as unknown.
+    ``Failure(Unavailable)`` / ``Failure(TimedOut)`` when a server cannot be reached or
+    does not answer; settings a server will not show are reported as unknown. On a
+    cluster the report is the weakest primary's (see the module).
     """
+    found: list[tuple[str, QueueDurability]] = []
     try:
-        appendonly = _config(client, "appendonly")
-        appendfsync = _config(client, "appendfsync")
-        save = _config(client, "save")
-        policy = _config(client, "maxmemory-policy")
-        info: Any = client.info("replication")
-        version: Any = client.info("server").get("redis_version", "0")
+        for name, node in primaries(client):
+            found.append((name, _read(node)))
     except REDIS_ERRORS as exc:
         return Failure(map_error(exc, service="redis-queue", operation="durability"))
+    if len(found) == 1:
+        return Success(found[0][1])
+    return Success(_weakest(found))
+
+
+def _read(client: redis.Redis) -> QueueDurability:
+    """One server's report (its Redis errors propagate)."""
+    appendonly = _config(client, "appendonly")
+    appendfsync = _config(client, "appendfsync")
+    save = _config(client, "save")
+    policy = _config(client, "maxmemory-policy")
+    info: Any = client.info("replication")
+    version: Any = client.info("server").get("redis_version", "0")
     major_minor = tuple(int(part) for part in str(version).split(".")[:2] if part.isdigit())
-    return Success(
-        _report(
-            None if appendonly is None else appendonly == "yes",
-            appendfsync,
-            save,
-            policy,
-            int(info.get("connected_slaves", 0)),
-            major_minor >= (7, 2),
-        )
+    return _report(
+        None if appendonly is None else appendonly == "yes",
+        appendfsync,
+        save,
+        policy,
+        int(info.get("connected_slaves", 0)),
+        major_minor >= (7, 2),
+    )
+
+
+def _weakest(found: list[tuple[str, QueueDurability]]) -> QueueDurability:
+    """One report for several primaries: every setting at the least any of them promises.
+
+    A durable publish may land on any primary, so its confirmation (derived from these
+    fields) is one that every primary can give.
+    """
+    reports = [report for _, report in found]
+    unknown = any(r.appendonly is None for r in reports)
+    off = [r for r in reports if r.appendonly is False]
+    lazy = [r for r in reports if r.appendonly and r.appendfsync != "always"]
+    # The weakest persistence decides what a restart loses: no append-only file (no
+    # snapshots either first), then an append-only file not synced on every write.
+    weakest = min(off, key=lambda r: bool(r.save)) if off else (lazy or reports)[0]
+    policies = [r.maxmemory_policy for r in reports]
+    evicting = [p for p in policies if p != "noeviction"]
+    combined = _report(
+        None if unknown else not off,
+        weakest.appendfsync,
+        weakest.save,
+        None if None in policies else (evicting[0] if evicting else "noeviction"),
+        min(r.replicas for r in reports),
+        all(r.has_waitaof for r in reports),
+    )
+    weak = [name for name, report in found if not report.durable]
+    named = tuple(
+        dict.fromkeys(f"{name}: {problem}" for name, r in found for problem in r.problems)
+    )
+    where = f"Redis queue on {len(found)} primaries"
+    if weak:
+        where += f", the weakest ({', '.join(weak)})"
+    return attrs.evolve(
+        combined, summary=combined.summary.replace("Redis queue", where, 1), problems=named
     )
 
 

@@ -2,7 +2,11 @@
 
 Keys are ``<namespace>:<len(topic)>:{<topic>}:<kind>`` and, per group,
 ``...:g:<len(group)>:<group>:<kind>``: the lengths make every key decode to one (topic,
-group) pair whatever the names contain; the braces keep a topic in one cluster slot.
+group) pair whatever the names contain; the braces are a cluster hash tag that puts
+every key of a topic (stream, groups, leases, records, dead letters, dedupe keys) in one
+slot, so each script, which names all its keys in ``KEYS``, runs on one node. A topic
+that begins with ``}`` is written ``{=<topic>}``: ``{}`` is an empty tag, which Redis
+ignores (it would hash each whole key to its own slot).
 A message is a stream entry with fields ``b`` (body), ``t`` (publish time on the
 adapter's clock), and when present ``h`` (headers, through the codec) and ``d`` (the
 dedupe key). A dead letter is an entry of the group's dead-letter stream with the same
@@ -76,7 +80,11 @@ class TopicKeys:
         """The keys of ``topic`` under ``namespace``."""
         # The length prefix makes every key decode to one (topic, group) pair even
         # when names contain braces or colons; the braces keep a topic in one slot.
-        base = f"{namespace}:{len(topic)}:{{{topic}}}"
+        # Redis hashes a key by what lies between its first { and the next }: that is
+        # the topic up to its first }, never empty thanks to the = (the length prefix
+        # still tells "}x" written "{=}x}" from the topic "=}x").
+        tag = "=" + topic if topic.startswith("}") else topic
+        base = f"{namespace}:{len(topic)}:{{{tag}}}"
         return cls((base + ":s").encode(), (base + ":groups").encode(), base)
 
     def group(self, name: str) -> GroupKeys:

@@ -14,6 +14,7 @@ from typing import Any, Final
 import redis
 
 from portside.adapters.redis._queue._layout import GroupKeys
+from portside.adapters.redis._queue._nodes import QueueClient, node_for
 from portside.adapters.redis._queue._scripts import AdoptPage, WakeUp
 from portside.ports._clock import Clock
 
@@ -25,7 +26,7 @@ _BLOCK_CHUNK: Final = 1.0
 
 
 def adopt_orphans(
-    client: redis.Redis,
+    client: QueueClient,
     run: Callable[[str, Sequence[Any], Sequence[Any]], Any],
     clock: Clock,
     group: str,
@@ -63,7 +64,7 @@ def adopt_orphans(
 
 
 def block(
-    client: redis.Redis,
+    client: QueueClient,
     stream: bytes,
     wake: WakeUp,
     left: float,
@@ -82,7 +83,8 @@ def block(
     # A blocking read legitimately stays silent for `pause` (and Redis wakes blocked
     # clients on its ~100 ms timer), so this one reply may take that much longer than
     # the socket timeout; an idle but healthy server must not look like TimedOut.
-    pool = client.connection_pool
+    # On a cluster that is a connection of the node holding the stream.
+    pool = node_for(client, stream).connection_pool
     connection: Any = pool.get_connection()  # redis-py leaves these methods untyped
     try:
         milliseconds = max(1, int(pause * 1000))

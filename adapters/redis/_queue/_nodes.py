@@ -1,0 +1,59 @@
+"""Where a queue command runs: the one server, or the cluster node that holds a key.
+
+The queue sends almost everything through its client, ``redis.Redis`` or redis-py's
+``RedisCluster``: the key layout puts every key of a topic in one slot, so the cluster
+client routes each script call (its keys are all in ``KEYS``) to one node by itself. A
+few steps need one node's own connection: a blocking read and a durable publish's
+confirmation (``WAIT`` / ``WAITAOF`` count the writes of the connection that asks), and
+the start-up checks, which read every primary. Those get it here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+__all__ = ["QueueClient", "encoder_of", "node_for", "primaries", "socket_timeout"]
+
+#: The clients a ``RedisQueue`` runs on.
+QueueClient = redis.Redis | RedisCluster
+
+
+def node_for(client: QueueClient, key: bytes) -> redis.Redis:
+    """The client of the server holding ``key``: ``client`` itself off a cluster.
+
+    On a cluster, the primary of the key's slot in the client's current slot map
+    (``SlotNotCoveredError`` when no node serves it).
+    """
+    if isinstance(client, RedisCluster):
+        node: Any = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        return client.get_redis_connection(node)
+    return client
+
+
+def primaries(client: QueueClient) -> list[tuple[str, redis.Redis]]:
+    """Every primary as ``(host:port, its client)``; one server is its own only primary."""
+    if isinstance(client, RedisCluster):
+        nodes: list[Any] = client.get_primaries()  # type: ignore[no-untyped-call]
+        found = [(str(node.name), client.get_redis_connection(node)) for node in nodes]
+        return sorted(found, key=lambda pair: pair[0])
+    kwargs = client.connection_pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+    return [(str(where), client)]
+
+
+def socket_timeout(client: QueueClient) -> float | None:
+    """The client's socket timeout in seconds, ``None`` when it has none."""
+    if isinstance(client, RedisCluster):
+        kwargs: dict[str, Any] = client.get_connection_kwargs()  # type: ignore[no-untyped-call]
+    else:
+        kwargs = client.connection_pool.connection_kwargs
+    timeout = kwargs.get("socket_timeout")
+    return float(timeout) if timeout else None
+
+
+def encoder_of(client: QueueClient) -> Any:
+    """The client's own encoder, so pre-encoded bytes are what redis-py would send."""
+    return client.get_encoder()
