@@ -6,6 +6,8 @@
   defaults when nothing is set); ``reset_services()`` closes them.
 - ``get_openai_client()`` and ``get_redis_client()`` are the process-wide raw clients.
 - ``check_services()`` reports each configured service's health.
+- ``build_async_services()`` / ``AsyncServices`` and ``acheck_services()`` are the
+  asyncio twins (``async with build_async_services() as services:``).
 - ``run_worker()`` is the receive / handle / ack loop.
 - ``main()`` is the ``portside`` command.
 
@@ -13,6 +15,12 @@ Flask integration (``init_db``, ``init_app``) is ``portside.adapters.app.flask``
 (needs ``portside[flask]``).
 """
 
+from portside.adapters.app._async_health import acheck_services
+from portside.adapters.app._async_services import (
+    AsyncServices,
+    AsyncStore,
+    build_async_services,
+)
 from portside.adapters.app._cli import main
 from portside.adapters.app._clients import (
     get_openai_client,
@@ -46,6 +54,8 @@ from portside.adapters.app._worker import (
 )
 
 __all__ = [
+    "AsyncServices",
+    "AsyncStore",
     "Backend",
     "Backoff",
     "CheckRow",
@@ -56,6 +66,8 @@ __all__ = [
     "SettingsError",
     "Tuning",
     "WorkerReport",
+    "acheck_services",
+    "build_async_services",
     "build_services",
     "check_services",
     "describe",

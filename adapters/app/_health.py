@@ -22,9 +22,22 @@ from returns.result import Failure
 
 from portside.adapters.app._clients import openai_client
 from portside.adapters.app._services import Services
+from portside.adapters.app._settings import Settings
 from portside.domain._errors import NotFound, ServiceError
 
-__all__ = ["CheckRow", "check_services"]
+__all__ = [
+    "NOT_DURABLE",
+    "PROBE_GROUP",
+    "PROBE_KEY",
+    "PROBE_TOPIC",
+    "CheckRow",
+    "check_llm",
+    "check_services",
+    "down",
+    "is_stale",
+    "queue_status",
+    "status_of",
+]
 
 #: The longest an LLM probe may take: a health check must answer quickly.
 LLM_PROBE_TIMEOUT = 5.0
@@ -49,7 +62,8 @@ class CheckRow:
         return self.status == "ok" or self.status.startswith("warning")
 
 
-def _down(error: ServiceError) -> str:
+def down(error: ServiceError) -> str:
+    """A ``down (<Kind>: <why>)`` status for ``error``."""
     return f"down ({type(error).__name__}: {error.message})"
 
 
@@ -62,10 +76,9 @@ def _timed(fn: Callable[[], str]) -> tuple[str, float]:
     return status, (time.perf_counter() - start) * 1000
 
 
-def _status(result: Any) -> str:
-    from returns.result import Failure
-
-    return _down(result.failure()) if isinstance(result, Failure) else "ok"
+def status_of(result: Any) -> str:
+    """``ok`` for a success, ``down (...)`` for a failure."""
+    return down(result.failure()) if isinstance(result, Failure) else "ok"
 
 
 def _check_database(services: Services) -> str:
@@ -80,13 +93,13 @@ def _check_database(services: Services) -> str:
         with engine.connect() as connection:
             connection.execute(select(1))
     except SQL_ERRORS as exc:
-        return _down(map_error(exc, service="database", operation="check"))
+        return down(map_error(exc, service="database", operation="check"))
     return "ok"
 
 
-def _check_llm(services: Services) -> str:
-    settings = services.settings
-    if not settings.real_llm or services.adapters.get("llm", "").startswith(("fake", "Fake")):
+def check_llm(settings: Settings, adapter: str) -> str:
+    """The LLM row's status: the model list of a real OpenAI-compatible server."""
+    if not settings.real_llm or adapter.startswith(("fake", "Fake")):
         return "ok"
     from portside.adapters.openai._errors import SDK_ERRORS, map_error
 
@@ -98,25 +111,44 @@ def _check_llm(services: Services) -> str:
         error = map_error(exc, operation="check", now=time.time(), secret=key)
         if isinstance(error, NotFound):
             return "ok"  # it answered past authentication; not every server lists models
-        return _down(error)
+        return down(error)
     finally:
         client.close()
     return "ok"
 
 
+#: The queue row's warning for a queue that keeps its messages in the process.
+NOT_DURABLE = "warning (in-memory queue: messages do not survive a restart)"
+#: What the queue's health probe reads (a dead-letter list nobody writes).
+PROBE_TOPIC, PROBE_GROUP = "portside.check", "check"
+#: What the cache's health probe reads (a key nobody writes).
+PROBE_KEY = "portside-check"
+
+
+def queue_status(answered: Any, durability: Any | None) -> str:
+    """The queue row's status from the probe's answer and its durability check.
+
+    ``durability`` is ``check_durability()``'s result, ``None`` for a queue without one
+    (an in-memory queue: a warning, since its messages do not survive a restart).
+    """
+    status = status_of(answered)
+    if status != "ok":
+        return status
+    if durability is None:
+        return NOT_DURABLE
+    if isinstance(durability, Failure):
+        return down(durability.failure())
+    report = durability.unwrap()
+    return "ok" if report.durable else f"warning ({report.summary})"
+
+
 def _check_queue(services: Services) -> str:
     """The queue answers, and whether its server keeps acknowledged messages."""
-    answered = _status(services.queue.dead_letters("portside.check", "check"))
-    if answered != "ok":
-        return answered
+    answered = services.queue.dead_letters(PROBE_TOPIC, PROBE_GROUP)
+    if isinstance(answered, Failure):
+        return status_of(answered)
     check = getattr(services.queue, "check_durability", None)
-    if check is None:
-        return "warning (in-memory queue: messages do not survive a restart)"
-    found = check()
-    if isinstance(found, Failure):
-        return _down(found.failure())
-    report = found.unwrap()
-    return "ok" if report.durable else f"warning ({report.summary})"
+    return queue_status(answered, None if check is None else check())
 
 
 def _outbox_table_missing(services: Services) -> bool:
@@ -146,7 +178,7 @@ def _check_outbox(services: Services, adapter: list[str]) -> str:
         if _outbox_table_missing(services):
             adapter.append("no table yet")  # an application that never publishes
             return "ok"
-        return _down(lag.failure())
+        return down(lag.failure())
     seconds, limit = lag.unwrap(), services.settings.tuning.outbox_lag_warning
     adapter.append(f"lag {seconds:.1f} s")
     if seconds > limit:
@@ -159,9 +191,9 @@ def _probe(services: Services) -> list[CheckRow]:
     outbox: list[str] = []
     checks: list[tuple[str, Callable[[], str]]] = [
         ("database", lambda: _check_database(services)),
-        ("cache", lambda: _status(services.cache.get("portside-check"))),
+        ("cache", lambda: status_of(services.cache.get(PROBE_KEY))),
         ("queue", lambda: _check_queue(services)),
-        ("llm", lambda: _check_llm(services)),
+        ("llm", lambda: check_llm(services.settings, services.adapters.get("llm", ""))),
         ("outbox", lambda: _check_outbox(services, outbox)),
     ]
     rows = []
@@ -192,6 +224,11 @@ def _report_of(services: Services) -> _Report:
         return report
 
 
+def is_stale(rows: object, taken_at: float, now: float, age_limit: float) -> bool:
+    """Whether a report taken at ``taken_at`` must be probed again at ``now``."""
+    return rows is None or age_limit <= 0 or now - taken_at >= age_limit
+
+
 def check_services(services: Services, *, max_age: float | None = None) -> list[CheckRow]:
     """A row per service with its status and latency; never raises.
 
@@ -202,8 +239,8 @@ def check_services(services: Services, *, max_age: float | None = None) -> list[
     age_limit = services.settings.tuning.health_interval if max_age is None else max_age
     report = _report_of(services)
     with report.lock:
-        now = services.clock.monotonic()
-        if report.rows is None or now - report.taken_at >= age_limit or age_limit <= 0:
+        if is_stale(report.rows, report.taken_at, services.clock.monotonic(), age_limit):
             report.rows = _probe(services)
             report.taken_at = services.clock.monotonic()
+        assert report.rows is not None
         return list(report.rows)

@@ -250,7 +250,7 @@ def build_services(
     outbox = _build_outbox(settings, store, queue, metrics)
     if outbox is not None:
         closers.append(outbox.close)  # last in, first closed: before the queue it feeds
-    _announce(names)
+    announce(names)
     return Services(
         settings, cached, llm, cache, queue, store, clock, metrics, names, closers, outbox=outbox
     )
@@ -278,7 +278,8 @@ def _describe_database(url: str) -> str:
     return f"sqlalchemy ({redact_url(url)})"
 
 
-def _announce(names: dict[str, str]) -> None:
+def announce(names: dict[str, str]) -> None:
+    """Log, in one line, which ports run on embedded defaults."""
     embedded = [port for port, name in names.items() if name in ("memory", "fake")]
     if names.get("database", "").startswith("sqlite"):
         embedded.append("database")
