@@ -15,7 +15,7 @@ import attrs
 from sqlalchemy import (
     BigInteger,
     Column,
-    Float,
+    Double,
     Integer,
     LargeBinary,
     MetaData,
@@ -49,9 +49,11 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("body", LargeBinary(_LONGBLOB), nullable=False),
         Column("headers", Text, nullable=False),
         Column("dedupe_key", String(200), nullable=True),
-        Column("created_at", Float, nullable=False),
+        # Seconds since the epoch need a double: MariaDB's FLOAT is single precision,
+        # which rounds today's time to 128 s and made the relay's lag read 0 or a minute.
+        Column("created_at", Double, nullable=False),
         # The lease a relay holds on a row where the database has no SKIP LOCKED.
-        Column("leased_until", Float, nullable=True),
+        Column("leased_until", Double, nullable=True),
         Column("lease_token", String(64), nullable=True),
         sqlite_autoincrement=True,
     )
