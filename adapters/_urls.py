@@ -9,17 +9,20 @@ the URL: it may hold a password.
 from __future__ import annotations
 
 import importlib.util
-from typing import Final
-from urllib.parse import urlsplit
+from typing import Final, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 __all__ = [
     "DATABASE_ACCEPTS",
     "HTTP_ACCEPTS",
     "REDIS_ACCEPTS",
+    "SENTINEL_ACCEPTS",
+    "SentinelAddress",
     "URLProblem",
     "normalise_database_url",
     "normalise_http_url",
     "normalise_redis_url",
+    "parse_sentinel_url",
 ]
 
 DATABASE_ACCEPTS: Final = (
@@ -27,6 +30,10 @@ DATABASE_ACCEPTS: Final = (
     " mysql:// or mariadb:// (PyMySQL)"
 )
 REDIS_ACCEPTS: Final = "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), unix://PATH"
+SENTINEL_ACCEPTS: Final = (
+    "redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/SERVICE[/DB]"
+    " (sentinel port 26379 by default), rediss+sentinel://... (TLS)"
+)
 HTTP_ACCEPTS: Final = "http://HOST[:PORT][/PATH] or https://..."
 
 # dialect -> (the one driver portside installs for it, the extra that installs it)
@@ -98,11 +105,14 @@ def normalise_database_url(url: str) -> str:
 
 
 def normalise_redis_url(url: str) -> str:
-    """``url`` if it is a valid ``redis://``, ``rediss://`` or ``unix://`` URL.
+    """``url`` if it is a valid ``redis://``, ``rediss://``, ``unix://`` or Sentinel URL.
 
     Raises ``URLProblem`` otherwise.
     """
     scheme, rest = _split(url)
+    if scheme in ("redis+sentinel", "rediss+sentinel"):
+        parse_sentinel_url(url)
+        return scheme + "://" + rest
     if scheme == "unix":
         if not urlsplit(url).path:
             raise URLProblem("a unix:// Redis URL must name the socket's path")
@@ -114,6 +124,70 @@ def normalise_redis_url(url: str) -> str:
     if database and not database.isdigit():
         raise URLProblem("the Redis URL's path must be a database number (/0, /1, ...)")
     return scheme + "://" + rest
+
+
+class SentinelAddress(NamedTuple):
+    """A ``redis+sentinel://`` URL taken apart: where to ask, for what, and how to log in."""
+
+    #: The sentinels to ask for the primary, ``(host, port)`` in the URL's order.
+    sentinels: tuple[tuple[str, int], ...]
+    #: The monitored service's name (``sentinel monitor <name> ...``).
+    service: str
+    db: int
+    #: Credentials of the primary and its replicas (the sentinels are asked without).
+    username: str | None
+    password: str | None
+    #: ``rediss+sentinel://``: TLS to the sentinels and to the servers.
+    tls: bool
+
+
+_SENTINEL_PORT: Final = 26379
+
+
+def parse_sentinel_url(url: str) -> SentinelAddress:
+    """The parts of ``redis+sentinel://[[user]:password@]h1[:p1][,h2[:p2]...]/service[/db]``.
+
+    Raises ``URLProblem`` (naming no part of the URL) when it is not of that form.
+    """
+    scheme, rest = _split(url)
+    if scheme not in ("redis+sentinel", "rediss+sentinel"):
+        raise URLProblem("is not a redis+sentinel:// or rediss+sentinel:// URL")
+    if any(mark in rest for mark in "?#"):
+        raise URLProblem(f"a Sentinel URL takes no query or fragment; accepted: {SENTINEL_ACCEPTS}")
+    authority, _, path = rest.partition("/")
+    if "@" in path or authority.count("@") > 1:
+        raise URLProblem(f"the Sentinel URL's user name or password is not encoded: {_ENCODE}")
+    creds, _, hosts = authority.rpartition("@")
+    sentinels = tuple(_sentinel_host(part) for part in hosts.split(","))
+    service, _, database = path.partition("/")
+    if not service:
+        raise URLProblem(f"the Sentinel URL must name the service: {SENTINEL_ACCEPTS}")
+    database = database.rstrip("/")
+    if database and not database.isdigit():
+        raise URLProblem("the Sentinel URL's path must be /SERVICE or /SERVICE/DB (a number)")
+    user, has_password, password = creds.partition(":")
+    return SentinelAddress(
+        sentinels,
+        unquote(service),
+        int(database or 0),
+        unquote(user) or None,
+        unquote(password) if has_password else None,
+        scheme == "rediss+sentinel",
+    )
+
+
+def _sentinel_host(part: str) -> tuple[str, int]:
+    """``(host, port)`` of one ``host[:port]`` of a Sentinel URL; raises ``URLProblem``."""
+    try:
+        parts = urlsplit("//" + part)
+        port = parts.port
+    except ValueError:
+        raise URLProblem("each Sentinel port must be a number from 1 to 65535") from None
+    if not parts.hostname or parts.username is not None:
+        raise URLProblem(f"the Sentinel URL must name a host in every place: {SENTINEL_ACCEPTS}")
+    if port == 0:
+        raise URLProblem("each Sentinel port must be a number from 1 to 65535")
+    return parts.hostname, _SENTINEL_PORT if port is None else port
 
 
 def normalise_http_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -39,20 +40,35 @@ def _reset_global_state() -> Iterator[None]:
     set_retry_cap(None)
 
 
-@pytest.fixture(name="redis_cluster", scope="session")
-def _redis_cluster() -> Iterator[object]:
-    """A throwaway Redis Cluster (3 primaries, 3 replicas) shared by the session, torn down."""
-    from portside.adapters.testing import FaultToolError, services_required, throwaway_cluster
+def _throwaway(start: object, what: str) -> Iterator[object]:
+    """Enter the throwaway context ``start``, skip (or fail when required) if it cannot."""
+    from portside.adapters.testing import FaultToolError, services_required
 
-    cluster = throwaway_cluster()
+    assert isinstance(start, contextlib.AbstractContextManager)
     try:
-        started = cluster.__enter__()
+        started = start.__enter__()
     except FaultToolError as exc:
-        message = f"cannot start a throwaway Redis Cluster: {exc}"
+        message = f"cannot start a throwaway {what}: {exc}"
         if services_required():
             pytest.fail(message + " (PORTSIDE_REQUIRE_SERVICES=1)", pytrace=False)
         pytest.skip(message)
     try:
         yield started
     finally:
-        cluster.__exit__(None, None, None)
+        start.__exit__(None, None, None)
+
+
+@pytest.fixture(name="redis_cluster", scope="session")
+def _redis_cluster() -> Iterator[object]:
+    """A throwaway Redis Cluster (3 primaries, 3 replicas) shared by the session, torn down."""
+    from portside.adapters.testing import throwaway_cluster
+
+    yield from _throwaway(throwaway_cluster(), "Redis Cluster")
+
+
+@pytest.fixture(name="redis_sentinel", scope="session")
+def _redis_sentinel() -> Iterator[object]:
+    """A throwaway Sentinel set (a primary, a replica, 3 sentinels) shared by the session."""
+    from portside.adapters.testing import throwaway_sentinel
+
+    yield from _throwaway(throwaway_sentinel(), "Sentinel set")

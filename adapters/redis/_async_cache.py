@@ -36,7 +36,12 @@ from portside.adapters.redis._cache._adapter import (
     _px,
 )
 from portside.adapters.redis._cache._scripts import claim_from_reply, script_text
-from portside.adapters.redis._client import REDIS_ERRORS, RedisOptions, redacted_url
+from portside.adapters.redis._client import (
+    REDIS_ERRORS,
+    RedisOptions,
+    redacted_url,
+    refused_by_replica,
+)
 from portside.domain._cache import FillClaim
 from portside.domain._errors import NotFound, ServiceError, Unavailable
 from portside.ports._cache import AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill
@@ -125,7 +130,7 @@ class AsyncRedisCache(AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill):
         try:
             return await fn(*args)
         except _RECONNECT as exc:
-            if not retry:
+            if not (retry or refused_by_replica(exc)):
                 return _map_error(exc, operation=operation)
         except REDIS_ERRORS as exc:
             return _map_error(exc, operation=operation)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from portside.adapters.redis._client import RedisOptions
+from portside.adapters._urls import parse_sentinel_url
+from portside.adapters.redis._client import SENTINEL_SCHEMES, RedisOptions, sentinel_settings
 
-__all__ = ["connect_async"]
+__all__ = ["connect_async", "connect_async_sentinel"]
 
 
 def connect_async(url: str, options: RedisOptions | None = None) -> aioredis.Redis:
@@ -23,9 +27,12 @@ def connect_async(url: str, options: RedisOptions | None = None) -> aioredis.Red
     turn. A task waits for a free connection at most as long as one call may take
     (``connect_timeout + socket_timeout``), then gets ``Unavailable``. Create it once
     and share it: it is meant to live as long as the application, closed with
-    ``await client.aclose()`` (which closes its pool).
+    ``await client.aclose()`` (which closes its pool). A ``redis+sentinel://`` URL gives
+    ``connect_async_sentinel``'s client.
     """
     opts = options or RedisOptions()
+    if url.startswith(SENTINEL_SCHEMES):
+        return connect_async_sentinel(url, opts)
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=opts.max_connections,
@@ -36,4 +43,34 @@ def connect_async(url: str, options: RedisOptions | None = None) -> aioredis.Red
         retry=Retry(NoBackoff(), 0),
     )
     client: aioredis.Redis = aioredis.Redis.from_pool(pool)
+    return client
+
+
+class _AsyncSentinelPrimary(aioredis.Redis):
+    """An async client of a Sentinel service's primary that also closes its sentinel clients."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Close the pool and the connections to the sentinels."""
+        await super().aclose(close_connection_pool)
+        manager: Any = getattr(self.connection_pool, "sentinel_manager", None)
+        if manager is not None:
+            await manager.aclose()
+
+
+def connect_async_sentinel(url: str, options: RedisOptions | None = None) -> aioredis.Redis:
+    """``connect_sentinel``'s twin: a ``redis.asyncio`` client of a Sentinel service's primary.
+
+    The same settings (``sentinel_settings``) and behaviour across a failover. The pool
+    is redis-py's Sentinel pool, which does not block; ``AsyncRedisCache`` admits at
+    most ``max_connections`` calls at a time, so its tasks wait their turn all the same.
+    """
+    opts = options or RedisOptions()
+    address = parse_sentinel_url(url)
+    asking, serving = sentinel_settings(address, opts)
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        list(address.sentinels), sentinel_kwargs={**asking, "retry": Retry(NoBackoff(), 0)}
+    )
+    client: aioredis.Redis = manager.master_for(
+        address.service, redis_class=_AsyncSentinelPrimary, retry=Retry(NoBackoff(), 0), **serving
+    )
     return client

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import redis
@@ -11,8 +11,10 @@ import redis.exceptions as rex
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from portside.adapters._redact import redact_url
+from portside.adapters._urls import SentinelAddress, parse_sentinel_url
 from portside.domain._errors import (
     InvalidRequest,
     ProtocolError,
@@ -26,15 +28,21 @@ from portside.domain._errors import (
 __all__ = [
     "CLUSTER_SCHEMES",
     "REDIS_ERRORS",
+    "SENTINEL_SCHEMES",
     "RedisOptions",
     "connect",
     "connect_cluster",
     "map_error",
     "redacted_url",
+    "refused_by_replica",
+    "sentinel_settings",
 ]
 
 #: URL schemes naming a Redis Cluster (any one node; the client discovers the rest).
 CLUSTER_SCHEMES: Final = ("redis+cluster://", "rediss+cluster://")
+
+#: URL schemes naming a Sentinel-monitored primary (sentinels, then the service name).
+SENTINEL_SCHEMES: Final = ("redis+sentinel://", "rediss+sentinel://")
 
 #: What a redis-py call can raise for reasons outside the program: catch exactly these.
 #: ``RedisClusterException`` is not a ``RedisError`` (a cluster with uncovered slots).
@@ -52,12 +60,16 @@ class RedisOptions:
 
 
 def connect(url: str, options: RedisOptions | None = None) -> redis.Redis:
-    """A pooled client for ``redis://``, ``rediss://`` or ``unix://`` URLs.
+    """A pooled client for ``redis://``, ``rediss://``, ``unix://`` or Sentinel URLs.
 
     redis-py's own retries are switched off: each adapter decides which operations
     are safe to repeat (``incr`` and ``publish`` are not), so there is one retry owner.
+    A ``redis+sentinel://`` URL gives a client of the service's current primary (see
+    ``connect_sentinel``).
     """
     opts = options or RedisOptions()
+    if url.startswith(SENTINEL_SCHEMES):
+        return connect_sentinel(url, opts)
     return redis.Redis.from_url(
         url,
         socket_timeout=opts.socket_timeout,
@@ -85,6 +97,81 @@ def connect_cluster(url: str, options: RedisOptions | None = None) -> RedisClust
         socket_connect_timeout=opts.connect_timeout,
         max_connections=opts.max_connections,
         retry=Retry(NoBackoff(), 0),
+    )
+
+
+class _SentinelPrimary(redis.Redis):
+    """A client of a Sentinel service's primary that also closes its sentinel clients."""
+
+    def close(self) -> None:
+        """Close the pool and the connections to the sentinels."""
+        super().close()
+        manager: Any = getattr(self.connection_pool, "sentinel_manager", None)
+        if manager is not None:
+            manager.close()
+
+
+def sentinel_settings(
+    address: SentinelAddress, opts: RedisOptions
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """redis-py's keyword arguments for the sentinels and for the primary's connections.
+
+    One definition for the sync and the async client: the same timeouts as ``connect``,
+    TLS on both when the URL says so, the credentials for the servers only.
+    """
+    tls = {"ssl": True} if address.tls else {}
+    asking = {
+        "socket_timeout": opts.socket_timeout,
+        "socket_connect_timeout": opts.connect_timeout,
+        **tls,
+    }
+    serving = {
+        "db": address.db,
+        "username": address.username,
+        "password": address.password,
+        "socket_timeout": opts.socket_timeout,
+        "socket_connect_timeout": opts.connect_timeout,
+        "max_connections": opts.max_connections,
+        "health_check_interval": opts.health_check_interval,
+        **tls,
+    }
+    return asking, serving
+
+
+def connect_sentinel(url: str, options: RedisOptions | None = None) -> redis.Redis:
+    """A client of the primary a ``redis+sentinel://`` URL's service names, via ``Sentinel``.
+
+    redis-py's ``Sentinel.master_for``: each new connection asks the sentinels (in the
+    URL's order, the last one that answered first) where the primary is, so after a
+    failover the next connection reaches the promoted replica; while the sentinels see
+    the primary down and have not promoted one yet, connecting fails at once
+    (``MasterNotFoundError``, a ``ConnectionError``). A connection to a demoted primary
+    that answers ``READONLY`` is closed and reported as a ``ConnectionError`` whose
+    context is the ``ReadOnlyError`` (see ``refused_by_replica``). Connects lazily;
+    redis-py's retries are off, as in ``connect``. ``close()`` also closes the
+    connections to the sentinels.
+    """
+    opts = options or RedisOptions()
+    address = parse_sentinel_url(url)
+    asking, serving = sentinel_settings(address, opts)
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        list(address.sentinels), sentinel_kwargs={**asking, "retry": Retry(NoBackoff(), 0)}
+    )
+    return manager.master_for(  # type: ignore[no-any-return,no-untyped-call]
+        address.service, redis_class=_SentinelPrimary, retry=Retry(NoBackoff(), 0), **serving
+    )
+
+
+def refused_by_replica(exc: BaseException) -> bool:
+    """Whether ``exc`` is a command a demoted primary refused with ``READONLY``.
+
+    Such a command was not applied, so it is safe to send again whatever it is (an
+    ``incr`` too), and redis-py has closed the connection: the next one asks the
+    sentinels for the new primary. redis-py's Sentinel connection raises
+    ``ConnectionError`` from within its handling of the ``ReadOnlyError``.
+    """
+    return isinstance(exc, rex.ConnectionError) and isinstance(
+        exc.__context__, rex.ReadOnlyError
     )
 
 

@@ -6,7 +6,8 @@
   faults, so the OpenAI adapter is tested with no network.
 - Fault tools: ``TcpFaultProxy`` (cut, stall or blackhole a loopback connection) and
   ``throwaway_redis`` (a killable ``redis-server`` on a free port), ``throwaway_cluster``
-  (a Redis Cluster of three primaries and three replicas on free ports).
+  (a Redis Cluster of three primaries and three replicas on free ports),
+  ``throwaway_sentinel`` (one primary, one replica and three sentinels on free ports).
 - ``require_server``: the URL of a real server for a test, or a skip (a failure with
   ``PORTSIDE_REQUIRE_SERVICES=1``); ``proxied_url``: that URL pointed at a proxy, with
   its credentials and database kept.
@@ -120,6 +121,10 @@ from portside.adapters.testing._throwaway_redis import (  # noqa: E402 - after t
     free_port,
     throwaway_redis,
 )
+from portside.adapters.testing._throwaway_sentinel import (  # noqa: E402 - after the extra check
+    ThrowawaySentinel,
+    throwaway_sentinel,
+)
 from portside.adapters.testing._uow_async_backends import (  # noqa: E402 - after the extra check
     AsyncMemoryBackend,
     async_memory_backend,
@@ -192,6 +197,7 @@ __all__ = [
     "TcpFaultProxy",
     "ThrowawayCluster",
     "ThrowawayRedis",
+    "ThrowawaySentinel",
     "Trickle",
     "UowBackend",
     "UowContract",
@@ -225,5 +231,6 @@ __all__ = [
     "stream_texts",
     "throwaway_cluster",
     "throwaway_redis",
+    "throwaway_sentinel",
     "unreachable_reason",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from portside.adapters.testing._throwaway_redis import FaultToolError, free_port
+from portside.adapters.testing._throwaway_redis import FaultToolError, free_port, redis_cli
 
 __all__ = ["ThrowawayCluster", "throwaway_cluster"]
 
@@ -88,16 +88,7 @@ class ThrowawayCluster:
         )
 
     def _ask(self, port: int, *command: str) -> str:
-        try:
-            reply = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                [self.cli, "-h", "127.0.0.1", "-p", str(port), *command],
-                capture_output=True,
-                timeout=2.0,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return ""
-        return reply.stdout.decode(errors="replace").strip()
+        return redis_cli(self.cli, port, *command)
 
     def _wait(self, ready: object, what: str) -> None:
         assert callable(ready)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import attrs
 
-__all__ = ["FaultToolError", "ThrowawayRedis", "free_port", "throwaway_redis"]
+__all__ = ["FaultToolError", "ThrowawayRedis", "free_port", "redis_cli", "throwaway_redis"]
 
 
 class FaultToolError(RuntimeError):
@@ -26,6 +26,20 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def redis_cli(cli: str, port: int, *command: str) -> str:
+    """``redis-cli -h 127.0.0.1 -p port command...``'s output, stripped ("" on no answer)."""
+    try:
+        reply = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [cli, "-h", "127.0.0.1", "-p", str(port), *command],
+            capture_output=True,
+            timeout=2.0,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return ""
+    return reply.stdout.decode(errors="replace").strip()
 
 
 @attrs.define

@@ -39,6 +39,7 @@ from portside.adapters.redis._client import (
     connect_cluster,
     map_error,
     redacted_url,
+    refused_by_replica,
 )
 from portside.domain._cache import FillClaim
 from portside.domain._errors import InvalidRequest, NotFound, ServiceError
@@ -162,7 +163,9 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         try:
             return fn(*args)
         except _RECONNECT as exc:
-            if not retry:
+            # A write a demoted primary refused was not applied: repeat it on the primary
+            # the sentinels name now, whatever it is (the one retry, never a second).
+            if not (retry or refused_by_replica(exc)):
                 return _map_error(exc, operation=operation)
         except REDIS_ERRORS as exc:
             return _map_error(exc, operation=operation)

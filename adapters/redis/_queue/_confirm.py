@@ -5,9 +5,11 @@ count that client's writes), so the write and its confirmation go in one pipelin
 one round trip, one connection. On a cluster that pipeline goes to the primary holding
 the topic's slot (a slot that moved meanwhile answers ``MOVED``: an error, not a
 retry). Which step follows the write depends on the server
-(``QueueDurability.confirmation``): ``WAITAOF 1 0`` on Redis 7.2+, nothing with
-``appendfsync always`` (the server fsyncs before it answers), ``WAIT 1`` with a
-replica. Without any of them the write is stored but unconfirmed: ``TimedOut``.
+(``QueueDurability.confirmation``): ``WAIT 1`` with a replica (what survives a
+failover), else ``WAITAOF 1 0`` on Redis 7.2+, nothing with ``appendfsync always``
+(the server fsyncs before it answers). Without any of them the write is stored but
+unconfirmed: ``TimedOut``. A write a demoted primary refused (``READONLY``, after a
+Sentinel failover) was not stored: it is sent once more, to the new primary.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from portside.adapters.redis._client import REDIS_ERRORS, map_error
+from portside.adapters.redis._client import REDIS_ERRORS, map_error, refused_by_replica
 from portside.adapters.redis._queue._durability import Confirmation
 from portside.adapters.redis._queue._layout import SERVICE
 from portside.adapters.redis._queue._nodes import QueueClient, node_for
@@ -44,13 +46,12 @@ def write_confirmed(
     """
     milliseconds = max(1, int(timeout * 1000))
     try:
-        with node_for(client, key).pipeline(transaction=False) as pipe:
-            write(pipe)
-            if how is Confirmation.WAITAOF:
-                pipe.execute_command("WAITAOF", 1, 0, milliseconds)  # type: ignore[no-untyped-call]
-            elif how is Confirmation.REPLICA:
-                pipe.execute_command("WAIT", 1, milliseconds)  # type: ignore[no-untyped-call]
-            replies: list[Any] = pipe.execute()
+        try:
+            replies = _send(client, key, how, milliseconds, write)
+        except REDIS_ERRORS as exc:
+            if not refused_by_replica(exc):
+                raise
+            replies = _send(client, key, how, milliseconds, write)
     except REDIS_ERRORS as exc:
         return Failure(map_error(exc, service=SERVICE, operation=operation))
     if how is Confirmation.NONE:
@@ -77,3 +78,21 @@ def write_confirmed(
             )
         )
     return Success(replies[0])
+
+
+def _send(
+    client: QueueClient,
+    key: bytes,
+    how: Confirmation,
+    milliseconds: int,
+    write: Callable[[Any], None],
+) -> list[Any]:
+    """The replies of the write and its confirmation step, sent in one pipeline."""
+    with node_for(client, key).pipeline(transaction=False) as pipe:
+        write(pipe)
+        if how is Confirmation.WAITAOF:
+            pipe.execute_command("WAITAOF", 1, 0, milliseconds)  # type: ignore[no-untyped-call]
+        elif how is Confirmation.REPLICA:
+            pipe.execute_command("WAIT", 1, milliseconds)  # type: ignore[no-untyped-call]
+        replies: list[Any] = pipe.execute()
+    return replies

@@ -18,7 +18,7 @@ from redis.commands.core import Script
 from returns.result import Failure
 
 from portside.adapters.clock import SystemClock
-from portside.adapters.redis._client import map_error
+from portside.adapters.redis._client import map_error, refused_by_replica
 from portside.adapters.redis._queue._durability import (
     QueueDurability,
     QueueNotDurable,
@@ -149,7 +149,19 @@ class QueueCore:
         return calls
 
     def _call(self, command: tuple[Any, ...]) -> Any:
-        """Send one EVALSHA command; on NOSCRIPT load every script and send it again."""
+        """Send one EVALSHA command; on NOSCRIPT load every script and send it again.
+
+        A command a demoted primary refused (``READONLY``, after a Sentinel failover)
+        was not applied: it is sent once more, on a connection to the new primary.
+        """
+        try:
+            return self._send(command)
+        except redis.exceptions.ConnectionError as exc:
+            if not refused_by_replica(exc):
+                raise
+        return self._send(command)
+
+    def _send(self, command: tuple[Any, ...]) -> Any:
         try:
             return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
         except redis.exceptions.NoScriptError:

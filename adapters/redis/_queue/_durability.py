@@ -39,7 +39,7 @@ class Confirmation(enum.Enum):
     WAITAOF = "waitaof"
     #: ``appendfsync always``: the server fsyncs before it answers; the reply confirms.
     FSYNC_ALWAYS = "appendfsync always"
-    #: ``WAIT 1``: at least one replica has the write.
+    #: ``WAIT 1``: at least one replica has the write (chosen whenever there is one).
     REPLICA = "replica"
     #: Nothing can confirm it: a durable publish is ``TimedOut``.
     NONE = "none"
@@ -72,13 +72,18 @@ class QueueDurability:
 
     @property
     def confirmation(self) -> Confirmation:
-        """How a durable publish confirms a write on this server."""
+        """How a durable publish confirms a write on this server.
+
+        A primary with replicas waits for one (``WAIT 1``) before anything else: a
+        failover (Sentinel, Cluster) promotes a replica, and what only the old
+        primary's disk held is gone from the new one.
+        """
+        if self.replicas > 0:
+            return Confirmation.REPLICA
         if self.has_waitaof and self.appendonly:
             return Confirmation.WAITAOF
         if self.appendonly and self.appendfsync == "always":
             return Confirmation.FSYNC_ALWAYS
-        if self.replicas > 0:
-            return Confirmation.REPLICA
         return Confirmation.NONE
 
 
