@@ -8,7 +8,8 @@
 - ``check_services()`` reports each configured service's health.
 - ``build_async_services()`` / ``AsyncServices`` and ``acheck_services()`` are the
   asyncio twins (``async with build_async_services() as services:``).
-- ``run_worker()`` is the receive / handle / ack loop.
+- ``run_worker()`` is the receive / handle / ack loop; ``run_async_worker()`` its twin
+  for asyncio (async handlers, N concurrent tasks, graceful shutdown).
 - ``main()`` is the ``portside`` command.
 
 Flask integration (``init_db``, ``init_app``) is ``portside.adapters.app.flask``
@@ -21,6 +22,7 @@ from portside.adapters.app._async_services import (
     AsyncStore,
     build_async_services,
 )
+from portside.adapters.app._async_worker import AsyncHandler, run_async_worker
 from portside.adapters.app._cli import main
 from portside.adapters.app._clients import (
     get_openai_client,
@@ -54,6 +56,7 @@ from portside.adapters.app._worker import (
 )
 
 __all__ = [
+    "AsyncHandler",
     "AsyncServices",
     "AsyncStore",
     "Backend",
@@ -78,5 +81,6 @@ __all__ = [
     "main",
     "redact_url",
     "reset_services",
+    "run_async_worker",
     "run_worker",
 ]

@@ -14,7 +14,6 @@ relay loop in a thread beside its handlers, stopped with them.
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -29,7 +28,15 @@ from typing import TYPE_CHECKING, Final
 import attrs
 from returns.result import Failure
 
-from portside.domain._errors import RateLimited
+from portside.adapters.app._worker_core import (
+    LOG,
+    Backoff,
+    Tally,
+    WorkerReport,
+    plan_settlement,
+    record_ack,
+    record_nack,
+)
 from portside.domain._queue import Delivery
 from portside.ports._queue import QueuePort
 from portside.ports.queue_rules import QueueOptions
@@ -39,83 +46,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Backoff", "Handler", "WorkerReport", "run_worker", "stop_on_signals"]
 
-_LOG: Final = logging.getLogger("portside.queue.worker")
+_LOG: Final = LOG
 
 #: Handles one delivery. Raising, or returning a ``returns`` ``Failure``, means "retry later";
 #: raising or returning ``RateLimited(retry_after=s)`` means "not before ``s`` seconds".
 Handler = Callable[[Delivery], object]
-
-
-@attrs.frozen
-class Backoff:
-    """Exponential backoff: ``base * factor ** (attempt - 1)`` seconds, at most ``maximum``."""
-
-    base: float = 1.0
-    factor: float = 2.0
-    maximum: float = 300.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before delivery number ``attempt + 1``."""
-        return min(self.maximum, self.base * self.factor ** max(0, attempt - 1))
-
-    def delay_after(self, attempt: int, error: object) -> float:
-        """The delay after a handler failed with ``error`` (an exception or a failure value).
-
-        ``RateLimited.retry_after`` is a floor the service asked for: it wins over a
-        shorter backoff and is not capped by ``maximum`` (retrying earlier would only be
-        refused again).
-        """
-        delay = self.delay(attempt)
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            delay = max(delay, error.retry_after)
-        return delay
-
-
-@attrs.frozen
-class WorkerReport:
-    """What a worker did before it stopped.
-
-    ``retried`` counts handler failures given back for another try; ``dead_lettered``
-    those that were the message's last allowed delivery (the queue dead-lettered them).
-    """
-
-    handled: int = 0
-    acked: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    given_back: int = 0
-    ack_failures: int = 0
-    receive_failures: int = 0
-
-
-@attrs.define
-class _Tally:
-    """The counters, shared by the handler threads."""
-
-    handled: int = 0
-    acked: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    given_back: int = 0
-    ack_failures: int = 0
-    receive_failures: int = 0
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
-
-    def add(self, name: str, count: int = 1) -> None:
-        with self._lock:
-            setattr(self, name, getattr(self, name) + count)
-
-    def report(self) -> WorkerReport:
-        with self._lock:
-            return WorkerReport(
-                self.handled,
-                self.acked,
-                self.retried,
-                self.dead_lettered,
-                self.given_back,
-                self.ack_failures,
-                self.receive_failures,
-            )
 
 
 @contextmanager
@@ -179,7 +114,7 @@ class _Settings:
     lease_extension: float
     backoff: Backoff
     max_deliveries: int | None
-    tally: _Tally
+    tally: Tally
 
 
 def run_worker(
@@ -240,7 +175,7 @@ def run_worker(
     if max_deliveries is None:
         options = getattr(queue, "options", None)
         max_deliveries = options.max_deliveries if isinstance(options, QueueOptions) else None
-    tally = _Tally()
+    tally = Tally()
     settings = _Settings(
         queue, handler, heartbeat, lease_extension, backoff or Backoff(), max_deliveries, tally
     )
@@ -315,7 +250,7 @@ def _reap(
     running: dict[Future[None], Delivery],
     backlog: deque[Delivery],
     queue: QueuePort,
-    tally: _Tally,
+    tally: Tally,
 ) -> None:
     """Forget finished handlers; one that raised a ``BaseException`` re-raises it here."""
     for future in [f for f in running if f.done()]:
@@ -331,7 +266,7 @@ def _shut_down(
     running: dict[Future[None], Delivery],
     backlog: deque[Delivery],
     queue: QueuePort,
-    tally: _Tally,
+    tally: Tally,
     timeout: float,
 ) -> None:
     """Give back what was not started; let what runs finish until ``timeout``, then give it back."""
@@ -358,44 +293,14 @@ def _handle(settings: _Settings, delivery: Delivery) -> None:
     except Exception as exc:
         _LOG.exception("handler failed on message %s", message.id)
         outcome = Failure(exc)
-    if isinstance(outcome, Failure):
-        delay = settings.backoff.delay_after(delivery.attempt, outcome.failure())
-        last = settings.max_deliveries is not None and delivery.attempt >= settings.max_deliveries
-        nacked = queue.nack(delivery, delay=delay)
-        if isinstance(nacked, Failure):
-            _LOG.warning("nack of %s failed: %s", message.id, nacked.failure())
-        elif last:
-            tally.add("dead_lettered")
-            _LOG.error(
-                "dead-lettered message %s (topic %r, group %r) after attempt %d: %s",
-                message.id,
-                message.topic,
-                delivery.group,
-                delivery.attempt,
-                outcome.failure(),
-            )
-        else:
-            tally.add("retried")
-            _LOG.warning(
-                "retrying message %s (topic %r, group %r) after attempt %d in %.3g s: %s",
-                message.id,
-                message.topic,
-                delivery.group,
-                delivery.attempt,
-                delay,
-                outcome.failure(),
-            )
-        return
-    acked = queue.ack(delivery)
-    if isinstance(acked, Failure):
-        # The message will be delivered again: at-least-once, never lost.
-        tally.add("ack_failures")
-        _LOG.warning("ack of %s failed: %s", message.id, acked.failure())
+    plan = plan_settlement(settings.backoff, settings.max_deliveries, delivery, outcome)
+    if plan.ack:
+        record_ack(tally, delivery, queue.ack(delivery))
     else:
-        tally.add("acked")
+        record_nack(tally, delivery, plan, queue.nack(delivery, delay=plan.delay))
 
 
-def _give_back(queue: QueuePort, deliveries: list[Delivery], tally: _Tally) -> None:
+def _give_back(queue: QueuePort, deliveries: list[Delivery], tally: Tally) -> None:
     """Return unstarted (or interrupted) deliveries at once instead of at lease expiry."""
     for delivery in deliveries:
         if isinstance(queue.nack(delivery, delay=0.0), Failure):
