@@ -2,8 +2,10 @@
 
 The env.py block of docs/howto/alembic.md is written out as the migration environment,
 over a small application module whose ``Entities`` map one table. Autogenerate must see
-exactly that table (never another table of the shared database), ``upgrade head`` must
-create it so a unit of work can use it, and ``downgrade base`` must remove it.
+exactly that table and the outbox table ``portside_outbox`` of the same metadata (never
+another table of the shared database), ``upgrade head`` must create both so a unit of
+work can use them and a relay can move its messages (ids never reused after the table
+emptied), and ``downgrade base`` must remove them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pytest
 from returns.result import Success
 from sqlalchemy import inspect
 
+from portside.adapters.memory import MemoryQueue
+from portside.adapters.outbox import OutboxRelay, RelayReport
 from portside.adapters.sqlalchemy import Database, make_engine
 
 alembic = pytest.importorskip("alembic")
@@ -97,6 +101,22 @@ def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def _relay_through_the_migrated_outbox(database: Database) -> None:
+    """The migrated outbox works as create_all's: relayed once, ids never reused."""
+    queue = MemoryQueue()
+    relay = OutboxRelay(database, queue)
+    assert relay.relay_once() == Success(RelayReport(published=1, held_back=0))
+    with database.unit_of_work() as uow:  # the table is empty now: a new id all the same
+        assert uow.publish("orders", b"order 2") == Success(None)
+        assert uow.commit() == Success(None)
+    assert relay.relay_once() == Success(RelayReport(published=1, held_back=0))
+    deliveries = queue.receive("orders", "shipping", "s1", max_messages=10).unwrap()
+    assert [d.message.body for d in deliveries] == [b"order 1", b"order 2"]
+    keys = [d.message.dedupe_key for d in deliveries]
+    assert len(set(keys)) == 2, keys
+    assert relay.lag() == Success(0.0)
+
+
 def test_the_how_tos_env_py_migrates_up_and_down(
     app_module: Any, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,9 +143,11 @@ def test_the_how_tos_env_py_migrates_up_and_down(
         try:
             with database.unit_of_work() as uow:
                 uow.repository(app_module.Order).add(app_module.Order(1, "tea"))
+                assert uow.publish("orders", b"order 1") == Success(None)
                 assert uow.commit() == Success(None)
             with database.unit_of_work() as uow:
                 assert uow.repository(app_module.Order).get(1).unwrap().item == "tea"
+            _relay_through_the_migrated_outbox(database)
         finally:
             database.close()
 
