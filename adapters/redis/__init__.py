@@ -6,6 +6,8 @@
   and under memory pressure (a ``QueueDurability``, for start-up and health checks);
   ``QueueNotDurable`` is raised by ``RedisQueue(require_durable=True)`` when it cannot.
 - ``AsyncRedisCache``: ``RedisCache``'s twin over ``redis.asyncio`` (``connect_async``).
+- ``AsyncRedisQueue``: ``RedisQueue``'s twin over ``redis.asyncio`` (the same operations,
+  scripts and keys; only the I/O is awaited).
 - ``RedisOptions`` and ``connect(url, options)``: the client both adapters build, with
   portside's timeouts and redis-py's own retries off (each call path has one retry owner).
 """
@@ -28,9 +30,11 @@ if TYPE_CHECKING:
         RedisQueue,
         queue_durability,
     )
+    from portside.adapters.redis._queue._async_adapter import AsyncRedisQueue
 
 __all__ = [
     "AsyncRedisCache",
+    "AsyncRedisQueue",
     "QueueDurability",
     "QueueNotDurable",
     "RedisCache",
@@ -46,6 +50,7 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "AsyncRedisCache": "portside.adapters.redis._async_cache",
+        "AsyncRedisQueue": "portside.adapters.redis._queue._async_adapter",
         "QueueDurability": "portside.adapters.redis._queue",
         "QueueNotDurable": "portside.adapters.redis._queue",
         "RedisCache": "portside.adapters.redis._cache",

@@ -16,7 +16,6 @@ may be applied in part, like one cut by a ``TimedOut``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -24,7 +23,7 @@ import attrs
 import redis.asyncio as aioredis
 from returns.result import Failure, Result, Success
 
-from portside.adapters.redis._async_client import connect_async
+from portside.adapters.redis._async_client import CallGate, connect_async
 from portside.adapters.redis._cache._adapter import (
     _MISS,
     _OK,
@@ -77,18 +76,12 @@ class AsyncRedisCache(AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill):
     url: str = attrs.field(default="", converter=redacted_url)
     _prefix: str = attrs.field(init=False, repr=False)
     _scripts: dict[str, Any] = attrs.field(init=False, repr=False)
-    _gate: asyncio.Semaphore = attrs.field(init=False, repr=False)
-    _wait: float = attrs.field(init=False, repr=False)
+    _gate: CallGate = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._prefix = check_namespace(self._namespace) + "|"
-        # Calls take turns for the pool's connections first come, first served: redis-py's
-        # blocking pool lets a task that just released a connection take one again ahead
-        # of the waiters, and under 1,000 tasks on 50 connections some waited past their
-        # bound (measured: bursts of Unavailable every few seconds; none with this gate).
-        pool = self.client.connection_pool
-        self._gate = asyncio.Semaphore(max(1, int(getattr(pool, "max_connections", 50))))
-        self._wait = float(getattr(pool, "timeout", None) or 1.0)
+        # Calls take turns for the pool's connections first come, first served (see CallGate).
+        self._gate = CallGate(self.client)
         # The sync adapter's .lua files; an AsyncScript loads itself on first use (EVALSHA,
         # then SCRIPT LOAD on NOSCRIPT) like the sync Script.
         self._scripts = {
@@ -112,17 +105,14 @@ class AsyncRedisCache(AsyncCachePort, AsyncCompareAndDelete, AsyncLockedFill):
         self, operation: str, retry: bool, fn: Callable[..., Awaitable[Any]], *args: Any
     ) -> Any:
         """``await fn(*args)`` in turn, or the mapped ``ServiceError`` (returned, not raised)."""
-        try:
-            async with asyncio.timeout(self._wait):
-                await self._gate.acquire()
-        except TimeoutError as exc:
+        if not await self._gate.enter():
             return Unavailable(
                 service=SERVICE, operation=operation, message="no Redis connection free in time"
-            ).caused_by(exc)
+            )
         try:
             return await self._attempt(operation, retry, fn, *args)
         finally:
-            self._gate.release()
+            self._gate.leave()
 
     async def _attempt(
         self, operation: str, retry: bool, fn: Callable[..., Awaitable[Any]], *args: Any

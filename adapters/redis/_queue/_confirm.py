@@ -9,49 +9,48 @@ retry). Which step follows the write depends on the server
 failover), else ``WAITAOF 1 0`` on Redis 7.2+, nothing with ``appendfsync always``
 (the server fsyncs before it answers). Without any of them the write is stored but
 unconfirmed: ``TimedOut``. A write a demoted primary refused (``READONLY``, after a
-Sentinel failover) was not stored: it is sent once more, to the new primary.
+Sentinel failover) was not stored: the driver sends it once more, to the new primary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Generator
 from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from portside.adapters.redis._client import REDIS_ERRORS, map_error, refused_by_replica
+from portside.adapters.redis._client import REDIS_ERRORS, map_error
 from portside.adapters.redis._queue._durability import Confirmation
 from portside.adapters.redis._queue._layout import SERVICE
-from portside.adapters.redis._queue._nodes import QueueClient, node_for
+from portside.adapters.redis._queue._steps import Batch, Call, Step
 from portside.domain._errors import ServiceError, TimedOut
 
 __all__ = ["write_confirmed"]
 
 
 def write_confirmed(
-    client: QueueClient,
     key: bytes,
     how: Confirmation,
     timeout: float,
-    write: Callable[[Any], None],
+    write: Call,
     operation: str,
-) -> Result[Any, ServiceError]:
-    """The reply of the command ``write`` adds to a pipeline, once the server confirmed it.
+    scripts: tuple[str, ...] = (),
+) -> Generator[Step, Any, Result[Any, ServiceError]]:
+    """The reply of ``write`` (one command writing ``key``), once the server confirmed it.
 
-    ``key`` is the key written: on a cluster the pipeline goes to the node holding it.
-
-    ``TimedOut`` (the write may be stored) when the confirmation did not come within
-    ``timeout`` seconds or this server has no way to give one; the connection errors
-    of any command otherwise.
+    ``scripts`` names the queue scripts ``write`` runs; on a cluster the pipeline goes
+    to the node holding ``key``. ``TimedOut`` (the write may be
+    stored) when the confirmation did not come within ``timeout`` seconds or this
+    server has no way to give one; the connection errors of any command otherwise.
     """
     milliseconds = max(1, int(timeout * 1000))
+    commands: tuple[tuple[Any, ...], ...] = (write.command,)
+    if how is Confirmation.WAITAOF:
+        commands += (("WAITAOF", 1, 0, milliseconds),)
+    elif how is Confirmation.REPLICA:
+        commands += (("WAIT", 1, milliseconds),)
     try:
-        try:
-            replies = _send(client, key, how, milliseconds, write)
-        except REDIS_ERRORS as exc:
-            if not refused_by_replica(exc):
-                raise
-            replies = _send(client, key, how, milliseconds, write)
+        replies: list[Any] = yield Batch(commands, True, scripts, key)
     except REDIS_ERRORS as exc:
         return Failure(map_error(exc, service=SERVICE, operation=operation))
     if how is Confirmation.NONE:
@@ -78,21 +77,3 @@ def write_confirmed(
             )
         )
     return Success(replies[0])
-
-
-def _send(
-    client: QueueClient,
-    key: bytes,
-    how: Confirmation,
-    milliseconds: int,
-    write: Callable[[Any], None],
-) -> list[Any]:
-    """The replies of the write and its confirmation step, sent in one pipeline."""
-    with node_for(client, key).pipeline(transaction=False) as pipe:
-        write(pipe)
-        if how is Confirmation.WAITAOF:
-            pipe.execute_command("WAITAOF", 1, 0, milliseconds)  # type: ignore[no-untyped-call]
-        elif how is Confirmation.REPLICA:
-            pipe.execute_command("WAIT", 1, milliseconds)  # type: ignore[no-untyped-call]
-        replies: list[Any] = pipe.execute()
-    return replies

@@ -1,37 +1,52 @@
-"""The Redis queue's state and plumbing: its settings, scripts and per-name caches.
+"""The Redis queue's state and plumbing, without I/O: settings, scripts, per-name caches.
 
-``RedisQueue`` (in ``_adapter``) is this plus the port's operations. Here live what every
-operation leans on: the attrs fields, script registration and the EVALSHA call that
-reloads scripts after a NOSCRIPT, the error mapping, and the caches that turn (already
-validated) names into encoded keys and ready-made hot calls once per name.
+``RedisQueue`` and ``AsyncRedisQueue`` are this plus a driver that sends the steps of the
+operations (``_steps``). Here live what every operation leans on: the attrs fields,
+script registration, the error mapping, the start-up verdict on the server's durability,
+the helpers several operations share (adoption of orphans, reading a settle script's
+answer, choosing how a durable publish confirms) and the caches that turn (already
+validated) names into encoded keys and ready-made hot calls once per name. The client
+is a ``redis.Redis`` or a ``redis.asyncio.Redis``: nothing here sends a command.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any, Final
+import math
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import attrs
 import redis
-from redis.commands.core import Script
-from returns.result import Failure
+from returns.result import Failure, Result, Success
 
 from portside.adapters.clock import SystemClock
-from portside.adapters.redis._client import map_error, refused_by_replica
+from portside.adapters.redis._client import REDIS_ERRORS, map_error
 from portside.adapters.redis._queue._durability import (
+    Confirmation,
     QueueDurability,
     QueueNotDurable,
-    queue_durability,
 )
-from portside.adapters.redis._queue._layout import SERVICE, GroupCalls, TopicKeys, receive_flags
-from portside.adapters.redis._queue._nodes import QueueClient, encoder_of, socket_timeout
-from portside.adapters.redis._queue._scripts import SCRIPTS, script_text
+from portside.adapters.redis._queue._layout import (
+    SERVICE,
+    GroupCalls,
+    GroupKeys,
+    TopicKeys,
+    receive_flags,
+)
+from portside.adapters.redis._queue._nodes import encoder_of, socket_timeout
+from portside.adapters.redis._queue._scripts import SCRIPTS, AdoptPage, Settled, script_text
+from portside.adapters.redis._queue._steps import Call, ReadDurability, Step
 from portside.domain._errors import ServiceError
+from portside.domain._queue import Delivery
 from portside.ports._clock import Clock
 from portside.ports.queue_rules import QueueOptions
 
-__all__ = ["QueueCore", "check_namespace"]
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+    from redis.cluster import RedisCluster
+
+__all__ = ["QueueCore", "check_namespace", "nogroup"]
 
 _LOG: Final = logging.getLogger("portside.queue.redis")
 #: Bounds the per-name caches of a process that keeps inventing names.
@@ -55,16 +70,28 @@ def check_namespace(namespace: object) -> None:
         raise ValueError("queue namespace must be printable and hold none of | * ? [ ] \\ { }")
 
 
-@attrs.define
-class QueueCore:
-    """The fields and shared machinery of ``RedisQueue`` (see there); not a queue itself.
+#: The client a queue runs on: one server or a cluster (blocking), or asyncio.
+C = TypeVar("C", bound="redis.Redis | RedisCluster | aioredis.Redis")
+#: Bounds the adoption schedule of a process that keeps inventing group names.
+_MAX_GROUPS: Final = 4096
 
-    Building one registers the queue scripts and checks the server's eviction policy.
+
+def nogroup(exc: BaseException) -> bool:
+    """Whether Redis answered that the stream or its consumer group does not exist."""
+    return "NOGROUP" in str(exc)
+
+
+@attrs.define
+class QueueCore(Generic[C]):
+    """The fields and shared machinery of ``RedisQueue`` and ``AsyncRedisQueue``; not a queue.
+
+    Building one checks the namespace and registers the queue scripts (no I/O); the
+    adapter reads the server's durability (``durability_found`` judges the answer).
     """
 
     # The client's repr names the server; kept out of ours all the same. A
     # ``RedisCluster`` routes every call by its keys: a topic's keys share one slot.
-    client: QueueClient = attrs.field(repr=False)
+    client: C = attrs.field(repr=False)
     clock: Clock = attrs.field(factory=SystemClock)
     options: QueueOptions = attrs.field(factory=QueueOptions)
     namespace: str = "portside:queue"
@@ -87,7 +114,8 @@ class QueueCore:
     _next_adoption: dict[tuple[str, str], float] = attrs.field(factory=dict, init=False, repr=False)
     #: Groups found missing on the server and not yet created again (logged once).
     _vanished: set[tuple[str, str]] = attrs.field(factory=set, init=False, repr=False)
-    _scripts: dict[str, Script] = attrs.field(factory=dict, init=False, repr=False)
+    #: ``Script`` or ``AsyncScript`` objects by name (a pipeline loads them when needed).
+    _scripts: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
     _receive_flags: dict[tuple[bool, bool], bytes] = attrs.field(
         factory=dict, init=False, repr=False
     )
@@ -105,11 +133,9 @@ class QueueCore:
             self._scripts[name] = self.client.register_script(script_text(name))
         # Encoded once: the receive script takes its settings as one argument.
         self._receive_flags.update(receive_flags(self.options))
-        self._check_durability()
 
-    def _check_durability(self) -> None:
-        """Read what the server promises; warn (or refuse to start) when it can lose work."""
-        report = queue_durability(self.client)
+    def durability_found(self, report: Result[QueueDurability, ServiceError]) -> None:
+        """Judge what the server promises: log it, warn, or refuse (``QueueNotDurable``)."""
         if type(report) is Failure:
             if self.require_durable:
                 raise QueueNotDurable(f"cannot check the Redis queue's durability: {report}")
@@ -148,38 +174,9 @@ class QueueCore:
             self._calls[topic, group, consumer] = calls
         return calls
 
-    def _call(self, command: tuple[Any, ...]) -> Any:
-        """Send one EVALSHA command; on NOSCRIPT load every script and send it again.
-
-        A command a demoted primary refused (``READONLY``, after a Sentinel failover)
-        was not applied: it is sent once more, on a connection to the new primary.
-        """
-        try:
-            return self._send(command)
-        except redis.exceptions.ConnectionError as exc:
-            if not refused_by_replica(exc):
-                raise
-        return self._send(command)
-
-    def _send(self, command: tuple[Any, ...]) -> Any:
-        try:
-            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-        except redis.exceptions.NoScriptError:
-            self._load_scripts()
-            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
-
-    def _load_scripts(self) -> None:
-        """Load every queue script (on a cluster redis-py sends each to every primary).
-
-        A restarted server or a SCRIPT FLUSH lost them all; a script's SHA is its
-        text's, so loading gives the same SHA back and cached calls stay valid.
-        """
-        for script in self._scripts.values():
-            self.client.script_load(script.script)
-
-    def _run(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """EVALSHA the named script, loading it first if the server does not know it."""
-        return self._call(("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args))
+    def _script(self, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Call:
+        """The step that runs the named script (``EVALSHA``; the driver loads it if needed)."""
+        return Call(("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args))
 
     def _group_vanished(self, topic: str, group: str, operation: str) -> None:
         """Log, once, that the server lost a group this process used, and recreate it.
@@ -205,3 +202,78 @@ class QueueCore:
     def _flags(self, create: bool, waiting: float) -> bytes:
         """The receive script's last argument: settings and switches in one string."""
         return self._receive_flags[create, waiting > 0]
+
+    # -- steps several operations share ---------------------------------------------
+
+    def _adopt(self, topic: str, group: str) -> Generator[Step, Any, None]:
+        """Adopt the group's orphans now and schedule the next pass (Redis errors raise).
+
+        Pages XAUTOCLAIM to the end: every entry this adapter reads gets its lease in
+        the same script, so an entry pending with neither a record nor a live batch
+        lease lost it (eviction, deleted keys, a partial restore) or was read by a
+        client outside the adapter: it is made due now whatever its idle time.
+        """
+        if len(self._next_adoption) >= _MAX_GROUPS:
+            self._next_adoption.clear()
+        yield from self._adopt_pages(group, self._topic_keys(topic).group(group))
+        # Only once it went through: a pass a Redis error cut short is tried again.
+        self._next_adoption[topic, group] = self.clock.now() + self.options.lease_timeout
+
+    def _adopt_pages(self, group: str, keys: GroupKeys) -> Generator[Step, Any, None]:
+        if not (yield Call(("EXISTS", keys.stream))):
+            return
+        cursor: bytes | str = "0-0"
+        while True:
+            args = [group, 0, cursor, repr(self.clock.now())]
+            try:
+                page = AdoptPage.of((yield self._script("adopt", keys.settle, args)))
+            except redis.exceptions.ResponseError as exc:
+                if nogroup(exc):
+                    return  # the group does not exist yet: nothing to adopt
+                raise
+            if page.adopted:
+                _LOG.warning(
+                    "adopted %d pending messages of group %r without a lease record",
+                    page.adopted,
+                    group,
+                )
+            if page.last:
+                return
+            cursor = page.cursor
+
+    def _due_for_adoption(self, topic: str, group: str) -> bool:
+        """Whether this process should page through the group's pending entries now."""
+        return self.clock.now() >= self._next_adoption.get((topic, group), -math.inf)
+
+    def _settled(
+        self, delivery: Delivery, operation: str, step: Call
+    ) -> Generator[Step, Any, Result[Settled, ServiceError]]:
+        """What a settle script answered; a group that vanished is ``NOT_PENDING``.
+
+        Nothing of a vanished group is pending any more, so settling one of its
+        deliveries is refused like any delivery that is no longer live (as on the fake).
+        """
+        try:
+            return Success(Settled((yield step)))
+        except redis.exceptions.ResponseError as exc:
+            if not nogroup(exc):
+                return self._fail(exc, operation)
+            self._group_vanished(delivery.message.topic, delivery.group, operation)
+            return Success(Settled.NOT_PENDING)
+        except REDIS_ERRORS as exc:
+            return self._fail(exc, operation)
+
+    def _confirmation(self) -> Generator[Step, Any, Confirmation]:
+        """How this server confirms a write (read again when start-up could not tell)."""
+        if self.durability is None:
+            found = yield ReadDurability()
+            if type(found) is Success:
+                self.durability = found.unwrap()
+        return Confirmation.NONE if self.durability is None else self.durability.confirmation
+
+    def _check_durability(self) -> Generator[Step, Any, Result[QueueDurability, ServiceError]]:
+        """Read again what the server can promise the queue, and keep the answer."""
+        found: Result[QueueDurability, ServiceError] = yield ReadDurability()
+        if type(found) is Success:
+            self.durability = found.unwrap()
+        return found

@@ -1,9 +1,12 @@
 """What the Redis queue can promise on a given server: persistence, eviction, replicas.
 
-``queue_durability(client)`` reads ``appendonly``, ``appendfsync``, ``save`` and
+``queue_durability(client)`` (in ``_drive``: it sends the steps of ``read_server`` to
+every primary) reads ``appendonly``, ``appendfsync``, ``save`` and
 ``maxmemory-policy`` (``CONFIG GET``), the replicas (``INFO replication``) and whether
 the server has ``WAITAOF`` (Redis 7.2+), and says in one sentence what survives a
-restart. ``RedisQueue`` runs it at start-up (a WARNING when the answer is not
+restart (``read_server`` is one server's read as steps, for either driver; the
+asyncio queue reads its one server with ``read_durability``). ``RedisQueue`` runs it
+at start-up (a WARNING when the answer is not
 "everything acknowledged survives", or ``QueueNotDurable`` when asked to refuse), and
 its durable publish uses it to choose how to confirm a write.
 
@@ -15,6 +18,7 @@ least any primary promises, each problem named with its node.
 from __future__ import annotations
 
 import enum
+from collections.abc import Generator
 from typing import Any
 
 import attrs
@@ -22,10 +26,17 @@ import redis
 from returns.result import Failure, Result, Success
 
 from portside.adapters.redis._client import REDIS_ERRORS, map_error
-from portside.adapters.redis._queue._nodes import QueueClient, primaries
+from portside.adapters.redis._queue._steps import Call, Step
 from portside.domain._errors import ServiceError
 
-__all__ = ["Confirmation", "QueueDurability", "QueueNotDurable", "queue_durability"]
+__all__ = [
+    "Confirmation",
+    "QueueDurability",
+    "QueueNotDurable",
+    "read_durability",
+    "read_server",
+    "weakest_of",
+]
 
 
 class QueueNotDurable(RuntimeError):
@@ -93,41 +104,32 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _config(client: redis.Redis, name: str) -> str | None:
+def _config(name: str) -> Generator[Step, Any, str | None]:
     """One ``CONFIG GET`` value, ``None`` when the server refuses ``CONFIG``."""
     try:
-        reply: Any = client.config_get(name)
+        reply: Any = yield Call(("CONFIG GET", name))
     except redis.exceptions.ResponseError:
         return None  # managed services often refuse CONFIG
     return _text(reply.get(name, reply.get(name.encode())))
 
 
-def queue_durability(client: QueueClient) -> Result[QueueDurability, ServiceError]:
-    """Read what the server (or every primary of the cluster) behind ``client`` can promise.
-
-    ``Failure(Unavailable)`` / ``Failure(TimedOut)`` when a server cannot be reached or
-    does not answer; settings a server will not show are reported as unknown. On a
-    cluster the report is the weakest primary's (see the module).
-    """
-    found: list[tuple[str, QueueDurability]] = []
+def read_durability() -> Generator[Step, Any, Result[QueueDurability, ServiceError]]:
+    """``queue_durability`` of one server, as steps (for the asyncio driver)."""
     try:
-        for name, node in primaries(client):
-            found.append((name, _read(node)))
+        return Success((yield from read_server()))
     except REDIS_ERRORS as exc:
         return Failure(map_error(exc, service="redis-queue", operation="durability"))
-    if len(found) == 1:
-        return Success(found[0][1])
-    return Success(_weakest(found))
 
 
-def _read(client: redis.Redis) -> QueueDurability:
-    """One server's report (its Redis errors propagate)."""
-    appendonly = _config(client, "appendonly")
-    appendfsync = _config(client, "appendfsync")
-    save = _config(client, "save")
-    policy = _config(client, "maxmemory-policy")
-    info: Any = client.info("replication")
-    version: Any = client.info("server").get("redis_version", "0")
+def read_server() -> Generator[Step, Any, QueueDurability]:
+    """One server's report, as steps (its Redis errors propagate)."""
+    appendonly = yield from _config("appendonly")
+    appendfsync = yield from _config("appendfsync")
+    save = yield from _config("save")
+    policy = yield from _config("maxmemory-policy")
+    info: Any = yield Call(("INFO", "replication"))
+    server: Any = yield Call(("INFO", "server"))
+    version = server.get("redis_version", "0")
     major_minor = tuple(int(part) for part in str(version).split(".")[:2] if part.isdigit())
     return _report(
         None if appendonly is None else appendonly == "yes",
@@ -139,7 +141,7 @@ def _read(client: redis.Redis) -> QueueDurability:
     )
 
 
-def _weakest(found: list[tuple[str, QueueDurability]]) -> QueueDurability:
+def weakest_of(found: list[tuple[str, QueueDurability]]) -> QueueDurability:
     """One report for several primaries: every setting at the least any of them promises.
 
     A durable publish may land on any primary, so its confirmation (derived from these

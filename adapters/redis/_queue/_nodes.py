@@ -10,10 +10,13 @@ the start-up checks, which read every primary. Those get it here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.cluster import RedisCluster
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 __all__ = ["QueueClient", "encoder_of", "node_for", "primaries", "socket_timeout"]
 
@@ -44,7 +47,7 @@ def primaries(client: QueueClient) -> list[tuple[str, redis.Redis]]:
     return [(str(where), client)]
 
 
-def socket_timeout(client: QueueClient) -> float | None:
+def socket_timeout(client: QueueClient | aioredis.Redis) -> float | None:
     """The client's socket timeout in seconds, ``None`` when it has none."""
     if isinstance(client, RedisCluster):
         kwargs: dict[str, Any] = client.get_connection_kwargs()  # type: ignore[no-untyped-call]
@@ -54,6 +57,6 @@ def socket_timeout(client: QueueClient) -> float | None:
     return float(timeout) if timeout else None
 
 
-def encoder_of(client: QueueClient) -> Any:
+def encoder_of(client: QueueClient | aioredis.Redis) -> Any:
     """The client's own encoder, so pre-encoded bytes are what redis-py would send."""
     return client.get_encoder()

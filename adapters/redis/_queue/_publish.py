@@ -1,20 +1,24 @@
-"""The checked side of the Redis queue's publishing: every argument, then what is sent.
+"""The Redis queue's publishing: every argument checked, then what is sent (as steps).
 
 Every ``publish`` is checked and laid out as a stream entry here (see ``_layout``),
 and a publish with a dedupe key is sent (and safely repeated) here. ``publish_many`` gets
 its batch checked and its script arguments built here: once per batch, not per body.
+``publish`` and ``publish_many`` are the operations both adapters drive (``_steps``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from returns.result import Failure, Result, Success
 
 from portside.adapters.codec import encode
 from portside.adapters.redis._client import REDIS_ERRORS, map_error
+from portside.adapters.redis._queue._confirm import write_confirmed
+from portside.adapters.redis._queue._core import QueueCore
 from portside.adapters.redis._queue._layout import SERVICE, TopicKeys
+from portside.adapters.redis._queue._steps import Call, Op, Step
 from portside.domain._errors import ServiceError, TimedOut, Unavailable
 from portside.ports._clock import Clock
 from portside.ports.queue_rules import (
@@ -26,7 +30,15 @@ from portside.ports.queue_rules import (
     check_publish_batch,
 )
 
-__all__ = ["PublishBatch", "batch_args", "checked_fields", "dedupe_call", "publish_deduped"]
+__all__ = [
+    "PublishBatch",
+    "batch_args",
+    "checked_fields",
+    "dedupe_call",
+    "publish",
+    "publish_deduped",
+    "publish_many",
+]
 
 
 def checked_fields(
@@ -125,24 +137,20 @@ def dedupe_call(
 
 
 def publish_deduped(
-    run: Callable[[str, Sequence[Any], Sequence[Any]], Any],
-    keys: TopicKeys,
-    dedupe_key: str,
-    fields: list[Any],
-    options: QueueOptions,
-    retries: int,
-) -> Result[str, ServiceError]:
+    queue: QueueCore[Any], keys: TopicKeys, dedupe_key: str, fields: list[Any]
+) -> Generator[Step, Any, Result[str, ServiceError]]:
     """Publish ``fields`` through the PUBLISH script, stored once per ``dedupe_key``.
 
-    ``run`` sends a named queue script. A connection failure or timeout is repeated
-    up to ``retries`` times (the key makes that safe); then, like any other Redis
-    error, it is the ``Unavailable`` or ``TimedOut`` it maps to.
+    A connection failure or timeout is repeated up to ``queue.dedupe_retries`` times
+    (the key makes that safe); then, like any other Redis error, it is the
+    ``Unavailable`` or ``TimedOut`` it maps to.
     """
-    script_keys, args = dedupe_call(keys, dedupe_key, fields, options)
-    tries = 1 + retries
+    script_keys, args = dedupe_call(keys, dedupe_key, fields, queue.options)
+    step = queue._script("publish", script_keys, args)
+    tries = 1 + queue.dedupe_retries
     for attempt in range(tries):
         try:
-            reply = run("publish", script_keys, args)
+            reply = yield step
         except REDIS_ERRORS as exc:
             error = map_error(exc, service=SERVICE, operation="publish")
             if attempt + 1 < tries and isinstance(error, Unavailable | TimedOut):
@@ -150,3 +158,69 @@ def publish_deduped(
             return Failure(error)
         return Success(reply.decode())
     raise AssertionError("unreachable: the loop returns")  # pragma: no cover
+
+
+def publish(
+    queue: QueueCore[Any],
+    topic: str,
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    dedupe_key: str | None,
+    delay: float,
+) -> Op[str]:
+    """``QueuePort.publish``: a bare XADD, the PUBLISH script with a dedupe key, or durably."""
+    fields = checked_fields(topic, body, headers, dedupe_key, delay, queue.options, queue.clock)
+    if type(fields) is Failure:
+        return fields
+    keys = queue._topic_keys(topic)
+    if queue.durable_publish:
+        how = yield from queue._confirmation()
+        if dedupe_key is None:
+            write = Call(("XADD", keys.stream, b"*", *fields.unwrap()))
+            confirmed = yield from write_confirmed(
+                keys.stream, how, queue.confirm_timeout, write, "publish"
+            )
+        else:
+            script_keys, args = dedupe_call(keys, dedupe_key, fields.unwrap(), queue.options)
+            write = queue._script("publish", script_keys, args)
+            confirmed = yield from write_confirmed(
+                keys.stream, how, queue.confirm_timeout, write, "publish", ("publish",)
+            )
+        return confirmed.map(lambda added: added.decode())
+    if dedupe_key is None:
+        # Nothing to check first: a bare XADD, the same command a raw client sends
+        # (a raw command skips xadd()'s dict-to-list work).
+        try:
+            added = yield Call(("XADD", keys.stream, b"*", *fields.unwrap()))
+        except REDIS_ERRORS as exc:
+            return queue._fail(exc, "publish")
+        return Success(added.decode())
+    return (yield from publish_deduped(queue, keys, dedupe_key, fields.unwrap()))
+
+
+def publish_many(
+    queue: QueueCore[Any], topic: str, bodies: Iterable[bytes], headers: Mapping[str, str] | None
+) -> Op[list[str]]:
+    """``QueuePort.publish_many``: one atomic script call (confirmed when durable).
+
+    Bad input fails the whole batch before anything is sent. A batch that timed out
+    may have been stored (whole); it is not repeated.
+    """
+    batch = batch_args(topic, bodies, headers, queue.options, queue.clock)
+    if type(batch) is Failure:
+        return batch
+    if not batch.unwrap().size:
+        return Success([])
+    stream = queue._topic_keys(topic).stream
+    step = queue._script("publish_many", [stream], batch.unwrap().args)
+    if queue.durable_publish:
+        how = yield from queue._confirmation()
+        confirmed = yield from write_confirmed(
+            stream, how, queue.confirm_timeout, step, "publish_many", ("publish_many",)
+        )
+        return confirmed.map(lambda replies: [reply.decode() for reply in replies])
+    try:
+        replies = yield step
+    except REDIS_ERRORS as exc:
+        return queue._fail(exc, "publish_many")
+    return Success([reply.decode() for reply in replies])
