@@ -34,6 +34,7 @@ __all__ = [
     "check_llm",
     "check_services",
     "down",
+    "health_body",
     "is_stale",
     "queue_status",
     "status_of",
@@ -222,6 +223,24 @@ def _report_of(services: Services) -> _Report:
         if report is None:
             report = services.health_report = _Report()
         return report
+
+
+def health_body(rows: list[CheckRow]) -> tuple[dict[str, Any], int]:
+    """The JSON body and status code of a ``/healthz`` answer: 200 when all are ok, else 503."""
+    healthy = all(row.ok for row in rows)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "services": [
+            {
+                "service": r.service,
+                "adapter": r.adapter,
+                "status": r.status,
+                "latency_ms": round(r.latency_ms, 2),
+            }
+            for r in rows
+        ],
+    }
+    return body, 200 if healthy else 503
 
 
 def is_stale(rows: object, taken_at: float, now: float, age_limit: float) -> bool:

@@ -38,7 +38,7 @@ import os  # noqa: E402 - after the one-line missing-extra check
 import flask  # noqa: E402
 from flask_sqlalchemy import SQLAlchemy  # noqa: E402
 
-from portside.adapters.app._health import check_services  # noqa: E402
+from portside.adapters.app._health import check_services, health_body  # noqa: E402
 from portside.adapters.app._services import Services, build_services  # noqa: E402
 from portside.adapters.app._settings import load_settings  # noqa: E402
 from portside.adapters.entities import Entities  # noqa: E402
@@ -118,21 +118,7 @@ def _close_request_unit_of_work(exc: BaseException | None) -> None:
 
 
 def _health() -> tuple[dict[str, Any], int]:
-    rows = check_services(current_services())
-    healthy = all(row.ok for row in rows)
-    body = {
-        "status": "ok" if healthy else "degraded",
-        "services": [
-            {
-                "service": r.service,
-                "adapter": r.adapter,
-                "status": r.status,
-                "latency_ms": round(r.latency_ms, 2),
-            }
-            for r in rows
-        ],
-    }
-    return body, 200 if healthy else 503
+    return health_body(check_services(current_services()))
 
 
 def init_db(

@@ -14,6 +14,7 @@ import pytest
         ("openai", "portside.adapters.openai", "openai"),
         ("redis", "portside.adapters.redis", "redis"),
         ("flask", "portside.adapters.app.flask", "flask"),
+        ("fastapi", "portside.adapters.app.fastapi", "fastapi"),
         ("hypothesis", "portside.adapters.testing", "testing"),
     ],
 )
