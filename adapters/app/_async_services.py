@@ -23,7 +23,7 @@ from typing import Any, Protocol, Self, TypeVar
 import attrs
 
 from portside.adapters.app._clients import redis_options
-from portside.adapters.app._services import announce
+from portside.adapters.app._services import announce, queue_options, redis_queue_url
 from portside.adapters.app._settings import Settings, load_settings, redact_url
 from portside.adapters.clock import SystemClock
 from portside.adapters.entities import Entities
@@ -155,13 +155,17 @@ def _build_cache(settings: Settings, clock: Clock) -> tuple[AsyncCachePort, str]
 
 
 def _build_queue(settings: Settings, clock: Clock) -> tuple[AsyncQueuePort, str]:
-    from portside.adapters.memory import AsyncMemoryQueue
-    from portside.ports.queue_rules import QueueOptions
+    options = queue_options(settings)
+    url = redis_queue_url(settings)
+    if url is not None:
+        from portside.adapters.redis import AsyncRedisQueue
 
-    options = QueueOptions(
-        lease_timeout=settings.tuning.queue_lease,
-        max_deliveries=settings.tuning.queue_max_deliveries,
-    )
+        queue = AsyncRedisQueue.from_url(
+            url, clock=clock, options=options, namespace=f"{settings.tuning.namespace}:queue"
+        )
+        return queue, f"redis streams ({redact_url(url)})"
+    from portside.adapters.memory import AsyncMemoryQueue
+
     return AsyncMemoryQueue(clock=clock, options=options), "memory"
 
 

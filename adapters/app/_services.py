@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from portside.adapters.memory._uow import MemoryDatabase
     from portside.adapters.outbox import RelayLoop
     from portside.adapters.sqlalchemy import Database
+    from portside.ports.queue_rules import QueueOptions
 
 __all__ = [
     "Services",
@@ -160,15 +161,26 @@ def _build_cache(settings: Settings, clock: Clock) -> tuple[CachePort, str]:
     return MemoryCache(namespace=namespace, clock=clock), "memory"
 
 
-def _build_queue(settings: Settings, clock: Clock) -> tuple[QueuePort, str]:
+def queue_options(settings: Settings) -> QueueOptions:
+    """The queue's lease and delivery limits from the settings (sync and async roots)."""
     from portside.ports.queue_rules import QueueOptions
 
-    options = QueueOptions(
+    return QueueOptions(
         lease_timeout=settings.tuning.queue_lease,
         max_deliveries=settings.tuning.queue_max_deliveries,
     )
+
+
+def redis_queue_url(settings: Settings) -> str | None:
+    """The Redis URL the queue runs on, or ``None`` for the in-memory queue."""
     url = settings.connections.redis_url
-    if settings.uses_redis(settings.tuning.queue_backend) and url:
+    return url if settings.uses_redis(settings.tuning.queue_backend) and url else None
+
+
+def _build_queue(settings: Settings, clock: Clock) -> tuple[QueuePort, str]:
+    options = queue_options(settings)
+    url = redis_queue_url(settings)
+    if url is not None:
         from portside.adapters.redis._queue import RedisQueue
 
         queue = RedisQueue.from_url(
