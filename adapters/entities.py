@@ -20,7 +20,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import attrs
 from sqlalchemy import Column, ForeignKeyConstraint, MetaData, Table, UniqueConstraint
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapper, registry
 from sqlalchemy.orm.instrumentation import ClassManager
 from sqlalchemy.schema import sort_tables
@@ -399,12 +399,12 @@ class Entities:
     def __iter__(self) -> Iterator[EntitySpec[Any]]:
         return iter(self._specs.values())
 
-    def create_all(self, engine: Engine) -> None:
-        """Create the registered tables that do not exist yet."""
+    def create_all(self, engine: Engine | Connection) -> None:
+        """Create the registered tables that do not exist yet (on an engine or a connection)."""
         for metadata, tables in self._tables_by_metadata().items():
             metadata.create_all(engine, tables=tables)
 
-    def drop_all(self, engine: Engine) -> None:
+    def drop_all(self, engine: Engine | Connection) -> None:
         """Drop the registered tables (tests and throwaway databases)."""
         for metadata, tables in self._tables_by_metadata().items():
             metadata.drop_all(engine, tables=tables)

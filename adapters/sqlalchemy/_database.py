@@ -7,20 +7,21 @@ from typing import Any, Final
 
 import attrs
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from portside.adapters.entities import Entities
 from portside.adapters.sqlalchemy._connect import (
     CONNECT_TIMEOUT,
     STATEMENT_TIMEOUT,
+    async_driver_url,
     bound_connections,
     password_in_authority,
     server_options,
 )
 from portside.adapters.sqlalchemy._uow import SqlAlchemyUnitOfWork
 
-__all__ = ["DEFAULT_URL", "Database", "make_engine"]
+__all__ = ["DEFAULT_URL", "Database", "engine_arguments", "make_engine", "prepare_engine"]
 
 #: The embedded default: an SQLite file in the working directory.
 DEFAULT_URL: Final = "sqlite:///portside.db"
@@ -35,6 +36,42 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
     finally:
         cursor.close()
+
+
+def engine_arguments(
+    url: str | URL | None,
+    connect_timeout: float,
+    statement_timeout: float,
+    options: dict[str, Any],
+    *,
+    asynchronous: bool = False,
+) -> tuple[URL, dict[str, Any]]:
+    """The URL and keyword arguments an engine (sync or async) is created with.
+
+    The shared defaults, then ``options`` (see ``make_engine``).
+    """
+    parsed = password_in_authority(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)
+    if asynchronous:
+        parsed = async_driver_url(parsed)
+    kw: dict[str, Any] = {"pool_pre_ping": True}
+    dialect = parsed.get_backend_name()
+    if dialect in {"mysql", "mariadb"}:
+        kw["isolation_level"] = "READ COMMITTED"
+    connect_args = server_options(
+        dialect, connect_timeout, statement_timeout, driver=parsed.get_driver_name()
+    )
+    connect_args.update(options.pop("connect_args", {}))
+    if connect_args:
+        kw["connect_args"] = connect_args
+    kw.update(options)
+    return parsed, kw
+
+
+def prepare_engine(engine: Engine, statement_timeout: float) -> None:
+    """Install the per-connection set-up on ``engine`` (an async engine's ``sync_engine``)."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    bound_connections(engine, statement_timeout)
 
 
 def make_engine(
@@ -56,20 +93,9 @@ def make_engine(
     every repr. ``options`` go to ``create_engine`` and win over these defaults
     (``connect_args`` key by key). No connection is made here.
     """
-    parsed = password_in_authority(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)
-    kw: dict[str, Any] = {"pool_pre_ping": True}
-    dialect = parsed.get_backend_name()
-    if dialect in {"mysql", "mariadb"}:
-        kw["isolation_level"] = "READ COMMITTED"
-    connect_args = server_options(dialect, connect_timeout, statement_timeout)
-    connect_args.update(options.pop("connect_args", {}))
-    if connect_args:
-        kw["connect_args"] = connect_args
-    kw.update(options)
+    parsed, kw = engine_arguments(url, connect_timeout, statement_timeout, options)
     engine = create_engine(parsed, **kw)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    bound_connections(engine, statement_timeout)
+    prepare_engine(engine, statement_timeout)
     return engine
 
 

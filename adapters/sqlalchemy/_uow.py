@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
 import sqlalchemy.exc as sa_exc
 from returns.result import Failure, Result, Success
 from sqlalchemy import insert
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import NO_VALUE
 
@@ -52,7 +52,9 @@ class SqlAlchemyUnitOfWork(UnitLifecycle):
     applied (see ``UnitOfWork.commit``).
     """
 
-    session_factory: sessionmaker[Session] = attrs.field(repr=False)
+    #: a ``sessionmaker``, or any callable giving a new ``Session`` (the async unit's
+    #: gives the sync session of a new ``AsyncSession``)
+    session_factory: Callable[[], Session] = attrs.field(repr=False)
     entities: Entities = attrs.field(repr=False)
     _session: Session | None = attrs.field(default=None, init=False, repr=False)
     new: dict[_Identity, Any] = attrs.field(factory=dict, init=False, repr=False)

@@ -127,7 +127,9 @@ from portside.adapters.testing._throwaway_sentinel import (  # noqa: E402 - afte
 )
 from portside.adapters.testing._uow_async_backends import (  # noqa: E402 - after the extra check
     AsyncMemoryBackend,
+    AsyncSqlBackend,
     async_memory_backend,
+    async_sqlalchemy_backend,
 )
 from portside.adapters.testing._uow_backends import (  # noqa: E402 - after the extra check
     KitEntity,
@@ -152,6 +154,7 @@ __all__ = [
     "INVALID_EMBED",
     "KIT_OPTIONS",
     "AsyncMemoryBackend",
+    "AsyncSqlBackend",
     "Behaviour",
     "BlockingCache",
     "BlockingLLM",
@@ -202,6 +205,7 @@ __all__ = [
     "UowBackend",
     "UowContract",
     "async_memory_backend",
+    "async_sqlalchemy_backend",
     "cache_contract",
     "chat_body",
     "chat_requests",

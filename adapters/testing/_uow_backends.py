@@ -28,6 +28,7 @@ from sqlalchemy import (
     Uuid,
     delete,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.schema import sort_tables
 
 from portside.adapters.entities import Entities
@@ -40,6 +41,7 @@ __all__ = [
     "KitSchema",
     "MemoryBackend",
     "UowBackend",
+    "delete_rows",
     "kit_entities",
     "kit_schema",
     "memory_backend",
@@ -228,10 +230,8 @@ class _SqlBackend(UowBackend):
 
     def reset(self) -> None:
         assert self.database.engine is not None
-        tables = [spec.table for spec in self.database.entities]
         with self.database.engine.begin() as connection:
-            for table in reversed(sort_tables(tables)):  # children first
-                connection.execute(delete(table))
+            delete_rows(connection, self.database.entities)
 
     def close(self) -> None:
         try:
@@ -239,6 +239,12 @@ class _SqlBackend(UowBackend):
                 self.database.entities.drop_all(self.database.engine)
         finally:
             self.database.close()
+
+
+def delete_rows(connection: Connection, entities: Entities) -> None:
+    """Delete every row of ``entities``' tables, children first (the kit's reset)."""
+    for table in reversed(sort_tables([spec.table for spec in entities])):
+        connection.execute(delete(table))
 
 
 def sqlalchemy_backend(url: str, **engine_options: Any) -> Callable[[Entities], UowBackend]:
