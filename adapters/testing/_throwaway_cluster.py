@@ -34,7 +34,10 @@ class ThrowawayCluster:
     executable: str
     cli: str
     start_timeout: float = 20.0
+    #: More ``redis-server`` arguments for every node (``--cluster-node-timeout 1000``).
+    extra_args: tuple[str, ...] = ()
     _processes: list[subprocess.Popen[bytes]] = attrs.field(factory=list, init=False, repr=False)
+    _argv: list[list[str]] = attrs.field(factory=list, init=False, repr=False)
     _dirs: list[str] = attrs.field(factory=list, init=False, repr=False)
 
     @property
@@ -47,20 +50,17 @@ class ThrowawayCluster:
         for port in self.ports:
             workdir = tempfile.mkdtemp(prefix="redis-cluster-")
             self._dirs.append(workdir)
-            self._processes.append(
-                subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                    [
-                        self.executable,
-                        "--port", str(port), "--bind", "127.0.0.1",
-                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--save", "", "--appendonly", "no", "--dir", workdir,
-                        "--daemonize", "no", "--loglevel", "warning", "--logfile", "",
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+            self._argv.append(
+                [
+                    self.executable,
+                    "--port", str(port), "--bind", "127.0.0.1",
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                    "--save", "", "--appendonly", "no", "--dir", workdir,
+                    "--daemonize", "no", "--loglevel", "warning", "--logfile", "",
+                    *self.extra_args,
+                ]
             )  # fmt: skip
+            self._processes.append(self._spawn(port))
         for port in self.ports:
             self._wait(lambda port=port: self._ask(port, "PING") == "PONG", f"node {port}")
         created = subprocess.run(  # noqa: S603 - fixed argv, no shell
@@ -87,8 +87,11 @@ class ThrowawayCluster:
             "replica for every primary",
         )
 
-    def _ask(self, port: int, *command: str) -> str:
+    def ask(self, port: int, *command: str) -> str:
+        """``redis-cli -p port command...``'s output, stripped ("" when it did not answer)."""
         return redis_cli(self.cli, port, *command)
+
+    _ask = ask
 
     def _wait(self, ready: object, what: str) -> None:
         assert callable(ready)
@@ -101,6 +104,54 @@ class ThrowawayCluster:
                 return
             time.sleep(0.05)
         raise FaultToolError(f"throwaway cluster: no {what} within {self.start_timeout}s")
+
+    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            self._argv[self.ports.index(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def restart(self, port: int) -> None:
+        """Start the killed node on ``port`` again and wait until it serves as a replica.
+
+        It keeps its ``nodes.conf``, so it rejoins and follows the replica that took its
+        slots over.
+        """
+        self._processes[self.ports.index(port)] = self._spawn(port)
+        self._wait(
+            lambda: "master_link_status:up" in self._ask(port, "INFO", "replication"),
+            f"node {port} back as a replica",
+        )
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on ``port`` and reap it."""
+        process = self._processes[self.ports.index(port)]
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(timeout=self.start_timeout)
+
+    def wait_for_failover(self, port: int, timeout: float = 30.0) -> None:
+        """Wait until the killed primary on ``port`` is failed and its replica has its slots.
+
+        ``FaultToolError`` if that does not happen within ``timeout`` seconds.
+        """
+        survivor = next(p for p in self.ports if p != port)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self._ask(survivor, "CLUSTER", "NODES").splitlines():
+                fields = line.split()
+                # <id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> [slots]
+                # A failed node that lost its slots to its replica lists no slots.
+                if (
+                    len(fields) == 8
+                    and fields[1].startswith(f"127.0.0.1:{port}@")
+                    and "fail" in fields[2].split(",")
+                ):
+                    return
+            time.sleep(0.05)
+        raise FaultToolError(f"throwaway cluster: no failover of {port} within {timeout}s")
 
     def close(self) -> None:
         """SIGKILL every node, reap it and remove its directory."""
@@ -116,9 +167,15 @@ class ThrowawayCluster:
 
 @contextlib.contextmanager
 def throwaway_cluster(
-    executable: str | None = None, cli: str | None = None, attempts: int = 3
+    executable: str | None = None,
+    cli: str | None = None,
+    attempts: int = 3,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[ThrowawayCluster]:
     """A running :class:`ThrowawayCluster` on free loopback ports, torn down on exit.
+
+    ``extra_args`` go to every node's ``redis-server`` (a failover test passes
+    ``--cluster-node-timeout 1000``: Redis's default judges a node failed after 15 s).
 
     Killed and removed even when starting fails midway. ``FaultToolError`` when
     ``redis-server`` or ``redis-cli`` is not installed or the cluster will not form.
@@ -134,7 +191,9 @@ def throwaway_cluster(
             ports: set[int] = set()
             while len(ports) < NODES:
                 ports.add(_free_bus_port())
-            cluster = ThrowawayCluster(tuple(sorted(ports)), server, client)
+            cluster = ThrowawayCluster(
+                tuple(sorted(ports)), server, client, extra_args=tuple(extra_args)
+            )
             try:
                 cluster.start()
                 break

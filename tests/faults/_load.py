@@ -22,6 +22,8 @@ class Score:
     exceptions: list[BaseException] = attrs.field(factory=list)
     slowest_failure: float = 0.0
     success_times: list[float] = attrs.field(factory=list)
+    #: When each failed call started (``time.monotonic()``), in order.
+    failure_times: list[float] = attrs.field(factory=list)
     lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
     def first_success_after(self, moment: float) -> float | None:
@@ -29,6 +31,21 @@ class Score:
         with self.lock:
             later = [t for t in self.success_times if t >= moment]
         return min(later) - moment if later else None
+
+    def outage_after(self, moment: float, until: float) -> tuple[float, float, int] | None:
+        """Failures between ``moment`` and ``until``: (first, recovered, count), in seconds.
+
+        ``first`` is from ``moment`` to the first failed call, ``recovered`` from
+        ``moment`` to the first successful call after the last failed one; ``None``
+        when no call failed in that span.
+        """
+        with self.lock:
+            failed = [t for t in self.failure_times if moment <= t <= until]
+            if not failed:
+                return None
+            later = [t for t in self.success_times if t > failed[-1]]
+        back = min(later) if later else until
+        return failed[0] - moment, back - moment, len(failed)
 
 
 Step = Callable[[int, int], Result[object, ServiceError]]
@@ -84,6 +101,7 @@ class Load:
                 score.calls += 1
                 if isinstance(result, Failure):
                     score.failures[result.failure().kind] += 1
+                    score.failure_times.append(started)
                     score.slowest_failure = max(score.slowest_failure, took)
                 else:
                     score.success_times.append(started)
