@@ -29,7 +29,11 @@ DATABASE_ACCEPTS: Final = (
     "sqlite:///PATH, sqlite:// (in memory), postgresql:// or postgres:// (psycopg),"
     " mysql:// or mariadb:// (PyMySQL)"
 )
-REDIS_ACCEPTS: Final = "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), unix://PATH"
+REDIS_ACCEPTS: Final = (
+    "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), unix://PATH,"
+    " redis+cluster://[[USER]:PASSWORD@]HOST[:PORT] (any node of a Redis Cluster),"
+    " rediss+cluster://... (TLS)"
+)
 SENTINEL_ACCEPTS: Final = (
     "redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/SERVICE[/DB]"
     " (sentinel port 26379 by default), rediss+sentinel://... (TLS)"
@@ -105,13 +109,19 @@ def normalise_database_url(url: str) -> str:
 
 
 def normalise_redis_url(url: str) -> str:
-    """``url`` if it is a valid ``redis://``, ``rediss://``, ``unix://`` or Sentinel URL.
+    """``url`` if it is a valid ``redis://``, ``rediss://``, ``unix://``, Sentinel or cluster URL.
 
-    Raises ``URLProblem`` otherwise.
+    ``redis+cluster://`` and ``rediss+cluster://`` name any node of a Redis Cluster
+    (database 0 only). Raises ``URLProblem`` otherwise.
     """
     scheme, rest = _split(url)
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         parse_sentinel_url(url)
+        return scheme + "://" + rest
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        path = urlsplit("//" + _check_authority(rest, what="Redis")).path
+        if path.strip("/") not in ("", "0"):
+            raise URLProblem("a Redis Cluster has database 0 only: give no path (or /0)")
         return scheme + "://" + rest
     if scheme == "unix":
         if not urlsplit(url).path:

@@ -6,6 +6,9 @@ queue's dead letters, for an OpenAI-compatible server the model list, which gene
 nothing and costs nothing but still proves the key is accepted (a refused key is
 ``down (Unauthorized ...)``), and the age of the oldest undelivered outbox message (a
 warning above ``PORTSIDE_OUTBOX_LAG_WARNING`` seconds, down when it cannot be read).
+A Redis cache or queue row also names the deployment behind it (``server: 1 primary,
+0 replicas`` or ``cluster: 3 primaries, 3 replicas, 16384/16384 slots``), read fresh;
+a cluster with hash slots no primary serves is a warning.
 A report is kept for ``PORTSIDE_HEALTH_INTERVAL`` seconds and concurrent callers share
 one probe, so a busy ``/healthz`` does not hammer the servers.
 """
@@ -152,6 +155,36 @@ def _check_queue(services: Services) -> str:
     return queue_status(answered, None if check is None else check())
 
 
+def _with_topology(service: object, check: Callable[[], str], adapter: list[str]) -> str:
+    """``check()``, then the Redis topology behind ``service`` (when it runs on redis-py).
+
+    The topology goes into the row's adapter column; uncovered slots make an ``ok`` a
+    warning, and a topology that cannot be read is only noted (the check itself answered).
+    A row already down is not probed again (its timeout is paid once).
+    """
+    status = check()
+    client = getattr(service, "client", None)
+    on_redis = type(service).__module__.startswith("portside.adapters.redis")
+    if status.startswith("down") or client is None or not on_redis:
+        return status
+    import redis
+    from redis.cluster import RedisCluster
+
+    if not isinstance(client, redis.Redis | RedisCluster):
+        return status  # an asyncio client: the sync check does not drive it
+    from portside.adapters.redis._topology import redis_topology
+
+    found = redis_topology(client)
+    if isinstance(found, Failure):
+        adapter.append(f"topology unknown ({type(found.failure()).__name__})")
+        return status
+    topology = found.unwrap()
+    adapter.append(topology.summary)
+    if status == "ok" and not topology.complete:
+        return f"warning (hash slots without a primary: {topology.summary})"
+    return status
+
+
 def _outbox_table_missing(services: Services) -> bool:
     engine = getattr(services.database, "engine", None)
     if engine is None:
@@ -189,18 +222,28 @@ def _check_outbox(services: Services, adapter: list[str]) -> str:
 
 
 def _probe(services: Services) -> list[CheckRow]:
-    outbox: list[str] = []
+    # What each check adds to its row's adapter column (the outbox's has nothing else).
+    extra: dict[str, list[str]] = {name: [] for name in ("cache", "queue", "outbox")}
     checks: list[tuple[str, Callable[[], str]]] = [
         ("database", lambda: _check_database(services)),
-        ("cache", lambda: status_of(services.cache.get(PROBE_KEY))),
-        ("queue", lambda: _check_queue(services)),
+        (
+            "cache",
+            lambda: _with_topology(
+                services.cache, lambda: status_of(services.cache.get(PROBE_KEY)), extra["cache"]
+            ),
+        ),
+        (
+            "queue",
+            lambda: _with_topology(services.queue, lambda: _check_queue(services), extra["queue"]),
+        ),
         ("llm", lambda: check_llm(services.settings, services.adapters.get("llm", ""))),
-        ("outbox", lambda: _check_outbox(services, outbox)),
+        ("outbox", lambda: _check_outbox(services, extra["outbox"])),
     ]
     rows = []
     for name, check in checks:
         status, latency = _timed(check)
-        adapter = ", ".join(outbox) if name == "outbox" else services.adapters.get(name, "?")
+        named = [] if name == "outbox" else [services.adapters.get(name, "?")]
+        adapter = ", ".join([*named, *extra.get(name, [])])
         rows.append(CheckRow(name, adapter, status, latency))
     return rows
 

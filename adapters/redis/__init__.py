@@ -8,6 +8,8 @@
 - ``AsyncRedisCache``: ``RedisCache``'s twin over ``redis.asyncio`` (``connect_async``).
 - ``AsyncRedisQueue``: ``RedisQueue``'s twin over ``redis.asyncio`` (the same operations,
   scripts and keys; only the I/O is awaited).
+- ``redis_topology(client)``: the primaries, replicas and (on a cluster) covered hash
+  slots behind a client, as a ``RedisTopology`` (``portside check`` shows it).
 - ``RedisOptions`` and ``connect(url, options)``: the client both adapters build, with
   portside's timeouts and redis-py's own retries off (each call path has one retry owner).
 """
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         queue_durability,
     )
     from portside.adapters.redis._queue._async_adapter import AsyncRedisQueue
+    from portside.adapters.redis._topology import RedisTopology, redis_topology
 
 __all__ = [
     "AsyncRedisCache",
@@ -40,9 +43,11 @@ __all__ = [
     "RedisCache",
     "RedisOptions",
     "RedisQueue",
+    "RedisTopology",
     "connect",
     "connect_async",
     "queue_durability",
+    "redis_topology",
 ]
 
 # Each adapter is imported when first used: the cache never loads the queue's modules.
@@ -56,8 +61,10 @@ __getattr__, __dir__ = lazy_names(
         "RedisCache": "portside.adapters.redis._cache",
         "RedisOptions": "portside.adapters.redis._client",
         "RedisQueue": "portside.adapters.redis._queue",
+        "RedisTopology": "portside.adapters.redis._topology",
         "connect": "portside.adapters.redis._client",
         "connect_async": "portside.adapters.redis._async_client",
         "queue_durability": "portside.adapters.redis._queue",
+        "redis_topology": "portside.adapters.redis._topology",
     },
 )

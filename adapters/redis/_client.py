@@ -36,6 +36,7 @@ __all__ = [
     "redacted_url",
     "refused_by_replica",
     "sentinel_settings",
+    "server_name",
 ]
 
 #: URL schemes naming a Redis Cluster (any one node; the client discovers the rest).
@@ -173,6 +174,12 @@ def refused_by_replica(exc: BaseException) -> bool:
     return isinstance(exc, rex.ConnectionError) and isinstance(
         exc.__context__, rex.ReadOnlyError
     )
+
+
+def server_name(client: redis.Redis) -> str:
+    """``host:port`` (or the socket's path) of the server a plain client talks to."""
+    kwargs = client.connection_pool.connection_kwargs
+    return str(kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}")
 
 
 def redacted_url(url: str) -> str:

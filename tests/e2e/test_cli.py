@@ -108,6 +108,21 @@ def test_demo_and_check_with_redis_and_postgres(
     assert check.stdout.count(" ok ") >= 3
 
 
+@pytest.mark.services
+@pytest.mark.slow
+def test_check_reports_the_cluster_topology(tmp_path: Path, redis_cluster: Any) -> None:
+    """`portside check` on a redis+cluster:// URL names 3 primaries, 3 replicas, every slot."""
+    result = run(["check"], tmp_path, REDIS_URL=redis_cluster.url, PORTSIDE_NAMESPACE="cli-cq")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    topology = "cluster: 3 primaries, 3 replicas, 16384/16384 slots"
+    assert " ok " in rows["cache"], result.stdout
+    assert topology in rows["cache"], result.stdout
+    # The throwaway cluster keeps nothing on disk: the queue works but warns so.
+    assert "warning (Redis queue on 3 primaries" in rows["queue"], result.stdout
+    assert topology in rows["queue"], result.stdout
+
+
 def test_check_exits_1_when_a_service_is_down(tmp_path: Path) -> None:
     """`portside check` against an unreachable Redis reports it down and exits 1."""
     result = run(["check"], tmp_path, REDIS_URL="redis://127.0.0.1:9/0")

@@ -12,7 +12,13 @@ from redis.cluster import RedisCluster
 from returns.result import Success
 
 from portside.adapters.memory import ManualClock
-from portside.adapters.redis import QueueNotDurable, RedisQueue, queue_durability
+from portside.adapters.redis import (
+    QueueNotDurable,
+    RedisQueue,
+    connect,
+    queue_durability,
+    redis_topology,
+)
 from portside.adapters.testing import ThrowawayCluster
 from portside.ports.queue_rules import QueueOptions
 
@@ -209,3 +215,27 @@ def test_start_up_checks_read_every_primary_and_report_the_weakest(
         for client in clients:
             client.config_set("maxmemory-policy", "noeviction")
             client.config_set("appendonly", "no")
+
+
+def test_the_topology_names_every_primary_replica_and_slot(cluster: RedisCluster) -> None:
+    """redis_topology reads 3 primaries, 3 replicas and all 16384 slots off the cluster."""
+    topology = redis_topology(cluster).unwrap()
+    assert topology.kind == "cluster"
+    primaries = cluster.get_primaries()  # type: ignore[no-untyped-call]
+    assert topology.primaries == tuple(sorted(node.name for node in primaries))
+    assert len(topology.replicas) == 3
+    assert topology.complete
+    assert topology.summary == "cluster: 3 primaries, 3 replicas, 16384/16384 slots"
+
+
+def test_the_topology_of_one_server(redis_url: str) -> None:
+    """redis_topology of a plain client is that one server, a primary, with no slot count."""
+    client = connect(redis_url)
+    try:
+        topology = redis_topology(client).unwrap()
+    finally:
+        client.close()
+    assert topology.kind == "server"
+    assert len(topology.primaries) == 1
+    assert topology.slots_covered is None
+    assert topology.complete

@@ -31,6 +31,8 @@ GOOD = [
     ("REDIS_URL", "REDIS://cache:6380/", "redis://cache:6380/"),
     ("REDIS_URL", "rediss://user:p%2Fss@cache.internal:6380/0", None),
     ("REDIS_URL", "unix:///run/redis.sock?db=2", None),
+    ("REDIS_URL", "redis+cluster://node-1:7000", None),
+    ("REDIS_URL", "rediss+cluster://:p%40ss@node-1:7000/0", None),
     ("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000/v1"),
     ("OPENAI_BASE_URL", "https://llm.example/v1", None),
 ]
@@ -58,6 +60,8 @@ BAD = [
     ("REDIS_URL", "redis://127.0.0.1:six/0", "port must be a number"),
     ("REDIS_URL", "redis://127.0.0.1:6379/seven", "database number"),
     ("REDIS_URL", "redis:///0", "must name a host"),
+    ("REDIS_URL", "redis+cluster://node-1:7000/3", "database 0 only"),
+    ("REDIS_URL", "redis+sharded://node-1:7000", "scheme portside does not support"),
     ("REDIS_URL", "unix://?db=1", "socket's path"),
     ("OPENAI_BASE_URL", "localhost:8000", "must be a URL"),
     ("OPENAI_BASE_URL", "http://:8000/v1", "must name a host"),

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 from redis.cluster import RedisCluster
 
+from portside.adapters.redis._client import server_name
+
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
@@ -42,9 +44,7 @@ def primaries(client: QueueClient) -> list[tuple[str, redis.Redis]]:
         nodes: list[Any] = client.get_primaries()  # type: ignore[no-untyped-call]
         found = [(str(node.name), client.get_redis_connection(node)) for node in nodes]
         return sorted(found, key=lambda pair: pair[0])
-    kwargs = client.connection_pool.connection_kwargs
-    where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
-    return [(str(where), client)]
+    return [(server_name(client), client)]
 
 
 def socket_timeout(client: QueueClient | aioredis.Redis) -> float | None:
