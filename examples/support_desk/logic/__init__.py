@@ -5,6 +5,7 @@ import-linter checks that nothing here imports ``adapters``, ``openai``, ``redis
 services in production.
 """
 
+from examples.support_desk.logic.async_desk import AsyncDesk
 from examples.support_desk.logic.desk import (
     GROUP,
     SERVICE,
@@ -31,6 +32,7 @@ __all__ = [
     "SERVICE",
     "TOPIC",
     "AskTriage",
+    "AsyncDesk",
     "Category",
     "Desk",
     "Outcome",
