@@ -7,6 +7,13 @@ each commit).
 """
 
 from portside.adapters.outbox._loop import RelayLoop, RelayLoopReport
-from portside.adapters.outbox._relay import OutboxRelay, RelayReport, dedupe_key_of
+from portside.adapters.outbox._relay import OutboxRelay, RelayReport, RelayStep, dedupe_key_of
 
-__all__ = ["OutboxRelay", "RelayLoop", "RelayLoopReport", "RelayReport", "dedupe_key_of"]
+__all__ = [
+    "OutboxRelay",
+    "RelayLoop",
+    "RelayLoopReport",
+    "RelayReport",
+    "RelayStep",
+    "dedupe_key_of",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Literal
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -17,9 +17,18 @@ from portside.domain._errors import InvalidRequest, ServiceError
 from portside.ports._queue import QueuePort
 from portside.ports.queue_rules import MAX_BATCH
 
-__all__ = ["OutboxRelay", "RelayReport", "dedupe_key_of"]
+__all__ = ["OutboxRelay", "RelayReport", "RelayStep", "dedupe_key_of"]
 
 _SERVICE: Final = "outbox"
+
+#: The steps of a relay round, in order: ``claimed`` (messages held, none published),
+#: ``published`` (one more message handed to the queue, not yet removed; once per
+#: message) and ``marked`` (the round's published messages removed from the outbox).
+RelayStep = Literal["claimed", "published", "marked"]
+
+
+def _no_step(step: RelayStep) -> None:
+    """The default ``on_step``: a round goes on."""
 
 
 def dedupe_key_of(message_id: int, dedupe_key: str | None) -> str:
@@ -53,12 +62,18 @@ class OutboxRelay:
     twice and each topic keeps its order. ``lease`` (seconds) is how long a relay on
     SQLite or the fake holds the messages it claimed; one that dies frees them when its
     lease runs out. ``clock`` gives wall-clock seconds (commit stamps use the same).
+
+    ``on_step`` is called at each ``RelayStep`` of a round, for fault tests: raising
+    from it is how a test kills the relay at that step (a ``BaseException`` that is not
+    an ``Exception`` is taken for the process going away: nothing more is written, and
+    leases are left to run out as a killed process leaves them).
     """
 
     database: MemoryDatabase | Database
     queue: QueuePort
     lease: float = 30.0
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
+    on_step: Callable[[RelayStep], None] = attrs.field(default=_no_step, kw_only=True, repr=False)
     _source: Source = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -91,6 +106,7 @@ class OutboxRelay:
         problem: ServiceError | None = None
         try:
             with self._source.claim(max_messages, self.clock(), self.lease, token) as claim:
+                self.on_step("claimed")
                 published: list[int] = []
                 for record in claim.records:
                     sent = self.queue.publish(
@@ -103,10 +119,12 @@ class OutboxRelay:
                         problem = sent.failure()
                         break
                     published.append(record.id)
+                    self.on_step("published")
                 claim.delivered(published)
                 held_back = claim.held_back
         except SQL_ERRORS as exc:
             return Failure(map_error(exc, service=_SERVICE, operation="relay_once"))
+        self.on_step("marked")
         if problem is not None:
             return Failure(problem)
         return Success(RelayReport(published=len(published), held_back=held_back))

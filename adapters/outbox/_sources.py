@@ -4,7 +4,9 @@ A claim takes the oldest unclaimed messages and keeps, per topic, only those wit
 older message of the topic claimed by another relay, so relays running at once never
 publish one message twice nor a topic out of order. PostgreSQL and MariaDB lock the
 rows (``SELECT ... FOR UPDATE SKIP LOCKED``) for the length of the claim; SQLite and
-the fake, which have no row locks, write a lease on them instead.
+the fake, which have no row locks, write a lease on them instead. A relay killed in
+the middle of a claim (any ``BaseException`` that is not an ``Exception``) writes
+nothing more: its row locks go with its connection, its lease runs out.
 """
 
 from __future__ import annotations
@@ -101,16 +103,25 @@ class MemorySource:
             )
         try:
             yield held
-        finally:
-            with self.database.lock:
-                for message_id in held.done:
-                    done = outbox.get(message_id)
-                    if done is not None and done.lease_token == token:
-                        del outbox[message_id]
-                for claimed in held.records:
-                    current = outbox.get(claimed.id)
-                    if current is not None and current.lease_token == token:
-                        current.leased_until = current.lease_token = None
+        except Exception:
+            self._finish(held, token)
+            raise
+        # Any other BaseException is the process going away: it leaves its lease to
+        # run out, as a killed relay does.
+        self._finish(held, token)
+
+    def _finish(self, held: _Held, token: str) -> None:
+        """Remove the published messages, then release the rest of the claim."""
+        outbox = self.database.outbox
+        with self.database.lock:
+            for message_id in held.done:
+                done = outbox.get(message_id)
+                if done is not None and done.lease_token == token:
+                    del outbox[message_id]
+            for claimed in held.records:
+                current = outbox.get(claimed.id)
+                if current is not None and current.lease_token == token:
+                    current.leased_until = current.lease_token = None
 
     def oldest(self) -> float | None:
         with self.database.lock:
@@ -200,17 +211,23 @@ class SqlSource:
         held = _Held(kept, len(free) - len(kept))
         try:
             yield held
-        finally:
-            with self.engine.begin() as connection:
-                if held.done:
-                    connection.execute(
-                        delete(t).where(t.c.id.in_(held.done), t.c.lease_token == token)
-                    )
-                connection.execute(
-                    update(t)
-                    .where(t.c.lease_token == token)
-                    .values(leased_until=None, lease_token=None)
-                )
+        except Exception:
+            self._finish(held, token)
+            raise
+        # As in MemorySource: a process going away leaves its lease to run out.
+        self._finish(held, token)
+
+    def _finish(self, held: _Held, token: str) -> None:
+        """Remove the published messages, then release the rest of the lease."""
+        t = self.table
+        with self.engine.begin() as connection:
+            if held.done:
+                connection.execute(delete(t).where(t.c.id.in_(held.done), t.c.lease_token == token))
+            connection.execute(
+                update(t)
+                .where(t.c.lease_token == token)
+                .values(leased_until=None, lease_token=None)
+            )
 
     def oldest(self) -> float | None:
         with self.engine.connect() as connection:

@@ -1,7 +1,9 @@
 """The contract kits, the local OpenAI-compatible server and the fault tools. For tests.
 
 - Kits: hypothesis state machines that prove an adapter equals its fake, one per port
-  (``cache_contract``, ``check_queue_contract``, ``check_unit_of_work``, ``llm_contract``).
+  (``cache_contract``, ``check_queue_contract``, ``check_unit_of_work``, ``llm_contract``),
+  and ``check_outbox``: units of work, crashing relays and a failing queue
+  (``OutageQueue``) deliver every committed message once, in order, and nothing else.
 - ``OpenAITestServer``: a local OpenAI-compatible HTTP server with scripted replies and
   faults, so the OpenAI adapter is tested with no network.
 - Fault tools: ``TcpFaultProxy`` (cut, stall or blackhole a loopback connection) and
@@ -91,6 +93,19 @@ from portside.adapters.testing._openai_answers import (  # noqa: E402 - after th
 )
 from portside.adapters.testing._openai_http import RecordedRequest  # noqa: E402 - after the extra check
 from portside.adapters.testing._openai_server import OpenAITestServer  # noqa: E402 - after the extra check
+from portside.adapters.testing._outage_queue import (  # noqa: E402 - after the extra check
+    OutageMode,
+    OutageQueue,
+)
+from portside.adapters.testing._outbox_kit import (  # noqa: E402 - after the extra check
+    OutboxBackend,
+    OutboxContract,
+    RelayFactory,
+    RelayLike,
+    SimulatedCrash,
+    check_outbox,
+    outbox_relay,
+)
 from portside.adapters.testing._queue_faults import (  # noqa: E402 - after the extra check
     MemoryQueueFaults,
     QueueFaults,
@@ -135,6 +150,7 @@ from portside.adapters.testing._uow_backends import (  # noqa: E402 - after the 
     KitEntity,
     KitSchema,
     MemoryBackend,
+    SqlBackend,
     UowBackend,
     kit_entities,
     kit_schema,
@@ -185,6 +201,10 @@ __all__ = [
     "MemoryBackend",
     "MemoryQueueFaults",
     "OpenAITestServer",
+    "OutageMode",
+    "OutageQueue",
+    "OutboxBackend",
+    "OutboxContract",
     "ProxyMode",
     "ProxyStats",
     "QueueContract",
@@ -194,8 +214,12 @@ __all__ = [
     "RecordedRequest",
     "RedirectLoop",
     "RedisQueueFaults",
+    "RelayFactory",
+    "RelayLike",
     "Reply",
     "ScriptedReply",
+    "SimulatedCrash",
+    "SqlBackend",
     "StreamFault",
     "TcpFaultProxy",
     "ThrowawayCluster",
@@ -209,6 +233,7 @@ __all__ = [
     "cache_contract",
     "chat_body",
     "chat_requests",
+    "check_outbox",
     "check_queue_contract",
     "check_unit_of_work",
     "collect_stream",
@@ -223,6 +248,7 @@ __all__ = [
     "kit_schema",
     "llm_contract",
     "memory_backend",
+    "outbox_relay",
     "proxied_url",
     "replies",
     "require_server",

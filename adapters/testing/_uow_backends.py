@@ -40,6 +40,7 @@ __all__ = [
     "KitEntity",
     "KitSchema",
     "MemoryBackend",
+    "SqlBackend",
     "UowBackend",
     "delete_rows",
     "kit_entities",
@@ -216,24 +217,29 @@ class MemoryBackend(UowBackend):
         self.database.clear()
 
 
-def memory_backend(entities: Entities) -> UowBackend:
+def memory_backend(entities: Entities) -> MemoryBackend:
     """The in-memory fake as a system under test (the kit's own self-check)."""
     return MemoryBackend(MemoryDatabase(entities))
 
 
 @attrs.define
-class _SqlBackend(UowBackend):
+class SqlBackend(UowBackend):
+    """A SQL ``Database`` as a system under test; ``close()`` drops what it created."""
+
     database: Database
 
     def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work over the database."""
         return self.database.unit_of_work()
 
     def reset(self) -> None:
+        """Delete every stored kit entity and every outbox message."""
         assert self.database.engine is not None
         with self.database.engine.begin() as connection:
             delete_rows(connection, self.database.entities)
 
     def close(self) -> None:
+        """Drop the registered tables and the outbox, then close the database."""
         try:
             if self.database.engine is not None:
                 self.database.entities.drop_all(self.database.engine)
@@ -242,17 +248,18 @@ class _SqlBackend(UowBackend):
 
 
 def delete_rows(connection: Connection, entities: Entities) -> None:
-    """Delete every row of ``entities``' tables, children first (the kit's reset)."""
+    """Delete every row of ``entities``' tables, children first, and the outbox's."""
     for table in reversed(sort_tables([spec.table for spec in entities])):
         connection.execute(delete(table))
+    connection.execute(delete(entities.outbox))
 
 
-def sqlalchemy_backend(url: str, **engine_options: Any) -> Callable[[Entities], UowBackend]:
+def sqlalchemy_backend(url: str, **engine_options: Any) -> Callable[[Entities], SqlBackend]:
     """A factory of SQLAlchemy backends on ``url`` that create and drop the kit's table."""
 
-    def make(entities: Entities) -> UowBackend:
+    def make(entities: Entities) -> SqlBackend:
         database = Database.from_url(entities, url, **engine_options)
         database.create_all()
-        return _SqlBackend(database)
+        return SqlBackend(database)
 
     return make
