@@ -1,4 +1,4 @@
-"""``LLMPort`` over the official openai SDK, for OpenAI and any compatible server.
+"""``LLMPort`` and ``AsyncLLMPort`` over the official openai SDK, for any compatible server.
 
 Needs ``portside[openai]``.
 """
@@ -7,6 +7,7 @@ from portside.adapters._extras import require
 
 require("openai", "openai")
 
+from portside.adapters.openai._async_llm import AsyncOpenAILLM  # noqa: E402 - after the check
 from portside.adapters.openai._llm import DEFAULT_BASE_URL, OpenAILLM  # noqa: E402 - after the check
 
-__all__ = ["DEFAULT_BASE_URL", "OpenAILLM"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncOpenAILLM", "OpenAILLM"]

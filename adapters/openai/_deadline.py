@@ -7,22 +7,37 @@ left of the call's deadline, and once the answer's headers are in, a watchdog sh
 connection's socket down when the deadline passes: the blocked read returns at once
 and the call ends ``TimedOut``. One daemon thread serves every adapter in the process;
 arming and cancelling an alarm is a heap push and a flag.
+
+The async adapter needs no watchdog: ``aread_within`` bounds each await of an attempt
+(the request and its headers, then each chunk of the body) with ``asyncio.timeout_at``
+on the event loop's clock. Each bound covers one await, never a ``yield``: a timeout
+scope left open across a ``yield`` of an async generator would cancel whatever its
+consumer happens to be awaiting.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import heapq
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, Final
 
 from portside.adapters.openai._errors import SDK_ERRORS
 from portside.ports._clock import Clock
 
-__all__ = ["Alarm", "Expired", "Watchdog", "read_within", "socket_of", "watchdog"]
+__all__ = [
+    "Alarm",
+    "Expired",
+    "Watchdog",
+    "aread_within",
+    "read_within",
+    "socket_of",
+    "watchdog",
+]
 
 
 class Alarm:
@@ -152,3 +167,53 @@ def _chunks(
         if clock.monotonic() >= ends or (alarm is not None and alarm.fired):
             raise Expired
         yield chunk
+
+
+@contextlib.asynccontextmanager
+async def aread_within(
+    opened: Any, clock: Clock, ends: float
+) -> AsyncIterator[tuple[Any, AsyncIterator[bytes]]]:
+    """``read_within`` for asyncio: open ``opened`` (an async SDK streaming response).
+
+    Yields the response and its body's chunks. Raises ``Expired`` when the deadline
+    (``ends`` on ``clock``, placed on the event loop's clock) passes while the request
+    is sent, its headers awaited or a chunk awaited. The response is closed on exit.
+    """
+    loop = asyncio.get_running_loop()
+    when = loop.time() + (ends - clock.monotonic())
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            async with asyncio.timeout_at(when):
+                response = await opened.__aenter__()
+        except TimeoutError:
+            raise Expired from None
+        stack.push_async_callback(_close, response)
+        body = response.iter_bytes()
+        chunks = _achunks(body, when)
+        # Closed here, before the response, not by the garbage collector later (an
+        # async generator left open is finalised on the loop, if it still runs).
+        stack.push_async_callback(body.aclose)
+        stack.push_async_callback(chunks.aclose)
+        yield response, chunks
+
+
+async def _achunks(chunks: AsyncIterator[bytes], when: float) -> AsyncGenerator[bytes, None]:
+    while True:
+        try:
+            async with asyncio.timeout_at(when):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise Expired from None
+        yield chunk
+
+
+async def _close(response: Any) -> None:
+    """Close ``response`` even when the task is cancelled while it closes.
+
+    Closing awaits (the HTTP client's bookkeeping of its pool); a cancellation landing
+    there would leave the pool counting a request that no longer exists. The close runs
+    as its own task, shielded: if this one is cancelled meanwhile, it still finishes.
+    """
+    await asyncio.shield(response.close())
