@@ -1,5 +1,6 @@
-"""``CachingLLM``: an exact-match answer cache in front of any ``LLMPort``, on any cache."""
+"""``CachingLLM`` (and ``AsyncCachingLLM``): an exact-match answer cache in front of an LLM."""
 
+from portside.adapters.llm_cache._async_caching import AsyncCachingLLM
 from portside.adapters.llm_cache._caching import CachingLLM
 from portside.adapters.llm_cache._policy import (
     DEFAULT_TTL,
@@ -9,6 +10,7 @@ from portside.adapters.llm_cache._policy import (
 
 __all__ = [
     "DEFAULT_TTL",
+    "AsyncCachingLLM",
     "CachePolicy",
     "CachingLLM",
     "is_deterministic",

@@ -2,13 +2,16 @@
 
 Every text's entry is looked up in one ``get_many``; only the texts that missed go
 upstream, in one call, each once however often it repeats; the answer is merged back
-in input order and the new vectors are stored in one ``set_many``.
+in input order and the new vectors are stored in one ``set_many``. The decisions are
+written once (``embed_steps``, a step generator) and driven with plain calls by
+``embed_through_cache`` or awaited by ``aembed_through_cache``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
 from returns.result import Failure, Result, Success
 
 from portside.adapters.codec import Codec
@@ -16,13 +19,14 @@ from portside.adapters.llm_cache._entry import EmbeddingEntry
 from portside.adapters.llm_cache._key import embedding_key
 from portside.adapters.llm_cache._policy import CachePolicy
 from portside.adapters.observability import Metrics
+from portside.adapters.resilience._steps import Call, Steps, arun, run
 from portside.domain._errors import ProtocolError, ServiceError
-from portside.domain._llm import CacheInfo, Embeddings, Usage
-from portside.ports._cache import CachePort
+from portside.domain._llm import CacheInfo, Embeddings, LLMIdentity, Usage
+from portside.ports._cache import AsyncCachePort, CachePort
 from portside.ports._clock import Clock
-from portside.ports._llm import LLMPort
+from portside.ports._llm import AsyncLLMPort, LLMPort
 
-__all__ = ["embed_through_cache"]
+__all__ = ["aembed_through_cache", "embed_steps", "embed_through_cache"]
 
 
 def _shares(tokens: int, texts: Sequence[str]) -> list[int]:
@@ -56,16 +60,86 @@ def embed_through_cache(
     were first embedded (the provider reports one count per call, so it is shared out
     by text length).
     """
+    steps = embed_steps(llm.identity, texts, model, dimensions, policy, clock, metrics, codec)
+    return run(steps, _Target(cache, llm))
+
+
+async def aembed_through_cache(
+    llm: AsyncLLMPort,
+    texts: Sequence[str],
+    *,
+    model: str | None,
+    dimensions: int | None,
+    policy: CachePolicy,
+    cache: AsyncCachePort,
+    clock: Clock,
+    metrics: Metrics,
+    codec: Codec,
+) -> Result[Embeddings, ServiceError]:
+    """``embed_through_cache`` awaiting ``llm`` and ``cache``."""
+    steps = embed_steps(llm.identity, texts, model, dimensions, policy, clock, metrics, codec)
+    return await arun(steps, _AsyncTarget(cache, llm))
+
+
+@attrs.frozen
+class _Target:
+    """What the steps call: the cache's batch methods and the LLM's ``embed``."""
+
+    cache: CachePort
+    llm: LLMPort
+
+    def get_many(self, keys: list[str]) -> Result[dict[str, bytes], ServiceError]:
+        return self.cache.get_many(keys)
+
+    def set_many(self, items: dict[str, bytes], ttl: float | None) -> Result[None, ServiceError]:
+        return self.cache.set_many(items, ttl)
+
+    def embed(
+        self, texts: Sequence[str], model: str | None, dimensions: int | None
+    ) -> Result[Embeddings, ServiceError]:
+        return self.llm.embed(texts, model=model, dimensions=dimensions)
+
+
+@attrs.frozen
+class _AsyncTarget:
+    """``_Target`` for asyncio."""
+
+    cache: AsyncCachePort
+    llm: AsyncLLMPort
+
+    async def get_many(self, keys: list[str]) -> Result[dict[str, bytes], ServiceError]:
+        return await self.cache.get_many(keys)
+
+    async def set_many(
+        self, items: dict[str, bytes], ttl: float | None
+    ) -> Result[None, ServiceError]:
+        return await self.cache.set_many(items, ttl)
+
+    async def embed(
+        self, texts: Sequence[str], model: str | None, dimensions: int | None
+    ) -> Result[Embeddings, ServiceError]:
+        return await self.llm.embed(texts, model=model, dimensions=dimensions)
+
+
+def embed_steps(
+    identity: LLMIdentity,
+    texts: Sequence[str],
+    model: str | None,
+    dimensions: int | None,
+    policy: CachePolicy,
+    clock: Clock,
+    metrics: Metrics,
+    codec: Codec,
+) -> Steps[Result[Embeddings, ServiceError]]:
+    """The embeddings-through-the-cache decisions, calling ``get_many``, ``embed``, ``set_many``."""
     if not (policy.read or policy.write):
-        return llm.embed(texts, model=model, dimensions=dimensions).map(
-            lambda e: Embeddings(e.vectors, e.model, e.usage, CacheInfo(hit=False))
-        )
-    identity = llm.identity
+        plain: Result[Embeddings, ServiceError] = yield Call("embed", (texts, model, dimensions))
+        return plain.map(lambda e: Embeddings(e.vectors, e.model, e.usage, CacheInfo(hit=False)))
     resolved = model if model is not None else identity.model
     keys = {text: embedding_key(identity, resolved, dimensions, text) for text in texts}
     found: dict[str, EmbeddingEntry] = {}
     if policy.read:
-        raw = cache.get_many(keys.values()).value_or({})
+        raw = (yield Call("get_many", (list(keys.values()),))).value_or({})
         for text, key in keys.items():
             data = raw.get(key)
             entry = None if data is None else codec.decode(data, EmbeddingEntry).value_or(None)
@@ -75,7 +149,7 @@ def embed_through_cache(
     usage = Usage()
     served_model = next(iter(found.values())).model if found else resolved
     if missing:
-        result = llm.embed(missing, model=model, dimensions=dimensions)
+        result = yield Call("embed", (missing, model, dimensions))
         if isinstance(result, Failure):
             return result
         fresh = result.unwrap()
@@ -99,7 +173,7 @@ def embed_through_cache(
             encoded = {keys[t]: codec.encode(e) for t, e in new.items()}
             items = {k: v.unwrap() for k, v in encoded.items() if isinstance(v, Success)}
             if items:
-                cache.set_many(items, policy.ttl)
+                yield Call("set_many", (items, policy.ttl))
         vectors = {
             **{t: e.vector for t, e in found.items()},
             **{t: e.vector for t, e in new.items()},

@@ -18,22 +18,24 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Final
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
+from returns.result import Result
 
 from portside.adapters.codec import Codec
 from portside.adapters.llm_cache._entry import ChatEntry
 from portside.adapters.observability import Metrics
 from portside.adapters.resilience._breaker import CircuitBreaker
 from portside.adapters.resilience._fail_open import FailOpenCache, any_error
+from portside.adapters.resilience._steps import Call, Sleep, Steps, run
 from portside.domain._cache import FillClaim
 from portside.domain._errors import ServiceError
 from portside.domain._llm import CacheInfo, Completion
 from portside.ports._cache import CachePort
 from portside.ports._clock import Clock
 
-__all__ = ["EntryStore", "Fill"]
+__all__ = ["EntryStore", "Fill", "StoreCore", "release_step", "take_steps", "write_step"]
 
 _log: Final = logging.getLogger("portside.llm_cache")
 
@@ -46,28 +48,29 @@ class Fill:
     token: bytes | None
 
 
-@attrs.define
-class EntryStore:
-    """Chat entries in ``cache``, behind ``breaker``; cache errors are misses."""
+C = TypeVar("C")
 
-    cache: CachePort
+
+@attrs.define
+class StoreCore(Generic[C]):
+    """What ``EntryStore`` and ``AsyncEntryStore`` share: the hooks, hits and settings."""
+
+    cache: C
     clock: Clock
     breaker: CircuitBreaker
     metrics: Metrics
     codec: Codec
     lock_ttl: float
-    #: ``cache`` failing open on every error: what every read and write goes through.
-    safe: FailOpenCache = attrs.field(init=False, repr=False)
 
-    def __attrs_post_init__(self) -> None:
-        self.safe = FailOpenCache(
-            self.cache,
-            clock=self.clock,
-            breaker=self.breaker,
-            fails_open=any_error,
-            on_failure=self._failed,
-            on_skip=self._skipped,
-        )
+    def _fail_open_options(self) -> dict[str, Any]:
+        """How the store's cache fails open: on every error, behind the breaker."""
+        return {
+            "clock": self.clock,
+            "breaker": self.breaker,
+            "fails_open": any_error,
+            "on_failure": self._failed,
+            "on_skip": self._skipped,
+        }
 
     def _failed(self, operation: str, error: ServiceError) -> None:
         self.metrics.incr("cache.errors")
@@ -82,6 +85,27 @@ class EntryStore:
     def _skipped(self, operation: str) -> None:
         self.metrics.incr("cache.skipped")
 
+    def hit(self, entry: ChatEntry) -> CacheInfo:
+        """The ``CacheInfo`` of a hit on ``entry`` (its age now), counted as a hit."""
+        saved = entry.completion.usage
+        self.metrics.cache_hit(saved)
+        return CacheInfo(hit=True, age=max(0.0, self.clock.now() - entry.stored_at), saved=saved)
+
+    def answer_of(self, entry: ChatEntry | None) -> Completion | None:
+        """``entry``'s completion as a counted hit with its age, or ``None``."""
+        return None if entry is None else attrs.evolve(entry.completion, cache=self.hit(entry))
+
+
+@attrs.define
+class EntryStore(StoreCore[CachePort]):
+    """Chat entries in ``cache``, behind ``breaker``; cache errors are misses."""
+
+    #: ``cache`` failing open on every error: what every read and write goes through.
+    safe: FailOpenCache = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.safe = FailOpenCache(self.cache, **self._fail_open_options())
+
     def read(self, key: str, *, with_deltas: bool) -> ChatEntry | None:
         """The entry at ``key``; ``None`` when absent, corrupt, or the cache failed."""
         data = self.safe.get(key).value_or(None)
@@ -89,72 +113,99 @@ class EntryStore:
 
     def answer(self, key: str) -> Completion | None:
         """The stored completion at ``key`` as a counted hit with its age, or ``None``."""
-        entry = self.read(key, with_deltas=False)
-        return None if entry is None else attrs.evolve(entry.completion, cache=self.hit(entry))
+        return self.answer_of(self.read(key, with_deltas=False))
 
     def write(self, fill: Fill, entry: ChatEntry, ttl: float | None) -> None:
         """Store ``entry`` for ``ttl`` seconds and release the fill lock; failures are logged."""
-        data = entry.encode(self.codec)
-        if data is None:
+        step = write_step(fill, entry, ttl, self.codec)
+        if step is None:
             self.release(fill)
-        elif fill.token is None:
-            self.safe.set(fill.key, data, ttl)
         else:
-            self.safe.set_and_unlock(fill.key, data, ttl, _lock(fill.key), fill.token)
-            fill.token = None
-
-    def hit(self, entry: ChatEntry) -> CacheInfo:
-        """The ``CacheInfo`` of a hit on ``entry`` (its age now), counted as a hit."""
-        saved = entry.completion.usage
-        self.metrics.cache_hit(saved)
-        return CacheInfo(hit=True, age=max(0.0, self.clock.now() - entry.stored_at), saved=saved)
+            getattr(self.safe, step.method)(*step.args)
 
     # --- cross-process fill lock ------------------------------------------------------
 
     def take(self, key: str, *, read: bool, with_deltas: bool) -> tuple[Fill, ChatEntry | None]:
         """The entry at ``key`` if another filler stored it, else this process's ``Fill``.
 
-        With ``read`` the entry is read again and the lock taken in one step; without
-        it only the lock is taken (an entry is still used once another process that
-        held the lock stores one). While another process holds the lock this polls
-        (20 ms doubling to 500 ms) until its entry appears or the lock is free, for up
-        to ``lock_ttl``; after that it fills without the lock. A failing cache cannot
-        coordinate: it answers "go ahead" rather than leave us waiting on nothing.
+        See ``take_steps``; the waits are on the store's clock.
         """
-        token = uuid.uuid4().hex.encode()
-        lock = _lock(key)
-        claim = self._claim(key, lock, token) if read else self._lock(lock, token)
-        deadline = self.clock.monotonic() + self.lock_ttl
-        pause = 0.02
-        while not claim.locked:
-            if claim.value is not None:
-                entry = ChatEntry.decode(claim.value, with_deltas=with_deltas)
-                if entry is not None:
-                    return Fill(key, None), entry
-                # A damaged entry: ours to overwrite, once the lock is ours.
-                claim = self._lock(lock, token)
-                continue
-            if self.clock.monotonic() >= deadline:
-                return Fill(key, None), None  # waited in vain: fill without the lock
-            self.clock.sleep(pause)
-            pause = min(pause * 2, 0.5)
-            claim = self._claim(key, lock, token)
-        return Fill(key, token), None
-
-    def _claim(self, key: str, lock: str, token: bytes) -> FillClaim:
-        return self.safe.get_or_lock(key, lock, token, self.lock_ttl).value_or(_GO_AHEAD)
-
-    def _lock(self, lock: str, token: bytes) -> FillClaim:
-        taken = self.safe.add(lock, token, self.lock_ttl).value_or(True)
-        return _GO_AHEAD if taken else _HELD
+        return run(
+            take_steps(key, read, with_deltas, self.lock_ttl, self.clock),
+            self.safe,
+            sleep=self.clock.sleep,
+        )
 
     def release(self, fill: Fill) -> None:
         """Release the fill lock if this process still holds it (nothing stored)."""
-        if fill.token is not None:
-            # Without an atomic compare-and-delete (``FailOpenCache`` then answers
-            # False) the lock expires on its own.
-            self.safe.delete_if_equal(_lock(fill.key), fill.token)
-            fill.token = None
+        step = release_step(fill)
+        if step is not None:
+            self.safe.delete_if_equal(*step.args)
+
+
+def take_steps(
+    key: str, read: bool, with_deltas: bool, lock_ttl: float, clock: Clock
+) -> Steps[tuple[Fill, ChatEntry | None]]:
+    """Take the fill of ``key``: the decisions, run by ``EntryStore`` or ``AsyncEntryStore``.
+
+    With ``read`` the entry is read again and the lock taken in one step; without it
+    only the lock is taken (an entry is still used once another process that held the
+    lock stores one). While another process holds the lock this polls (20 ms doubling
+    to 500 ms) until its entry appears or the lock is free, for up to ``lock_ttl``;
+    after that it fills without the lock. The cache is expected to fail open: a failing
+    cache cannot coordinate, so it answers "go ahead" rather than leave us waiting.
+    """
+    token = uuid.uuid4().hex.encode()
+    lock = _lock(key)
+    claim_call = Call("get_or_lock", (key, lock, token, lock_ttl))
+    lock_call = Call("add", (lock, token, lock_ttl))
+    claim = (yield claim_call).value_or(_GO_AHEAD) if read else _taken((yield lock_call))
+    deadline = clock.monotonic() + lock_ttl
+    pause = 0.02
+    while not claim.locked:
+        if claim.value is not None:
+            entry = ChatEntry.decode(claim.value, with_deltas=with_deltas)
+            if entry is not None:
+                return Fill(key, None), entry
+            # A damaged entry: ours to overwrite, once the lock is ours.
+            claim = _taken((yield lock_call))
+            continue
+        if clock.monotonic() >= deadline:
+            return Fill(key, None), None  # waited in vain: fill without the lock
+        yield Sleep(pause)
+        pause = min(pause * 2, 0.5)
+        claim = (yield claim_call).value_or(_GO_AHEAD)
+    return Fill(key, token), None
+
+
+def release_step(fill: Fill) -> Call | None:
+    """The call that releases ``fill``'s lock, if it still holds one (and forget it)."""
+    if fill.token is None:
+        return None
+    # Without an atomic compare-and-delete (the fail-open cache then answers False)
+    # the lock expires on its own.
+    step = Call("delete_if_equal", (_lock(fill.key), fill.token))
+    fill.token = None
+    return step
+
+
+def write_step(fill: Fill, entry: ChatEntry, ttl: float | None, codec: Codec) -> Call | None:
+    """The call that stores ``entry`` (releasing ``fill``'s lock), or ``None`` to only release.
+
+    ``None`` when the entry cannot be encoded: nothing is stored.
+    """
+    data = entry.encode(codec)
+    if data is None:
+        return None
+    if fill.token is None:
+        return Call("set", (fill.key, data, ttl))
+    step = Call("set_and_unlock", (fill.key, data, ttl, _lock(fill.key), fill.token))
+    fill.token = None
+    return step
+
+
+def _taken(added: Result[bool, ServiceError]) -> FillClaim:
+    return _GO_AHEAD if added.value_or(True) else _HELD
 
 
 _GO_AHEAD: Final = FillClaim(locked=True)

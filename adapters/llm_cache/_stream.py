@@ -15,25 +15,33 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from typing import Final
+from typing import Any, Final
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from portside.adapters.llm_cache._entry import STORABLE_FINISHES, ChatEntry, assemble, replay
 from portside.adapters.llm_cache._policy import CachePolicy
-from portside.adapters.llm_cache._store import EntryStore, Fill
+from portside.adapters.llm_cache._store import EntryStore, Fill, StoreCore
 from portside.adapters.resilience._singleflight import ABORTED, Aborted, SingleFlight
 from portside.domain._errors import ProtocolError, ServiceError
 from portside.domain._llm import CacheInfo, ChatDelta, ChatRequest, Completion
 from portside.ports._llm import LLMPort
 
-__all__ = ["Outcome", "stream_through_cache", "stream_upstream"]
+__all__ = [
+    "Outcome",
+    "Recording",
+    "followed",
+    "replayed",
+    "stream_through_cache",
+    "stream_upstream",
+]
 
 #: What a leader hands its followers: the recorded deltas or the failure.
 Outcome = list[ChatDelta] | ServiceError
 _MISS: Final = CacheInfo(hit=False)
 _Stream = Iterator[Result[ChatDelta, ServiceError]]
+_Events = list[Result[ChatDelta, ServiceError]]
 
 
 def stream_through_cache(
@@ -50,7 +58,7 @@ def stream_through_cache(
         if policy.read:
             entry = store.read(key, with_deltas=True)
             if entry is not None:
-                yield from map(Success, replay(entry, store.hit(entry)))
+                yield from replayed(entry, store)
                 return
         if not counted:
             store.metrics.cache_miss()
@@ -64,15 +72,9 @@ def stream_through_cache(
             finally:
                 flights.land(flight_key, flight, landed)
             return
-        outcome = flight.wait(store.lock_ttl)
-        if isinstance(outcome, ServiceError):
-            yield Failure(outcome)
-            return
-        if isinstance(outcome, list):
-            done = assemble(outcome) or Completion(text="")
-            store.metrics.cache_hit(done.usage)
-            info = CacheInfo(hit=True, age=0.0, saved=done.usage)
-            yield from map(Success, replay(ChatEntry(done, 0.0, tuple(outcome)), info))
+        shared = followed(flight.wait(store.lock_ttl), store)
+        if shared is not None:
+            yield from shared
             return
         # The leader's consumer stopped early (or it took too long): try again.
 
@@ -84,7 +86,7 @@ def _lead(
     # leader, or another process, may have stored it meanwhile.
     fill, entry = store.take(key, read=policy.read, with_deltas=True)
     if entry is not None:
-        yield from map(Success, replay(entry, store.hit(entry)))
+        yield from replayed(entry, store)
         return replay(entry, _MISS)
     try:
         return (yield from stream_upstream(llm, request, store, fill, policy))
@@ -105,35 +107,92 @@ def stream_upstream(
     recording, or the failure that ended the stream (``ProtocolError`` when the stream
     ends without a finish reason).
     """
-    recorded: list[ChatDelta] = []
+    recording = Recording(store, fill, policy, llm.identity.provider)
     upstream = llm.stream(request)
     try:
         for item in upstream:
-            if isinstance(item, Failure):
-                yield item
-                failure: ServiceError = item.failure()
-                return failure
-            delta = item.unwrap()
-            recorded.append(delta)
-            if delta.finish_reason is None:
-                yield item
-                continue
-            done = assemble(recorded) if fill is not None and policy.write else None
-            if fill is not None and done is not None and done.finish_reason in STORABLE_FINISHES:
+            event, entry, outcome = recording.feed(item)
+            if entry is not None and fill is not None:
                 # Stored before the final delta is handed over, so a consumer that
                 # stops right after it still leaves a complete entry behind.
-                entry = ChatEntry(done, store.clock.now(), tuple(recorded))
                 store.write(fill, entry, policy.ttl)
-            yield Success(attrs.evolve(delta, cache=_MISS))
-            return recorded
-        error = ProtocolError(
-            service=llm.identity.provider,
-            operation="stream",
-            message="stream ended without a finish reason",
-        )
+            yield event
+            if outcome is not None:
+                return outcome
+        error = recording.cut()
         yield Failure(error)
         return error
     finally:
         close = getattr(upstream, "close", None)
         if close is not None:
             close()
+
+
+def followed(outcome: Outcome | Aborted, store: StoreCore[Any]) -> _Events | None:
+    """What a follower yields for its leader's ``outcome``; ``None``: try again itself."""
+    if isinstance(outcome, ServiceError):
+        return [Failure(outcome)]
+    if isinstance(outcome, list):
+        done = assemble(outcome) or Completion(text="")
+        store.metrics.cache_hit(done.usage)
+        info = CacheInfo(hit=True, age=0.0, saved=done.usage)
+        return [Success(d) for d in replay(ChatEntry(done, 0.0, tuple(outcome)), info)]
+    return None
+
+
+def replayed(entry: ChatEntry, store: StoreCore[Any]) -> _Events:
+    """The events of a hit on ``entry``: its deltas, the last carrying the counted hit."""
+    return [Success(delta) for delta in replay(entry, store.hit(entry))]
+
+
+class Recording:
+    """One upstream stream as it is recorded: what to yield, store and hand followers.
+
+    The decisions of ``stream_upstream`` and its async twin, with no I/O: each upstream
+    item goes in, and out come the event to yield, the entry to store first (after a
+    clean, storable finish when a fill is held and the policy writes) and, once the
+    stream is over, its outcome.
+    """
+
+    __slots__ = ("_fill", "_policy", "_provider", "_recorded", "_store", "outcome")
+
+    def __init__(
+        self, store: StoreCore[Any], fill: Fill | None, policy: CachePolicy, provider: str
+    ) -> None:
+        self._store = store
+        self._fill = fill
+        self._policy = policy
+        self._provider = provider
+        self._recorded: list[ChatDelta] = []
+        #: How the stream ended, once it has: the recording or the failure.
+        self.outcome: Outcome | None = None
+
+    def feed(
+        self, item: Result[ChatDelta, ServiceError]
+    ) -> tuple[Result[ChatDelta, ServiceError], ChatEntry | None, Outcome | None]:
+        """``(event, entry to store or None, outcome or None while the stream goes on)``."""
+        if isinstance(item, Failure):
+            failure: ServiceError = item.failure()
+            self.outcome = failure
+            return item, None, failure
+        delta = item.unwrap()
+        self._recorded.append(delta)
+        if delta.finish_reason is None:
+            return item, None, None
+        entry = None
+        if self._fill is not None and self._policy.write:
+            done = assemble(self._recorded)
+            if done is not None and done.finish_reason in STORABLE_FINISHES:
+                entry = ChatEntry(done, self._store.clock.now(), tuple(self._recorded))
+        self.outcome = self._recorded
+        return Success(attrs.evolve(delta, cache=_MISS)), entry, self._recorded
+
+    def cut(self) -> ServiceError:
+        """The error of a stream that ended without a finish reason."""
+        error = ProtocolError(
+            service=self._provider,
+            operation="stream",
+            message="stream ended without a finish reason",
+        )
+        self.outcome = error
+        return error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -12,7 +11,7 @@ import httpx2
 import openai
 from returns.result import Failure, Result, Success
 
-from portside.adapters.clock import SystemClock
+from portside.adapters.clock import async_sleeper
 from portside.adapters.openai._common import STREAM_ERRORS, EmbedParts, OpenAICommon
 from portside.adapters.openai._convert import StreamState, not_a_stream
 from portside.adapters.openai._deadline import Expired, aread_within
@@ -107,26 +106,7 @@ class AsyncOpenAILLM(OpenAICommon, AsyncLLMPort, AsyncModerates):
         ends: float,
         attempt: Callable[[], Awaitable[Result[T, ServiceError]]],
     ) -> Result[T, ServiceError]:
-        tries = 1
-        while True:
-            result = await attempt()
-            if isinstance(result, Success):
-                return result
-            wait = self._next_wait(
-                result.failure(), operation=operation, attempt=tries, ends=ends, yielded=False
-            )
-            if wait is None:
-                return result
-            await self._sleep(wait)
-            tries += 1
-
-    async def _sleep(self, seconds: float) -> None:
-        """A backoff wait: on the event loop, or an instant advance of a test clock."""
-        if isinstance(self.clock, SystemClock):
-            await asyncio.sleep(seconds)
-        else:
-            self.clock.sleep(seconds)
-            await asyncio.sleep(0)
+        return await self.retry.acall(attempt, **self._retry_options(operation, ends))
 
     # --- complete ------------------------------------------------------------------
 
@@ -162,6 +142,7 @@ class AsyncOpenAILLM(OpenAICommon, AsyncLLMPort, AsyncModerates):
             yield Failure(params)
             return
         ends = self._ends(request.deadline)
+        sleep = async_sleeper(self.clock)
         attempt = 1
         while True:
             yielded = False
@@ -184,7 +165,7 @@ class AsyncOpenAILLM(OpenAICommon, AsyncLLMPort, AsyncModerates):
             if wait is None:
                 yield Failure(error)
                 return
-            await self._sleep(wait)
+            await sleep(wait)
             attempt += 1
 
     async def _stream_once(

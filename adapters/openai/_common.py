@@ -277,14 +277,24 @@ class OpenAICommon:
             return map_error_event(exc.body, operation="stream", secret=self.api_key)
         return self._error(exc, "stream")
 
+    def _retry_options(self, operation: str, ends: float) -> dict[str, Any]:
+        """How ``retry.call`` and ``retry.acall`` repeat an attempt of ``operation``."""
+        return {
+            "clock": self.clock,
+            "on_retry": retry_logger(SERVICE, operation, log),
+            "rng": self._rng,
+            "deadline": ends,
+            "retry_on": worth_retrying,
+        }
+
     def _next_wait(
         self, error: ServiceError, *, operation: str, attempt: int, ends: float, yielded: bool
     ) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``; ``None``: return ``error``.
+        """Seconds to wait before a stream's attempt ``attempt + 1``; ``None``: give up.
 
-        ``RetryPolicy.call``'s decision for this adapter's calls, with the retry
-        logged. A stream is never repeated once it has yielded a delta (the caller has
-        it).
+        ``RetryPolicy.call``'s decision, with the retry logged, for the one call
+        ``retry`` cannot wrap: a stream is never repeated once it has yielded a delta
+        (the caller has it).
         """
         wait = (
             None

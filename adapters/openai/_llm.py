@@ -121,18 +121,7 @@ class OpenAILLM(OpenAICommon, LLMPort, Moderates):
     def _with_retries(
         self, operation: str, ends: float, attempt: Callable[[], Result[T, ServiceError]]
     ) -> Result[T, ServiceError]:
-        tries = 1
-        while True:
-            result = attempt()
-            if isinstance(result, Success):
-                return result
-            wait = self._next_wait(
-                result.failure(), operation=operation, attempt=tries, ends=ends, yielded=False
-            )
-            if wait is None:
-                return result
-            self.clock.sleep(wait)
-            tries += 1
+        return self.retry.call(attempt, **self._retry_options(operation, ends))
 
     # --- complete ------------------------------------------------------------------
 

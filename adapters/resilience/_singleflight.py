@@ -167,6 +167,33 @@ class AsyncSingleFlight(Generic[T]):
         self._land(slot, future, (result, None))
         return result, False
 
+    def join(
+        self, key: str
+    ) -> tuple[asyncio.Future[tuple[T | Aborted, BaseException | None]], bool]:
+        """The flight for ``key`` on the running loop and whether the caller leads it.
+
+        For work that cannot be one awaited call (a stream the leader hands out as it
+        goes): the leader must ``land`` the flight, in a ``finally``; followers await
+        ``asyncio.shield(flight)`` and get ``(outcome, error)``.
+        """
+        loop = asyncio.get_running_loop()
+        slot = (id(loop), key)
+        running = self._flights.get(slot)
+        if running is not None:
+            return running, False
+        future: asyncio.Future[tuple[T | Aborted, BaseException | None]] = loop.create_future()
+        self._flights[slot] = future
+        return future, True
+
+    def land(
+        self,
+        key: str,
+        flight: asyncio.Future[tuple[T | Aborted, BaseException | None]],
+        outcome: T | Aborted,
+    ) -> None:
+        """Publish the leader's ``outcome``, free the key and wake every follower."""
+        self._land((id(asyncio.get_running_loop()), key), flight, (outcome, None))
+
     def in_flight(self, key: str) -> bool:
         """Whether a run for ``key`` is in progress on the running event loop."""
         return (id(asyncio.get_running_loop()), key) in self._flights

@@ -4,6 +4,7 @@ from portside.adapters.structured._output import (
     DEFAULT_MAX_ATTEMPTS,
     SchemaError,
     Structured,
+    acomplete_structured,
     complete_structured,
     json_schema,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "SchemaError",
     "Structured",
+    "acomplete_structured",
     "complete_structured",
     "json_schema",
     "parse_tool_call",

@@ -5,7 +5,8 @@
 that schema, builds the instance with cattrs, and, when the reply does not fit, asks
 again (a bounded number of times) with the problem appended to the conversation. Usage
 is summed over every attempt. It works with any adapter: the fake, the OpenAI adapter,
-a caching or resilient wrapper.
+a caching or resilient wrapper; ``acomplete_structured`` is the same for an
+``AsyncLLMPort`` (the asks and checks are written once, as steps each driver runs).
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ import orjson
 from returns.result import Failure, Result, Success
 
 from portside.adapters.codec import default_codec
+from portside.adapters.resilience._steps import Call, Steps, arun, run
 from portside.adapters.structured._json_schema import SchemaError, first_problem, json_schema
 from portside.domain._errors import ContentFiltered, InvalidRequest, ProtocolError, ServiceError
 from portside.domain._llm import ChatMessage, ChatRequest, Completion, ResponseFormat, Usage
-from portside.ports._llm import LLMPort
+from portside.ports._llm import AsyncLLMPort, LLMPort
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "SchemaError",
     "Structured",
+    "acomplete_structured",
     "complete_structured",
     "json_schema",
 ]
@@ -134,7 +137,37 @@ def complete_structured(
     when the provider filters the reply; ``ProtocolError`` naming the last problem
     when no reply fitted.
     """
-    service = llm.identity.provider or "llm"
+    steps = _structured_steps(
+        llm.identity.provider or "llm", request, into, max_attempts, strict, converter
+    )
+    return run(steps, llm)
+
+
+async def acomplete_structured(
+    llm: AsyncLLMPort,
+    request: ChatRequest,
+    into: type[T],
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    strict: bool = True,
+    converter: cattrs.Converter | None = None,
+) -> Result[Structured[T], ServiceError]:
+    """``complete_structured`` for an ``AsyncLLMPort``: the same asks, checks and errors."""
+    steps = _structured_steps(
+        llm.identity.provider or "llm", request, into, max_attempts, strict, converter
+    )
+    return await arun(steps, llm)
+
+
+def _structured_steps(
+    service: str,
+    request: ChatRequest,
+    into: type[T],
+    max_attempts: int,
+    strict: bool,
+    converter: cattrs.Converter | None,
+) -> Steps[Result[Structured[T], ServiceError]]:
+    """The asks and re-asks of ``complete_structured``, each a ``complete`` call step."""
     if max_attempts < 1:
         message = "max_attempts must be at least 1"
         return Failure(InvalidRequest(service=service, operation=_OPERATION, message=message))
@@ -149,7 +182,8 @@ def complete_structured(
     usage = Usage()
     problem = ""
     for attempt in range(1, max_attempts + 1):
-        match llm.complete(request):
+        answered: Result[Completion, ServiceError] = yield Call("complete", (request,))
+        match answered:
             case Failure(error):
                 return Failure(error)
             case Success(completion):
