@@ -3,7 +3,9 @@
 Configured from the environment like every portside application (``DATABASE_URL``,
 ``REDIS_URL``, ``OPENAI_API_KEY``/``OPENAI_BASE_URL``); with nothing set it runs on the
 embedded defaults, where the web server and the worker must share one process
-(``serve --with-worker``) because the queue is in memory.
+(``serve --with-worker``) because the queue is in memory. Triage jobs go through the
+outbox; where they are relayed to the queue is ``PORTSIDE_OUTBOX_RELAY`` (right after
+each commit by default; ``worker`` for the worker, ``process`` for ``portside relay``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@
 - ``GET /healthz``: portside's health report.
 
 Reads go through the request's unit of work (``request_unit_of_work``); opening a
-ticket goes through the ``Desk``, which commits before it publishes.
+ticket goes through the ``Desk``, which commits the ticket and its triage job together
+(the job through the outbox).
 """
 
 from __future__ import annotations

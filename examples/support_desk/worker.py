@@ -2,7 +2,9 @@
 
 ``run_worker`` acks after ``triage`` succeeded and gives the message back (with
 backoff) after a ``Failure``; after the queue's last attempt the message is
-dead-lettered and ``Desk.requeue`` publishes the ticket again.
+dead-lettered and ``Desk.requeue`` publishes the ticket again. With
+``PORTSIDE_OUTBOX_RELAY=worker`` the worker also relays the jobs the web process
+committed (``services.worker_relay``).
 """
 
 from __future__ import annotations
@@ -47,4 +49,5 @@ def run_triage_worker(
         limit=limit,
         wait=wait,
         handle_signals=handle_signals,
+        relay=services.worker_relay,
     )

@@ -106,8 +106,10 @@ class Desk:
     """Opens tickets, triages them from the queue, and lists them.
 
     ``unit_of_work`` makes a fresh unit per call: the desk owns its transaction
-    boundaries because a ticket must be committed *before* its message is published
-    (a worker could otherwise receive a ticket it cannot read yet).
+    boundaries. A new ticket and its triage job are one commit (the job goes through
+    the unit's outbox, ``uow.publish``), so the ticket is stored if and only if its job
+    is: a queue that is down loses no job, and a failed commit sends none. The
+    composition root relays committed jobs to ``queue`` (see ``PORTSIDE_OUTBOX_RELAY``).
     """
 
     unit_of_work: Callable[[], UnitOfWork]
@@ -124,12 +126,11 @@ class Desk:
     def open_ticket(
         self, customer: str, subject: str, body: str
     ) -> Result[TicketView, ServiceError]:
-        """Store a new ticket, then publish it for triage.
+        """Store a new ticket and its triage job in one commit.
 
         ``InvalidRequest`` naming the bad field (nothing stored); the store's errors
-        (nothing stored). When only the publish fails the ticket is kept, marked
-        ``retry`` with the reason, and ``requeue`` will publish it again: the result is
-        still ``Success``, because the customer's ticket is safe.
+        (nothing stored, no job). With the queue down the ticket and its job are still
+        committed: the job waits in the outbox and the relay delivers it later.
         """
         problem = input_problem(customer, subject, body)
         if problem is not None:
@@ -144,15 +145,20 @@ class Desk:
             opened_at=now,
         )
         with self.unit_of_work() as uow:
-            added = uow.repository(Ticket).add(ticket)
-            stored = added.bind(lambda _: uow.commit())
+            # The dedupe key makes a job relayed twice (a relay that died after
+            # publishing) one message on the queue.
+            stored = (
+                uow.repository(Ticket)
+                .add(ticket)
+                .bind(
+                    lambda _: uow.publish(
+                        self.topic, ticket.id.encode(), dedupe_key=f"ticket:{ticket.id}"
+                    )
+                )
+                .bind(lambda _: uow.commit())
+            )
             view = ticket.view()
-        if isinstance(stored, Failure):
-            return Failure(stored.failure())
-        match self._publish(view):
-            case Failure(error):
-                return self._change(view.id, lambda t: t.record_failure(error))
-        return Success(view)
+        return stored.map(lambda _: view)
 
     def get(self, ticket_id: str) -> Result[TicketView, ServiceError]:
         """The ticket ``ticket_id``; ``NotFound`` when there is none."""
@@ -262,18 +268,16 @@ class Desk:
         cutoff = self.clock.now() - stale_after
         due = [*retry.unwrap(), *(t for t in stale.unwrap() if t.opened_at <= cutoff)]
         for ticket in due:
-            if isinstance(published := self._publish(ticket, again=True), Failure):
+            if isinstance(published := self._publish(ticket), Failure):
                 return Failure(published.failure())
         return Success(len(due))
 
     # --- helpers --------------------------------------------------------------------
 
-    def _publish(self, ticket: TicketView, *, again: bool = False) -> Result[str, ServiceError]:
-        # The first publish carries a dedupe key, so a retried publish stores one
-        # message. A requeue must not: the queue would answer it with the first
-        # message's id, even when that message never reached a group.
-        dedupe = None if again else f"ticket:{ticket.id}"
-        return self.queue.publish(self.topic, ticket.id.encode(), dedupe_key=dedupe)
+    def _publish(self, ticket: TicketView) -> Result[str, ServiceError]:
+        # No dedupe key: the queue would answer a requeue with the first job's id,
+        # even when that job never reached a group.
+        return self.queue.publish(self.topic, ticket.id.encode())
 
     def _change(
         self, ticket_id: str, change: Callable[[Ticket], None]

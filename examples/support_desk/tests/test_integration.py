@@ -9,11 +9,13 @@ from collections.abc import Iterator
 import pytest
 
 from examples.support_desk.logic import Desk, Ticket
+from examples.support_desk.tests.conftest import Relayed
 from examples.support_desk.wiring import keyword_triage, structured_triage
 from portside.adapters.entities import Entities
 from portside.adapters.llm_cache import CachingLLM
 from portside.adapters.memory import FakeLLM, ManualClock, MemoryCache, MemoryDatabase, MemoryQueue
 from portside.adapters.openai import OpenAILLM
+from portside.adapters.outbox import OutboxRelay
 from portside.adapters.redis import RedisCache, RedisQueue
 from portside.adapters.resilience import RetryPolicy
 from portside.adapters.sqlalchemy import Database
@@ -77,12 +79,16 @@ def _openai_llm(server: OpenAITestServer, manual_clock: ManualClock) -> Iterator
 
 @pytest.mark.services
 def test_tickets_flow_through_redis_streams_and_the_redis_cache(
-    entities: Entities, redis_queue: RedisQueue, redis_cache: RedisCache, manual_clock: ManualClock
+    entities: Entities,
+    redis_queue: RedisQueue,
+    redis_cache: RedisCache,
+    manual_clock: ManualClock,
+    relayed: Relayed,
 ) -> None:
     """On Redis, tickets are published, triaged once, and a repeat question is a cache hit."""
     llm = FakeLLM(responder=keyword_triage)
     desk = Desk(
-        unit_of_work=MemoryDatabase(entities).unit_of_work,
+        unit_of_work=relayed(MemoryDatabase(entities), redis_queue),
         queue=redis_queue,
         ask=structured_triage(CachingLLM(llm, redis_cache, clock=manual_clock)),
         clock=manual_clock,
@@ -97,13 +103,13 @@ def test_tickets_flow_through_redis_streams_and_the_redis_cache(
 
 @pytest.mark.services
 def test_a_rate_limit_is_retried_by_redis_when_the_model_said(
-    entities: Entities, redis_queue: RedisQueue, manual_clock: ManualClock
+    entities: Entities, redis_queue: RedisQueue, manual_clock: ManualClock, relayed: Relayed
 ) -> None:
     """The Redis queue holds a rate-limited ticket back for retry_after seconds."""
     llm = FakeLLM(responder=lambda _request: VALID)
     llm.fail("rate_limited", retry_after=20.0)
     desk = Desk(
-        MemoryDatabase(entities).unit_of_work,
+        relayed(MemoryDatabase(entities), redis_queue),
         redis_queue,
         structured_triage(CachingLLM(llm, MemoryCache(clock=manual_clock), clock=manual_clock)),
         manual_clock,
@@ -118,13 +124,14 @@ def test_a_rate_limit_is_retried_by_redis_when_the_model_said(
 
 @pytest.mark.services
 def test_tickets_are_stored_and_triaged_in_postgresql(
-    pg_database: Database, manual_clock: ManualClock
+    pg_database: Database, manual_clock: ManualClock, relayed: Relayed
 ) -> None:
     """On PostgreSQL, a triage is committed and read back in opening order."""
     llm = FakeLLM(responder=keyword_triage)
+    queue = MemoryQueue(clock=manual_clock)
     desk = Desk(
-        pg_database.unit_of_work,
-        MemoryQueue(clock=manual_clock),
+        relayed(pg_database, queue),
+        queue,
         structured_triage(CachingLLM(llm, MemoryCache(clock=manual_clock), clock=manual_clock)),
         manual_clock,
     )
@@ -141,12 +148,13 @@ def test_tickets_are_stored_and_triaged_in_postgresql(
 
 @pytest.mark.services
 def test_a_concurrent_triage_of_one_ticket_is_a_conflict_in_postgresql(
-    pg_database: Database, manual_clock: ManualClock
+    pg_database: Database, manual_clock: ManualClock, relayed: Relayed
 ) -> None:
     """Two units triaging the same ticket: PostgreSQL keeps the first, the second conflicts."""
+    queue = MemoryQueue(clock=manual_clock)
     desk = Desk(
-        pg_database.unit_of_work,
-        MemoryQueue(clock=manual_clock),
+        relayed(pg_database, queue),
+        queue,
         structured_triage(FakeLLM(responder=lambda _request: VALID)),
         manual_clock,
     )
@@ -160,15 +168,40 @@ def test_a_concurrent_triage_of_one_ticket_is_a_conflict_in_postgresql(
 
 
 @pytest.mark.services
+def test_a_ticket_opened_while_redis_is_unreachable_is_delivered_by_the_relay(
+    pg_database: Database, redis_queue: RedisQueue, manual_clock: ManualClock, relayed: Relayed
+) -> None:
+    """On PostgreSQL with Redis down, ticket and job commit together; a relay delivers the job."""
+    unreachable = RedisQueue.from_url("redis://127.0.0.1:9/0", clock=manual_clock)
+    ask = structured_triage(FakeLLM(responder=keyword_triage))
+    # No relay in this process: the job waits in PostgreSQL's outbox.
+    opening = Desk(pg_database.unit_of_work, unreachable, ask, manual_clock)
+    ticket = opening.open_ticket("ann", "Refund please", "I was charged twice.").unwrap()
+    unreachable.close()
+    assert ticket.status == "new"
+    relay = OutboxRelay(pg_database, redis_queue)
+    while relay.relay_once().unwrap().published:  # other tests' jobs may share the table
+        pass
+    working = Desk(relayed(pg_database, redis_queue), redis_queue, ask, manual_clock)
+    assert (ticket.id, "triaged") in working.work("worker-1", max_messages=100).outcomes
+    assert working.get(ticket.id).unwrap().category == "billing"
+
+
+@pytest.mark.services
 def test_structured_triage_over_the_openai_adapter(
-    openai_llm: OpenAILLM, server: OpenAITestServer, entities: Entities, manual_clock: ManualClock
+    openai_llm: OpenAILLM,
+    server: OpenAITestServer,
+    entities: Entities,
+    manual_clock: ManualClock,
+    relayed: Relayed,
 ) -> None:
     """Over HTTP the desk sends a JSON schema, re-asks after a misfit, and caches the answer."""
     server.reply("sorry, I cannot answer in JSON")
     server.reply(VALID)
+    queue = MemoryQueue(clock=manual_clock)
     desk = Desk(
-        MemoryDatabase(entities).unit_of_work,
-        MemoryQueue(clock=manual_clock),
+        relayed(MemoryDatabase(entities), queue),
+        queue,
         structured_triage(
             CachingLLM(openai_llm, MemoryCache(clock=manual_clock), clock=manual_clock)
         ),

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import attrs
 import pytest
 from returns.result import Failure, Result, Success
 
-from examples.support_desk.logic import Desk
-from examples.support_desk.tests.conftest import MakeDesk
-from examples.support_desk.wiring import keyword_triage
-from portside.adapters.memory import FakeLLM, ManualClock, MemoryQueue
+from examples.support_desk.logic import Desk, Ticket
+from examples.support_desk.tests.conftest import MakeDesk, Relayed
+from examples.support_desk.wiring import keyword_triage, structured_triage
+from portside.adapters.entities import Entities
+from portside.adapters.memory import (
+    FakeLLM,
+    ManualClock,
+    MemoryDatabase,
+    MemoryQueue,
+    MemoryUnitOfWork,
+)
+from portside.adapters.outbox import OutboxRelay
 from portside.domain import (
     InvalidRequest,
     ProtocolError,
@@ -154,36 +163,70 @@ def test_the_same_question_is_answered_from_the_cache(make_desk: MakeDesk) -> No
 
 
 @attrs.define
-class _DownQueue(MemoryQueue):
-    """A queue whose publish fails, as when Redis is unreachable."""
+class _SwitchableQueue(MemoryQueue):
+    """A queue whose publish fails while ``down``, as when Redis is unreachable."""
 
-    def publish(self, *args: object, **kwargs: object) -> Result[str, ServiceError]:
-        return Failure(Unavailable(service="queue", operation="publish", message="down"))
+    down: bool = attrs.field(default=True, kw_only=True)
+
+    def publish(self, *args: Any, **kwargs: Any) -> Result[str, ServiceError]:
+        if self.down:
+            return Failure(Unavailable(service="queue", operation="publish", message="down"))
+        return super().publish(*args, **kwargs)
 
 
-def test_a_ticket_whose_publish_failed_is_kept_for_requeue(make_desk: MakeDesk) -> None:
-    """When only the publish fails, the ticket is stored, marked retry and requeued later."""
-    desk = make_desk(responder=lambda _request: VALID)
-    working_queue = desk.queue
-    down = attrs.evolve(desk, queue=_DownQueue())
-    ticket = down.open_ticket("ann", "Charged twice", "Two payments.").unwrap()
-    assert ticket.status == "retry"
-    assert ticket.last_error == "Unavailable: down"
-    assert down.requeue().failure().kind == "Unavailable"
-    assert desk.requeue() == Success(1)
+@attrs.define
+class _CommitFails(MemoryUnitOfWork):
+    """A unit whose commit fails, as when the database goes away at COMMIT."""
+
+    def _commit(self) -> Result[None, ServiceError]:
+        self._discard()
+        return Failure(Unavailable(service="uow", operation="commit", message="gone"))
+
+
+def test_a_ticket_opened_while_the_queue_is_down_keeps_its_job(
+    entities: Entities, manual_clock: ManualClock, relayed: Relayed
+) -> None:
+    """With the queue down the ticket and its job are committed; a relay delivers it later."""
+    database, queue = MemoryDatabase(entities), _SwitchableQueue(clock=manual_clock)
+    desk = Desk(
+        relayed(database, queue),
+        queue,
+        structured_triage(FakeLLM(responder=lambda _r: VALID)),
+        manual_clock,
+    )
+    ticket = desk.open_ticket("ann", "Charged twice", "Two payments.").unwrap()
+    assert ticket.status == "new"
+    assert [m.body for m in database.outbox.values()] == [ticket.id.encode()]
+    queue.down = False
+    assert OutboxRelay(database, queue).relay_once().unwrap().published == 1
     assert desk.work("worker").outcomes == ((ticket.id, "triaged"),)
-    assert working_queue is desk.queue
+    queue.close()
+
+
+def test_a_ticket_whose_commit_fails_sends_no_job(
+    entities: Entities, manual_clock: ManualClock
+) -> None:
+    """A failed commit stores neither the ticket nor its job: nothing reaches the queue."""
+    database, queue = MemoryDatabase(entities), MemoryQueue(clock=manual_clock)
+    desk = Desk(lambda: _CommitFails(database), queue, structured_triage(FakeLLM()), manual_clock)
+    opened = desk.open_ticket("ann", "Charged twice", "Two payments.")
+    assert opened.failure().kind == "Unavailable"
+    assert database.outbox == {}
+    with database.unit_of_work() as uow:
+        assert uow.repository(Ticket).list().unwrap() == []
+    assert OutboxRelay(database, queue).relay_once().unwrap().published == 0
+    assert queue.receive(desk.topic, desk.group, "worker").unwrap() == []
+    queue.close()
 
 
 def test_a_ticket_opened_before_any_worker_ran_is_triaged_by_the_first(
-    make_desk: MakeDesk, manual_clock: ManualClock
+    make_desk: MakeDesk,
 ) -> None:
     """A ticket published while no worker had ever started is triaged by the first one."""
     desk = make_desk(responder=lambda _request: VALID)
-    fresh = attrs.evolve(desk, queue=MemoryQueue(clock=manual_clock))
-    ticket_id = _open(fresh)  # no consumer group exists yet: the queue keeps the message
-    assert fresh.work("worker").outcomes == ((ticket_id, "triaged"),)
-    assert fresh.requeue(stale_after=0.0) == Success(0)
+    ticket_id = _open(desk)  # no consumer group exists yet: the queue keeps the message
+    assert desk.work("worker").outcomes == ((ticket_id, "triaged"),)
+    assert desk.requeue(stale_after=0.0) == Success(0)
 
 
 def test_listing_refuses_a_bad_page(make_desk: MakeDesk) -> None:
