@@ -19,7 +19,6 @@ Flask integration (``init_db``, ``init_app``) is ``portside.adapters.app.flask``
 from portside.adapters.app._async_health import acheck_services
 from portside.adapters.app._async_services import (
     AsyncServices,
-    AsyncStore,
     build_async_services,
 )
 from portside.adapters.app._async_worker import AsyncHandler, run_async_worker
@@ -58,7 +57,6 @@ from portside.adapters.app._worker import (
 __all__ = [
     "AsyncHandler",
     "AsyncServices",
-    "AsyncStore",
     "Backend",
     "Backoff",
     "CheckRow",

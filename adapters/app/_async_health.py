@@ -47,9 +47,13 @@ async def _timed(check: Callable[[], Awaitable[str]]) -> tuple[str, float]:
 
 
 async def _check_database(services: AsyncServices) -> str:
+    from portside.adapters.memory import MemoryDatabase
+
+    if isinstance(services.database, MemoryDatabase):
+        return NOT_DURABLE_DATABASE
     engine = getattr(services.database, "engine", None)
     if engine is None:
-        return NOT_DURABLE_DATABASE
+        return "ok"  # a session factory without an engine: nothing to probe here
     from sqlalchemy import select
 
     from portside.adapters.sqlalchemy import SQL_ERRORS, map_error

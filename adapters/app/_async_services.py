@@ -18,12 +18,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import attrs
 
 from portside.adapters.app._clients import redis_options
-from portside.adapters.app._services import announce, queue_options, redis_queue_url
+from portside.adapters.app._services import (
+    announce,
+    database_arguments,
+    describe_database,
+    queue_options,
+    redis_queue_url,
+)
 from portside.adapters.app._settings import Settings, load_settings, redact_url
 from portside.adapters.clock import SystemClock
 from portside.adapters.entities import Entities
@@ -34,25 +40,13 @@ from portside.ports._llm import AsyncLLMPort
 from portside.ports._queue import AsyncQueuePort
 from portside.ports._uow import AsyncUnitOfWork
 
-__all__ = ["AsyncServices", "AsyncStore", "build_async_services"]
+if TYPE_CHECKING:
+    from portside.adapters.memory import MemoryDatabase
+    from portside.adapters.sqlalchemy import AsyncDatabase
+
+__all__ = ["AsyncServices", "build_async_services"]
 
 _log = logging.getLogger("portside")
-
-
-class AsyncStore(Protocol):
-    """What ``AsyncServices`` needs of a database: its entities and async units of work.
-
-    ``MemoryDatabase`` (the fake) is one; the SQLAlchemy adapters are the others.
-    """
-
-    @property
-    def entities(self) -> Entities:
-        """The entity registry the units of work store."""
-        ...
-
-    def async_unit_of_work(self) -> AsyncUnitOfWork:
-        """A new async unit of work; nothing connects until ``async with uow:``."""
-        ...
 
 
 class _AsyncClosable(Protocol):
@@ -77,7 +71,7 @@ class AsyncServices:
     raw_llm: AsyncLLMPort
     cache: AsyncCachePort
     queue: AsyncQueuePort
-    database: AsyncStore
+    database: AsyncDatabase | MemoryDatabase
     clock: Clock
     metrics: Metrics
     adapters: dict[str, str] = attrs.field(factory=dict)
@@ -98,7 +92,12 @@ class AsyncServices:
 
     def unit_of_work(self) -> AsyncUnitOfWork:
         """A new async unit of work; nothing connects until ``async with uow:``."""
-        return self.database.async_unit_of_work()
+        from portside.adapters.memory import MemoryDatabase
+
+        if isinstance(self.database, MemoryDatabase):
+            # The fake holds sync and async units over one state; this root wants the latter.
+            return self.database.async_unit_of_work()
+        return self.database.unit_of_work()
 
     async def aopen(self) -> Self:
         """Run the adapters' start-up checks (once); returns ``self``.
@@ -175,12 +174,12 @@ def _build_llm(settings: Settings, clock: Clock) -> tuple[AsyncLLMPort, str]:
     return AsyncFakeLLM(), "fake"
 
 
-def _build_store(
-    settings: Settings, entities: Entities | None
-) -> tuple[AsyncStore, str, Callable[[], Awaitable[None]] | None]:
-    from portside.adapters.memory import MemoryDatabase
+def _build_store(settings: Settings, entities: Entities | None) -> tuple[AsyncDatabase, str]:
+    from portside.adapters.sqlalchemy import AsyncDatabase
 
-    return MemoryDatabase(entities or Entities()), "memory", None
+    url, options = database_arguments(settings)
+    database = AsyncDatabase.from_url(entities or Entities(), url, **options)
+    return database, describe_database(url)
 
 
 def build_async_services(
@@ -190,7 +189,7 @@ def build_async_services(
     llm: AsyncLLMPort | None = None,
     cache: AsyncCachePort | None = None,
     queue: AsyncQueuePort | None = None,
-    database: AsyncStore | None = None,
+    database: AsyncDatabase | MemoryDatabase | None = None,
     clock: Clock | None = None,
     metrics: Metrics | None = None,
 ) -> AsyncServices:
@@ -214,11 +213,10 @@ def build_async_services(
         closers.append(built.aclose)
         return built
 
-    store: AsyncStore
+    store: AsyncDatabase | MemoryDatabase
     if database is None:
-        store, names["database"], close_store = _build_store(settings, entities)
-        if close_store is not None:
-            closers.append(close_store)
+        store, names["database"] = _build_store(settings, entities)
+        closers.append(store.close)
     else:
         store, names["database"] = database, type(database).__name__
     cache = pick("cache", cache, lambda: _build_cache(settings, clock))

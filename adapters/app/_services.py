@@ -130,14 +130,28 @@ def _check_sqlite_path(url: str) -> None:
         )
 
 
-def _build_database(settings: Settings, entities: Entities) -> Database:
-    from portside.adapters.sqlalchemy import Database
+def database_arguments(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """The database URL and engine options the settings ask for (sync and async roots).
 
+    Raises ``SettingsError`` when the SQLite file's folder is not writable.
+    """
     url = settings.database_url
     _check_sqlite_path(url)
     options: dict[str, Any] = {}
     if not url.startswith("sqlite"):
         options["pool_size"] = settings.tuning.db_pool_size
+    return url, options
+
+
+def describe_database(url: str) -> str:
+    """How the adapter listing names the database at ``url`` (credentials redacted)."""
+    return _describe_database(url)
+
+
+def _build_database(settings: Settings, entities: Entities) -> Database:
+    from portside.adapters.sqlalchemy import Database
+
+    url, options = database_arguments(settings)
     return Database.from_url(entities, url, **options)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 from returns.result import Success
@@ -21,22 +22,26 @@ from portside.adapters.memory import (
     ManualClock,
     MemoryDatabase,
 )
+from portside.adapters.sqlalchemy import AsyncDatabase
 from portside.adapters.testing import kit_entities
 from portside.domain import ChatMessage, ChatRequest
 
 
 @pytest.fixture(name="embedded")
-def _embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+def _embedded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for variable in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REDIS_URL", "DATABASE_URL"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("PORTSIDE_SQLITE_PATH", str(tmp_path / "app.db"))
 
 
 def test_nothing_configured_runs_on_embedded_async_defaults(
     embedded: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With no variables: memory cache and queue, the async fake LLM, one log line."""
+    """With no variables: async SQLite, memory cache and queue, the async fake LLM, one line."""
     with caplog.at_level(logging.INFO, logger="portside"):
         services = build_async_services()
+    assert isinstance(services.database, AsyncDatabase)
+    assert services.adapters["database"].startswith("sqlite (")
     assert isinstance(services.cache, AsyncMemoryCache)
     assert isinstance(services.queue, AsyncMemoryQueue)
     assert isinstance(services.raw_llm, AsyncFakeLLM)
@@ -90,7 +95,8 @@ def test_a_unit_of_work_per_call_on_the_store(embedded: None) -> None:
 def test_health_rows_are_honest_about_what_is_not_durable(embedded: None) -> None:
     """Memory database and queue are warnings (they work); the cache and fake LLM are ok."""
     clock = ManualClock()
-    services = build_async_services(clock=clock)
+    entities, _item = kit_entities("async_health")
+    services = build_async_services(clock=clock, database=MemoryDatabase(entities))
 
     async def scenario() -> None:
         async with services:
@@ -108,6 +114,19 @@ def test_health_rows_are_honest_about_what_is_not_durable(embedded: None) -> Non
             assert fresh is not again
 
     asyncio.run(scenario())
+    entities.dispose()
+
+
+def test_the_embedded_sqlite_database_is_probed_and_ok(embedded: None) -> None:
+    """The default async SQLite file answers SELECT 1: its row is ok, and aclose disposes it."""
+    services = build_async_services()
+
+    async def scenario() -> str:
+        async with services:
+            rows = {row.service: row for row in await acheck_services(services)}
+            return rows["database"].status
+
+    assert asyncio.run(scenario()) == "ok"
 
 
 def test_a_failing_service_is_a_down_row_and_never_raises(embedded: None) -> None:
