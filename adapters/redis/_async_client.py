@@ -94,6 +94,10 @@ class CallGate:
 
     async def enter(self) -> bool:
         """Wait for a turn; ``False`` when none came within ``wait`` seconds."""
+        if not self._turns.locked():
+            # A turn is free and nobody waits: taken at once, without arming a timer.
+            await self._turns.acquire()
+            return True
         try:
             async with asyncio.timeout(self.wait):
                 await self._turns.acquire()
