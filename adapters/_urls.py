@@ -32,7 +32,8 @@ DATABASE_ACCEPTS: Final = (
 REDIS_ACCEPTS: Final = (
     "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), unix://PATH,"
     " redis+cluster://[[USER]:PASSWORD@]HOST[:PORT] (any node of a Redis Cluster),"
-    " rediss+cluster://... (TLS)"
+    " rediss+cluster://... (TLS),"
+    " redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/SERVICE[/DB] (Sentinel)"
 )
 SENTINEL_ACCEPTS: Final = (
     "redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/SERVICE[/DB]"

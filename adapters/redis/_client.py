@@ -30,6 +30,7 @@ __all__ = [
     "REDIS_ERRORS",
     "SENTINEL_SCHEMES",
     "RedisOptions",
+    "SentinelPrimary",
     "connect",
     "connect_cluster",
     "map_error",
@@ -101,8 +102,11 @@ def connect_cluster(url: str, options: RedisOptions | None = None) -> RedisClust
     )
 
 
-class _SentinelPrimary(redis.Redis):
-    """A client of a Sentinel service's primary that also closes its sentinel clients."""
+class SentinelPrimary(redis.Redis):
+    """A client of a Sentinel service's primary (``connect_sentinel``'s).
+
+    Its ``close()`` also closes the connections to the sentinels.
+    """
 
     def close(self) -> None:
         """Close the pool and the connections to the sentinels."""
@@ -159,7 +163,7 @@ def connect_sentinel(url: str, options: RedisOptions | None = None) -> redis.Red
         list(address.sentinels), sentinel_kwargs={**asking, "retry": Retry(NoBackoff(), 0)}
     )
     return manager.master_for(  # type: ignore[no-any-return,no-untyped-call]
-        address.service, redis_class=_SentinelPrimary, retry=Retry(NoBackoff(), 0), **serving
+        address.service, redis_class=SentinelPrimary, retry=Retry(NoBackoff(), 0), **serving
     )
 
 

@@ -5,7 +5,8 @@
 answers a ``RedisTopology``: its primaries and replicas and, on a cluster, how many of
 the 16384 hash slots a primary serves. ``portside check`` shows it beside the cache and
 the queue. Each kind of deployment is read by its own function in ``_READERS``; a
-Sentinel-managed client (``redis+sentinel://``) is described by adding its reader there.
+Sentinel-managed client (``redis+sentinel://``) is read from its sentinels: the primary
+they name, the replicas they see alive, and how many of them answer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import redis
 from redis.cluster import RedisCluster
 from returns.result import Failure, Result, Success
 
-from portside.adapters.redis._client import REDIS_ERRORS, map_error, server_name
+from portside.adapters.redis._client import REDIS_ERRORS, SentinelPrimary, map_error, server_name
 from portside.domain._errors import ServiceError
 
 __all__ = ["CLUSTER_SLOTS", "RedisTopology", "redis_topology"]
@@ -36,10 +37,14 @@ class RedisTopology:
     the keys of the others (or every key, with ``cluster-require-full-coverage yes``).
     """
 
-    kind: Literal["server", "cluster"]
+    kind: Literal["server", "cluster", "sentinel"]
     primaries: tuple[str, ...]
     replicas: tuple[str, ...]
     slots_covered: int | None = None
+    #: Sentinel only: the monitored service, and how many of its sentinels answered
+    #: out of how many the URL names.
+    service: str | None = None
+    sentinels: tuple[int, int] | None = None
 
     @property
     def complete(self) -> bool:
@@ -56,6 +61,10 @@ class RedisTopology:
         )
         if self.slots_covered is not None:
             text += f", {self.slots_covered}/{CLUSTER_SLOTS} slots"
+        if self.sentinels is not None:
+            text += f", {self.sentinels[0]}/{self.sentinels[1]} sentinels answering"
+        if self.service is not None:
+            text = text.replace("sentinel:", f"sentinel {self.service}:", 1)
         return text
 
 
@@ -99,8 +108,34 @@ def _server(client: Any) -> RedisTopology:
     return RedisTopology("server", (me,), tuple(replicas))
 
 
+def _sentinel(client: Any) -> RedisTopology:
+    """What the sentinels say: the primary, the replicas not down, who answered.
+
+    Asking for the primary raises ``MasterNotFoundError`` (a ``ConnectionError``: the
+    check reports it) while no sentinel names one, during a failover for instance.
+    """
+    pool = client.connection_pool
+    manager = pool.sentinel_manager
+    host, port = pool.get_master_address()
+    replicas = manager.discover_slaves(pool.service_name)
+    answering = 0
+    for sentinel in manager.sentinels:
+        try:
+            answering += bool(sentinel.ping())
+        except REDIS_ERRORS:
+            continue  # a sentinel down is what the count reports
+    return RedisTopology(
+        "sentinel",
+        (f"{host}:{port}",),
+        tuple(sorted(f"{ip}:{replica}" for ip, replica in replicas)),
+        service=pool.service_name,
+        sentinels=(answering, len(manager.sentinels)),
+    )
+
+
 #: How each kind of client is read, most specific first.
 _READERS: Final[tuple[tuple[type, Callable[[Any], RedisTopology]], ...]] = (
     (RedisCluster, _cluster),
+    (SentinelPrimary, _sentinel),
     (redis.Redis, _server),
 )

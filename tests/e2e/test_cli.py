@@ -123,6 +123,19 @@ def test_check_reports_the_cluster_topology(tmp_path: Path, redis_cluster: Any) 
     assert topology in rows["queue"], result.stdout
 
 
+@pytest.mark.services
+@pytest.mark.slow
+def test_check_reports_the_sentinel_topology(tmp_path: Path, redis_sentinel: Any) -> None:
+    """`portside check` on a redis+sentinel:// URL names the service, its servers, sentinels."""
+    result = run(["check"], tmp_path, REDIS_URL=redis_sentinel.url, PORTSIDE_NAMESPACE="cli-sn")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    topology = "sentinel portside: 1 primary, 1 replica, 3/3 sentinels answering"
+    assert " ok " in rows["cache"], result.stdout
+    assert topology in rows["cache"], result.stdout
+    assert topology in rows["queue"], result.stdout
+
+
 def test_check_exits_1_when_a_service_is_down(tmp_path: Path) -> None:
     """`portside check` against an unreachable Redis reports it down and exits 1."""
     result = run(["check"], tmp_path, REDIS_URL="redis://127.0.0.1:9/0")

@@ -14,7 +14,13 @@ import asyncio
 import pytest
 from returns.result import Success
 
-from portside.adapters.redis import AsyncRedisCache, RedisCache, RedisQueue, connect
+from portside.adapters.redis import (
+    AsyncRedisCache,
+    RedisCache,
+    RedisQueue,
+    connect,
+    redis_topology,
+)
 from portside.adapters.testing import ThrowawaySentinel, throwaway_sentinel
 
 pytestmark = pytest.mark.services
@@ -59,6 +65,21 @@ def test_the_async_cache_runs_on_a_sentinel_url(redis_sentinel: ThrowawaySentine
         return _sentinel_connections(cache.client)
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_the_topology_is_what_the_sentinels_say(redis_sentinel: ThrowawaySentinel) -> None:
+    """redis_topology of a Sentinel client: the primary and replica named, every sentinel up."""
+    client = connect(redis_sentinel.url)
+    try:
+        topology = redis_topology(client).unwrap()
+    finally:
+        client.close()
+    primary = redis_sentinel.primary_port()
+    [replica] = [port for port in redis_sentinel.server_ports if port != primary]
+    assert topology.primaries == (f"127.0.0.1:{primary}",)
+    assert topology.replicas == (f"127.0.0.1:{replica}",)
+    assert topology.complete
+    assert topology.summary == "sentinel portside: 1 primary, 1 replica, 3/3 sentinels answering"
 
 
 def _demote_behind_the_clients_back(sentinel: ThrowawaySentinel) -> int:
