@@ -27,6 +27,7 @@ from portside.adapters.app._services import (
     announce,
     database_arguments,
     describe_database,
+    openai_arguments,
     queue_options,
     redis_queue_url,
 )
@@ -60,8 +61,8 @@ _P = TypeVar("_P", bound=_AsyncClosable)
 class AsyncServices:
     """One async adapter per port, built from the settings; ``async with`` it.
 
-    The twin of ``Services``: ``llm`` is the LLM the application calls and ``raw_llm`` the
-    adapter underneath, ``unit_of_work()`` opens a new async unit of work on
+    The twin of ``Services``: ``llm`` answers repeated deterministic requests from
+    ``cache`` (an ``AsyncCachingLLM``) and ``raw_llm`` is the adapter underneath, ``unit_of_work()`` opens a new async unit of work on
     ``database``, ``adapters`` names the adapter serving each port and
     ``health_report`` is where ``acheck_services`` keeps its last report.
     """
@@ -169,6 +170,11 @@ def _build_queue(settings: Settings, clock: Clock) -> tuple[AsyncQueuePort, str]
 
 
 def _build_llm(settings: Settings, clock: Clock) -> tuple[AsyncLLMPort, str]:
+    if settings.real_llm:
+        from portside.adapters.openai import AsyncOpenAILLM
+
+        arguments, description = openai_arguments(settings, clock)
+        return AsyncOpenAILLM(**arguments), description
     from portside.adapters.memory import AsyncFakeLLM
 
     return AsyncFakeLLM(), "fake"
@@ -199,6 +205,8 @@ def build_async_services(
     ``SettingsError`` for invalid configuration. No connection is opened here: clients
     connect on first use (or in ``aopen()``'s start-up checks).
     """
+    from portside.adapters.llm_cache import AsyncCachingLLM
+
     settings = settings or load_settings()
     clock = clock or SystemClock()
     metrics = metrics or default_metrics()
@@ -222,5 +230,6 @@ def build_async_services(
     cache = pick("cache", cache, lambda: _build_cache(settings, clock))
     queue = pick("queue", queue, lambda: _build_queue(settings, clock))
     llm = pick("llm", llm, lambda: _build_llm(settings, clock))
+    cached = AsyncCachingLLM(llm, cache, clock=clock, metrics=metrics)
     announce(names)
-    return AsyncServices(settings, llm, llm, cache, queue, store, clock, metrics, names, closers)
+    return AsyncServices(settings, cached, llm, cache, queue, store, clock, metrics, names, closers)

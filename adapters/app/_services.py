@@ -206,25 +206,35 @@ def _build_queue(settings: Settings, clock: Clock) -> tuple[QueuePort, str]:
     return MemoryQueue(clock=clock, options=options), "memory"
 
 
+def openai_arguments(settings: Settings, clock: Clock) -> tuple[dict[str, Any], str]:
+    """The OpenAI adapter's arguments from the settings, and how the listing names it.
+
+    Shared by the sync root (``OpenAILLM``) and the async one (``AsyncOpenAILLM``).
+    """
+    from portside.adapters.resilience._retry import RetryPolicy
+
+    conn = settings.connections
+    arguments: dict[str, Any] = {
+        "retry": RetryPolicy(
+            attempts=settings.tuning.llm_max_retries + 1, base=0.5, cap=8.0, jitter=1.0
+        ),
+        "api_key": settings.openai_api_key(),
+        "base_url": conn.openai_base_url,
+        "model": settings.tuning.llm_model,
+        "embedding_model": settings.tuning.embedding_model,
+        "timeout": settings.tuning.llm_timeout,
+        "deadline": settings.tuning.llm_deadline,
+        "clock": clock,
+    }
+    return arguments, f"openai ({conn.openai_base_url or 'api.openai.com'})"
+
+
 def _build_llm(settings: Settings, clock: Clock) -> tuple[LLMPort, str]:
     if settings.real_llm:
         from portside.adapters.openai import OpenAILLM
-        from portside.adapters.resilience._retry import RetryPolicy
 
-        conn = settings.connections
-        llm = OpenAILLM(
-            retry=RetryPolicy(
-                attempts=settings.tuning.llm_max_retries + 1, base=0.5, cap=8.0, jitter=1.0
-            ),
-            api_key=settings.openai_api_key(),
-            base_url=conn.openai_base_url,
-            model=settings.tuning.llm_model,
-            embedding_model=settings.tuning.embedding_model,
-            timeout=settings.tuning.llm_timeout,
-            deadline=settings.tuning.llm_deadline,
-            clock=clock,
-        )
-        return llm, f"openai ({conn.openai_base_url or 'api.openai.com'})"
+        arguments, description = openai_arguments(settings, clock)
+        return OpenAILLM(**arguments), description
     from portside.adapters.memory._llm import FakeLLM
 
     return FakeLLM(), "fake"

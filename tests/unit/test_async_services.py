@@ -15,6 +15,7 @@ from portside.adapters.app import (
     build_async_services,
     load_settings,
 )
+from portside.adapters.llm_cache import AsyncCachingLLM
 from portside.adapters.memory import (
     AsyncFakeLLM,
     AsyncMemoryCache,
@@ -22,6 +23,7 @@ from portside.adapters.memory import (
     ManualClock,
     MemoryDatabase,
 )
+from portside.adapters.openai import AsyncOpenAILLM
 from portside.adapters.sqlalchemy import AsyncDatabase
 from portside.adapters.testing import kit_entities
 from portside.domain import ChatMessage, ChatRequest
@@ -154,3 +156,19 @@ def test_settings_are_the_sync_root_s_settings(embedded: None) -> None:
     assert isinstance(services, AsyncServices)
     assert services.settings is settings
     assert services.cache.namespace == "shop"
+
+
+def test_the_llm_is_cached_and_a_base_url_gives_the_async_openai_adapter(
+    embedded: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Llm is an AsyncCachingLLM over raw_llm; OPENAI_BASE_URL builds AsyncOpenAILLM."""
+    services = build_async_services()
+    assert isinstance(services.llm, AsyncCachingLLM)
+    assert isinstance(services.raw_llm, AsyncFakeLLM)
+    settings = load_settings(
+        {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-local-test"}
+    )
+    real = build_async_services(settings)
+    assert isinstance(real.raw_llm, AsyncOpenAILLM)
+    assert real.adapters["llm"] == "openai (http://127.0.0.1:9/v1)"
+    asyncio.run(real.aclose())
