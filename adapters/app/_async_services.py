@@ -62,9 +62,10 @@ class AsyncServices:
     """One async adapter per port, built from the settings; ``async with`` it.
 
     The twin of ``Services``: ``llm`` answers repeated deterministic requests from
-    ``cache`` (an ``AsyncCachingLLM``) and ``raw_llm`` is the adapter underneath, ``unit_of_work()`` opens a new async unit of work on
-    ``database``, ``adapters`` names the adapter serving each port and
-    ``health_report`` is where ``acheck_services`` keeps its last report.
+    ``cache`` (an ``AsyncCachingLLM``) and ``raw_llm`` is the adapter underneath;
+    ``unit_of_work()`` opens a new async unit of work on ``database``, ``adapters``
+    names the adapter serving each port and ``health_report`` is where
+    ``acheck_services`` keeps its last report.
     """
 
     settings: Settings
