@@ -6,14 +6,19 @@ import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from portside.adapters._urls import parse_sentinel_url
-from portside.adapters.redis._client import SENTINEL_SCHEMES, RedisOptions, sentinel_settings
+from portside.adapters.redis._client import (
+    SENTINEL_SCHEMES,
+    RedisOptions,
+    sentinel_settings,
+)
 
-__all__ = ["CallGate", "connect_async", "connect_async_sentinel"]
+__all__ = ["CallGate", "connect_async", "connect_async_cluster", "connect_async_sentinel"]
 
 
 def connect_async(url: str, options: RedisOptions | None = None) -> aioredis.Redis:
@@ -44,6 +49,24 @@ def connect_async(url: str, options: RedisOptions | None = None) -> aioredis.Red
         retry=Retry(NoBackoff(), 0),
     )
     client: aioredis.Redis = aioredis.Redis.from_pool(pool)
+    return client
+
+
+def connect_async_cluster(url: str, options: RedisOptions | None = None) -> AsyncRedisCluster:
+    """``connect_cluster``'s twin: a ``redis.asyncio`` ``RedisCluster`` for a cluster URL.
+
+    ``redis+cluster://`` or ``rediss+cluster://`` naming any one node; the same timeouts
+    and pool size per node, redis-py's retries off. Unlike the sync cluster client it
+    reads the slot map on first use, so an unreachable cluster is ``Unavailable`` then.
+    """
+    opts = options or RedisOptions()
+    client: AsyncRedisCluster = AsyncRedisCluster.from_url(
+        url.replace("+cluster://", "://", 1),
+        socket_timeout=opts.socket_timeout,
+        socket_connect_timeout=opts.connect_timeout,
+        max_connections=opts.max_connections,
+        retry=Retry(NoBackoff(), 0),
+    )
     return client
 
 
@@ -84,13 +107,25 @@ class CallGate:
     ahead of the tasks already waiting, and under 1,000 tasks on 50 connections some
     waited past their bound (measured: bursts of ``Unavailable`` every few seconds; none
     with this gate). One turn per connection the pool may open; a call waits for its
-    turn at most the pool's own timeout.
+    turn at most the pool's own timeout. On a cluster, whose node pools fail a call past
+    ``max_connections`` at once ("Too many connections"), one turn per connection of a
+    node, so no node's pool is ever asked for more; a call waits at most as long as one
+    call may take.
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
-        pool = client.connection_pool
-        self._turns = asyncio.Semaphore(max(1, int(getattr(pool, "max_connections", 50))))
-        self.wait = float(getattr(pool, "timeout", None) or 1.0)
+    def __init__(self, client: aioredis.Redis | AsyncRedisCluster) -> None:
+        if isinstance(client, AsyncRedisCluster):
+            kwargs: dict[str, Any] = client.get_connection_kwargs()
+            turns = kwargs.get("max_connections", 50)
+            wait = (kwargs.get("socket_connect_timeout") or 0.5) + (
+                kwargs.get("socket_timeout") or 0.5
+            )
+        else:
+            pool = client.connection_pool
+            turns = getattr(pool, "max_connections", 50)
+            wait = getattr(pool, "timeout", None) or 1.0
+        self._turns = asyncio.Semaphore(max(1, int(turns)))
+        self.wait = float(wait)
 
     async def enter(self) -> bool:
         """Wait for a turn; ``False`` when none came within ``wait`` seconds."""

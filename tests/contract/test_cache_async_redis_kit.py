@@ -1,4 +1,4 @@
-"""AsyncRedisCache: the cache kit through the bridge, and differentially against RedisCache."""
+"""AsyncRedisCache: the cache kit via the bridge (a server, a cluster) and against RedisCache."""
 
 from __future__ import annotations
 
@@ -11,10 +11,17 @@ import redis
 import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 from returns.result import Failure, Result
 
 from portside.adapters.redis import AsyncRedisCache, RedisCache, connect, connect_async
-from portside.adapters.testing import CacheTarget, EventLoopThread, run_cache_contract
+from portside.adapters.testing import (
+    CacheTarget,
+    EventLoopThread,
+    ThrowawayCluster,
+    run_cache_contract,
+)
 from portside.domain import ServiceError
 from portside.ports import CachePort
 
@@ -115,5 +122,63 @@ def test_both_adapters_share_one_key_layout(
         twin.set_many({"x": b"1", "y": b"2"})
         assert cache.get_many(["x", "y", "k"]).unwrap() == {"x": b"1", "y": b"2", "k": b"v"}
         assert cache.incr("x", 4).unwrap() == twin.incr("x", 0).unwrap() == 5
+    finally:
+        twin.clear()
+
+
+@pytest.fixture(name="cluster_clients")
+def _cluster_clients(
+    redis_cluster: ThrowawayCluster, runner: EventLoopThread
+) -> Iterator[tuple[RedisCluster, AsyncRedisCluster]]:
+    sync = RedisCluster.from_url(redis_cluster.url.replace("+cluster", ""))
+    aio = runner.run(_async_cluster(redis_cluster.url))
+    yield sync, aio
+    runner.run(aio.aclose())
+    sync.close()
+
+
+async def _async_cluster(url: str) -> AsyncRedisCluster:
+    """An async cluster client built on the runner's loop (its locks belong to that loop)."""
+    return AsyncRedisCache.from_url(url).client  # type: ignore[return-value]
+
+
+@pytest.mark.slow
+def test_async_redis_cache_passes_the_kit_on_a_cluster(
+    cluster_clients: tuple[RedisCluster, AsyncRedisCluster], runner: EventLoopThread
+) -> None:
+    """AsyncRedisCache on a redis.asyncio RedisCluster agrees with the model, as on one server."""
+    sync, aio = cluster_clients
+    target = CacheTarget(
+        lambda ns: runner.blocking(AsyncRedisCache(aio, namespace=ns)), paired_locks=True
+    )
+    run_cache_contract(target, max_examples=10, steps=25)
+    assert list(sync.scan_iter(match="kit-*", count=1000)) == [], "the kit left keys behind"
+
+
+@pytest.mark.slow
+def test_both_adapters_share_one_cluster_layout(
+    cluster_clients: tuple[RedisCluster, AsyncRedisCluster], runner: EventLoopThread
+) -> None:
+    """On a cluster, batches of either adapter spread over every primary and read back alike."""
+    sync, aio = cluster_clients
+    namespace = f"layout-{uuid.uuid4().hex[:10]}"
+    cache = runner.blocking(AsyncRedisCache(aio, namespace=namespace))
+    twin = RedisCache(sync, namespace=namespace)
+    items = {f"key-{i}": str(i).encode() for i in range(300)}
+    try:
+        assert cache.set_many(items, ttl=60).unwrap() is None
+        assert sync.get(f"{namespace}|{{=key-7}}key-7") == b"7"
+        per_node = [
+            len(list(sync.scan_iter(match=f"{namespace}|*", count=1000, target_nodes=node)))
+            for node in sync.get_primaries()  # type: ignore[no-untyped-call]
+        ]
+        assert len(per_node) == 3
+        assert all(count > 0 for count in per_node), per_node
+        assert twin.get_many([*items, "absent"]).unwrap() == items
+        twin.set_many({"x": b"1", "y": b"2"})
+        assert cache.get_many(["x", "y", "absent"]).unwrap() == {"x": b"1", "y": b"2"}
+        assert cache.get_or_lock("x", "y", b"t", 5).failure().message.startswith("lock:")
+        assert cache.clear().unwrap() is None
+        assert list(sync.scan_iter(match=f"{namespace}|*", count=1000)) == []
     finally:
         twin.clear()

@@ -97,6 +97,26 @@ def _tag(key: str) -> str:
     return "=" + base.replace("}", "")
 
 
+def stored_name(prefix: str, key: str, cluster: bool) -> str:
+    """The Redis name of ``key`` under ``prefix`` (``<namespace>|``), tagged on a cluster."""
+    return f"{prefix}{{{_tag(key)}}}{key}" if cluster else prefix + key
+
+
+def slot_problem(key: str, lock: str, operation: str) -> InvalidRequest | None:
+    """On a cluster, ``InvalidRequest`` unless ``lock`` is tagged like ``key`` (``<key>:fill``).
+
+    One script may touch one slot only; those locks are tagged like their key.
+    """
+    if _tag(key) == _tag(lock):
+        return None
+    return InvalidRequest(
+        service=SERVICE,
+        operation=operation,
+        message=f"lock: on Redis Cluster the lock of {key[:64]!r} must be its own "
+        f"'<key>{FILL_SUFFIX}' (a key and its lock must share a hash slot)",
+    )
+
+
 def _px(ttl: float) -> int:
     """Milliseconds for Redis, rounded up so a key never lives shorter than asked."""
     return max(1, math.ceil(ttl * 1000))
@@ -154,9 +174,7 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
 
     def _name(self, key: str) -> str:
         """The Redis name of ``key``: prefixed, and hash-tagged on a cluster."""
-        if self._cluster:
-            return f"{self._prefix}{{{_tag(key)}}}{key}"
-        return self._prefix + key
+        return stored_name(self._prefix, key, self._cluster)
 
     def _call(self, operation: str, retry: bool, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``, or the mapped ``ServiceError`` (returned, not raised)."""
@@ -324,18 +342,8 @@ class RedisCache(CachePort, CompareAndDelete, LockedFill):
         return Success(bool(released))
 
     def _check_slot(self, key: str, lock: str, operation: str) -> InvalidRequest | None:
-        """On a cluster, ``InvalidRequest`` unless ``lock`` is tagged like ``key`` (``<key>:fill``).
-
-        One script may touch one slot only; those locks are tagged like their key.
-        """
-        if not self._cluster or _tag(key) == _tag(lock):
-            return None
-        return InvalidRequest(
-            service=SERVICE,
-            operation=operation,
-            message=f"lock: on Redis Cluster the lock of {key[:64]!r} must be its own "
-            f"'<key>{FILL_SUFFIX}' (a key and its lock must share a hash slot)",
-        )
+        """``slot_problem`` on a cluster; nothing to check on one server."""
+        return slot_problem(key, lock, operation) if self._cluster else None
 
     def _run(self, script: str, keys: list[str], args: list[Any]) -> object:
         return self._scripts[script](keys=keys, args=args)
