@@ -93,8 +93,12 @@ def lifespan(
     return run
 
 
-def get_services(request: fastapi.Request) -> AsyncServices:
+async def get_services(request: fastapi.Request) -> AsyncServices:
     """The application's ``AsyncServices`` (a dependency); needs ``lifespan()``.
+
+    The dependencies here are coroutines: FastAPI runs a plain ``def`` dependency in
+    its thread pool, a hop that cost more than half the request rate of a small
+    endpoint on the fakes (``benchmarks/bench_fastapi.py``).
 
     Raises ``RuntimeError`` when the lifespan did not run (an ASGI server runs it; in
     tests, enter ``app.router.lifespan_context(app)`` or override this dependency).
@@ -112,17 +116,17 @@ def get_services(request: fastapi.Request) -> AsyncServices:
 ServicesDep = Annotated[AsyncServices, fastapi.Depends(get_services)]
 
 
-def get_cache(services: ServicesDep) -> AsyncCachePort:
+async def get_cache(services: ServicesDep) -> AsyncCachePort:
     """The services' cache (a dependency to override alone in tests)."""
     return services.cache
 
 
-def get_queue(services: ServicesDep) -> AsyncQueuePort:
+async def get_queue(services: ServicesDep) -> AsyncQueuePort:
     """The services' queue (a dependency to override alone in tests)."""
     return services.queue
 
 
-def get_llm(services: ServicesDep) -> AsyncLLMPort:
+async def get_llm(services: ServicesDep) -> AsyncLLMPort:
     """The services' LLM, with its response cache (a dependency to override alone)."""
     return services.llm
 

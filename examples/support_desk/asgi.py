@@ -55,7 +55,7 @@ def _refused(operation: str, message: str) -> JSONResponse:
     return _answer(Failure(InvalidRequest(service=SERVICE, operation=operation, message=message)))
 
 
-def get_desk(services: ServicesDep) -> AsyncDesk:
+async def get_desk(services: ServicesDep) -> AsyncDesk:
     """The desk over the request's services (a dependency tests may override)."""
     return AsyncDesk(unit_of_work=services.unit_of_work, clock=services.clock)
 
