@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
-from portside.adapters.memory import ManualClock, MemoryQueue
+from portside.adapters.memory import AsyncMemoryQueue, ManualClock, MemoryQueue
+from portside.adapters.testing import EventLoopThread
 from portside.domain import Delivery, QueueMessage, ServiceError
 from portside.ports.queue_rules import QueueOptions
 from tests.faults.conftest import Campaign
@@ -27,6 +28,7 @@ from tests.faults.conftest import Campaign
 pytestmark = pytest.mark.faults
 
 redis_queue = pytest.importorskip("portside.adapters.redis._queue")
+from portside.adapters.redis import AsyncRedisQueue, connect_async  # noqa: E402 - needs the extra
 
 OPTIONS = QueueOptions(lease_timeout=30.0, max_deliveries=3, max_body_bytes=64 * 1024)
 
@@ -157,6 +159,42 @@ def test_hostile_queue_calls_answer_alike_and_store_nothing_on_failure(
     assert outcomes[0] == outcomes[1], (operation, outcomes)
     kind = outcomes[0][1] if outcomes[0][0] == "failure" else "ok"
     tally[kind] = tally.get(kind, 0) + 1
+
+
+@pytest.fixture(name="async_side", scope="module")
+def _async_side(redis_url: str) -> Iterator[tuple[EventLoopThread, Any]]:
+    runner = EventLoopThread()
+    client = connect_async(redis_url)  # used on the runner's loop only
+    yield runner, client
+    runner.run(client.aclose())
+    runner.close()
+
+
+@pytest.mark.services
+@settings(max_examples=150)
+@given(call=calls)
+def test_hostile_calls_answer_alike_on_the_async_queues(
+    redis_client: tuple[Any, str], async_side: tuple[EventLoopThread, Any], call: Any
+) -> None:
+    """Each hostile call answers on AsyncMemoryQueue and AsyncRedisQueue as on MemoryQueue."""
+    operation, args, kwargs = call
+    _, prefix = redis_client
+    runner, client = async_side
+    namespace = f"{prefix}-a{next(_SERIAL)}"
+    model = MemoryQueue(clock=ManualClock(), options=OPTIONS)
+    fake = AsyncMemoryQueue(ManualClock(), OPTIONS)
+    real = AsyncRedisQueue(client, options=OPTIONS, namespace=namespace)
+    want = getattr(model, operation)(*args, **kwargs)
+    for queue in (fake, real):
+        result = getattr(runner.blocking_queue(queue), operation)(*args, **kwargs)
+        assert isinstance(result, Success | Failure), result
+        assert _shape(result) == _shape(want), (operation, type(queue).__name__)
+        topic = args[0]
+        refused = isinstance(result, Failure) and operation == "publish"
+        if refused and isinstance(topic, str) and topic.isprintable() and topic:
+            stored = queue.stored(topic)
+            count = stored if isinstance(stored, int) else runner.run(stored).unwrap()
+            assert count == 0, "a rejected publish stored its message"
 
 
 def test_zz_record_the_queue_campaign(tally: dict[str, float], campaign: Campaign) -> None:
