@@ -1,4 +1,4 @@
-"""The cache and queue contract kits through Sentinel, as on one server.
+"""The cache and queue contract kits (sync and async) through Sentinel, as on one server.
 
 Every client here is built from the set's ``redis+sentinel://`` URL: it asks the
 sentinels where the primary is and talks to that server, so the kits prove the adapters
@@ -14,7 +14,14 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from portside.adapters.redis import AsyncRedisCache, RedisCache, RedisQueue, connect, connect_async
+from portside.adapters.redis import (
+    AsyncRedisCache,
+    AsyncRedisQueue,
+    RedisCache,
+    RedisQueue,
+    connect,
+    connect_async,
+)
 from portside.adapters.testing import (
     CacheTarget,
     EventLoopThread,
@@ -52,24 +59,52 @@ def test_redis_cache_passes_the_kit_through_sentinel(client: redis.Redis) -> Non
     assert list(client.scan_iter(match="kit-*", count=1000)) == [], "the kit left keys"
 
 
-def test_async_redis_cache_passes_the_kit_through_sentinel(
-    client: redis.Redis, redis_sentinel: ThrowawaySentinel
-) -> None:
-    """AsyncRedisCache on a redis.asyncio Sentinel client agrees with the model."""
+@pytest.fixture(name="runner", scope="module")
+def _runner() -> Iterator[EventLoopThread]:
     runner = EventLoopThread()
-    try:
-        # Built and used on the runner's loop only: a redis.asyncio pool belongs to one loop.
-        aio: aioredis.Redis = runner.run(_connect_async(redis_sentinel.url))
-        target = CacheTarget(lambda ns: runner.blocking(AsyncRedisCache(aio, namespace=ns)))
-        run_cache_contract(target, max_examples=8, steps=25)
-        runner.run(aio.aclose())
-    finally:
-        runner.close()
-    assert list(client.scan_iter(match="kit-*", count=1000)) == [], "the kit left keys"
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(name="aio")
+def _aio(redis_sentinel: ThrowawaySentinel, runner: EventLoopThread) -> Iterator[aioredis.Redis]:
+    # Built and used on the runner's loop only: a redis.asyncio pool belongs to one loop.
+    aio: aioredis.Redis = runner.run(_connect_async(redis_sentinel.url))
+    yield aio
+    runner.run(aio.aclose())
 
 
 async def _connect_async(url: str) -> aioredis.Redis:
     return connect_async(url)
+
+
+def test_async_redis_cache_passes_the_kit_through_sentinel(
+    client: redis.Redis, aio: aioredis.Redis, runner: EventLoopThread
+) -> None:
+    """AsyncRedisCache on a redis.asyncio Sentinel client agrees with the model."""
+    target = CacheTarget(lambda ns: runner.blocking(AsyncRedisCache(aio, namespace=ns)))
+    run_cache_contract(target, max_examples=8, steps=25)
+    assert list(client.scan_iter(match="kit-*", count=1000)) == [], "the kit left keys"
+
+
+def test_async_redis_queue_meets_the_contract_through_sentinel(
+    client: redis.Redis, aio: aioredis.Redis, runner: EventLoopThread
+) -> None:
+    """AsyncRedisQueue on a redis.asyncio Sentinel client behaves like the in-memory model."""
+    prefix = f"pstest:aqkit:{uuid.uuid4().hex}"
+    made = 0
+
+    def factory(clock: Clock, options: QueueOptions) -> QueuePort:
+        nonlocal made
+        made += 1
+        return runner.blocking_queue(AsyncRedisQueue(aio, clock, options, f"{prefix}:{made}"))
+
+    try:
+        check_queue_contract(factory, faults=RedisQueueFaults(), max_examples=12, steps=30)
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.delete(key)
+    assert made > 0
 
 
 def test_redis_queue_meets_the_contract_through_sentinel(client: redis.Redis) -> None:

@@ -4,7 +4,8 @@ A throwaway Sentinel set (one primary, one replica, three sentinels judging a se
 down after 1 s) with the append-only file synced on every write on both servers. Cache
 threads set and get; queue producers publish durably (each publish waits for the
 replica, ``WAIT 1``) with the message id as dedupe key, retrying until acknowledged;
-consumers receive and ack. Each cycle SIGKILLs the current primary, waits for the
+consumers receive and ack; two more threads set and get through AsyncRedisCache on a
+running event loop. Each cycle SIGKILLs the current primary, waits for the
 sentinels to promote the replica, and starts the killed server again as a replica of the
 new primary (as a supervisor would), so the next cycle has a replica to fail over to.
 """
@@ -16,9 +17,10 @@ import time
 import pytest
 from returns.result import Result, Success
 
-from portside.adapters.redis import RedisCache, RedisOptions, RedisQueue
-from portside.adapters.testing import ThrowawaySentinel, throwaway_sentinel
+from portside.adapters.redis import AsyncRedisCache, RedisCache, RedisOptions, RedisQueue
+from portside.adapters.testing import EventLoopThread, ThrowawaySentinel, throwaway_sentinel
 from portside.domain import ServiceError
+from portside.ports import CachePort
 from portside.ports.queue_rules import QueueOptions
 from tests.faults._failover import GROUP, TOPIC, Ledger, outage_figures, record
 from tests.faults._load import Load, Step
@@ -40,7 +42,7 @@ CONSUMERS = 2
 CACHE_THREADS = 2
 
 
-def _cache_step(cache: RedisCache) -> Step:
+def _cache_step(cache: CachePort) -> Step:
     def step(thread: int, n: int) -> Result[object, ServiceError]:
         key = f"k{thread}-{n % 200}"
         if n % 2:
@@ -73,6 +75,10 @@ def _cycle(
     return {"promoted": promoted, **outage_figures(loads, killed_at)}
 
 
+async def _async_cache(url: str, options: RedisOptions) -> AsyncRedisCache:
+    return AsyncRedisCache.from_url(url, namespace="failover-async", options=options)
+
+
 def test_a_sentinel_failover_under_load_is_typed_bounded_and_loses_nothing(
     campaign: Campaign,
 ) -> None:
@@ -80,12 +86,18 @@ def test_a_sentinel_failover_under_load_is_typed_bounded_and_loses_nothing(
     with throwaway_sentinel(durable=True) as sentinel:
         options = RedisOptions(socket_timeout=SOCKET_TIMEOUT, connect_timeout=SOCKET_TIMEOUT)
         cache = RedisCache.from_url(sentinel.url, namespace="failover", options=options)
+        # AsyncRedisCache on a running loop, called from the load's threads.
+        runner = EventLoopThread()
+        aio_cache = runner.run(_async_cache(sentinel.url, options))
         queue = _queue(sentinel.url)
         ledger = Ledger(PRODUCERS)
         for index in range(CONSUMERS):  # groups start at the end of the stream: join first
             assert isinstance(queue.receive(TOPIC, GROUP, f"c{index}"), Success)
         loads = {
             "cache": Load(_cache_step(cache), CACHE_THREADS, pause=0.002).start(),
+            "async cache": Load(
+                _cache_step(runner.blocking(aio_cache)), CACHE_THREADS, pause=0.002
+            ).start(),
             "publish": Load(ledger.producer(queue), PRODUCERS, pause=0).start(),
             "receive+ack": Load(ledger.consumer(queue), CONSUMERS, pause=0).start(),
         }
@@ -95,11 +107,13 @@ def test_a_sentinel_failover_under_load_is_typed_bounded_and_loses_nothing(
             for _ in range(CYCLES):
                 cycles.append(_cycle(sentinel, loads, campaign))
         finally:
-            loads["cache"].stop()
-            loads["publish"].stop()
+            for name in ("cache", "async cache", "publish"):
+                loads[name].stop()
         ledger.drain(20 * LEASE)
         loads["receive+ack"].stop()
         cache.close()
+        runner.run(aio_cache.aclose())
+        runner.close()
         queue.close()
 
     name = "sentinel: SIGKILL the primary under load (AOF fsync always, WAIT 1)"
