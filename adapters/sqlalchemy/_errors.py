@@ -165,6 +165,9 @@ _MYSQL_CODES: Final = {
 }
 # Values the server refused (wrong type, out of range, too long, invalid date, ...).
 _MYSQL_BAD_VALUE: Final = frozenset({1264, 1265, 1292, 1366, 1367, 1406, 1411, 1690, 4025})
+# How the MySQL drivers word a read that ran past their timeout (error 2013): PyMySQL's
+# socket timeout "(timed out)", asyncmy's "(read timeout)".
+_MYSQL_TIMEOUTS: Final = ("timed out", "read timeout")
 _PG_WORDS: Final = (
     ("password authentication failed", Unauthorized, _UNAUTHORIZED),
     ("no password supplied", Unauthorized, _UNAUTHORIZED),
@@ -192,8 +195,8 @@ def _dbapi(exc: sa_exc.DBAPIError, service: str, operation: str) -> ServiceError
     known = _PG_STATES.get(state or "") or _MYSQL_CODES.get(code or 0)
     if known is None and code is None:
         known = next(((cls, msg) for words, cls, msg in _PG_WORDS if words in text), None)
-    if known is None and code is not None and "timed out" in text:
-        known = (TimedOut, _TIMED_OUT)  # PyMySQL's socket timeouts: 2013 "(timed out)"
+    if known is None and code is not None and any(words in text for words in _MYSQL_TIMEOUTS):
+        known = (TimedOut, _TIMED_OUT)
     if known is not None:
         cls, message = known
         return cls(service=service, operation=operation, message=message)
