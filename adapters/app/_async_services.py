@@ -28,6 +28,7 @@ from portside.adapters.app._services import (
     database_arguments,
     describe_database,
     openai_arguments,
+    pick_adapter,
     queue_options,
     redis_queue_url,
 )
@@ -215,12 +216,7 @@ def build_async_services(
     names: dict[str, str] = {}
 
     def pick(port: str, given: _P | None, build: Callable[[], tuple[_P, str]]) -> _P:
-        if given is not None:  # an override belongs to the caller: never closed here
-            names[port] = type(given).__name__
-            return given
-        built, names[port] = build()
-        closers.append(built.aclose)
-        return built
+        return pick_adapter(names, closers, port, given, build, lambda built: built.aclose)
 
     store: AsyncDatabase | MemoryDatabase
     if database is None:

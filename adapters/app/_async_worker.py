@@ -29,13 +29,14 @@ from portside.adapters.app._worker_core import (
     Backoff,
     Tally,
     WorkerReport,
+    check_worker_arguments,
+    max_deliveries_of,
     plan_settlement,
     record_ack,
     record_nack,
 )
 from portside.domain._queue import Delivery
 from portside.ports._queue import AsyncQueuePort
-from portside.ports.queue_rules import QueueOptions
 
 __all__ = ["AsyncHandler", "run_async_worker"]
 
@@ -93,14 +94,9 @@ async def run_async_worker(
     Raises ``ValueError`` for a ``concurrency`` under 1, a negative ``wait``, ``idle``
     or ``shutdown_timeout``, or a non-positive ``heartbeat`` or ``lease_extension``.
     """
-    if concurrency < 1 or min(wait, idle, shutdown_timeout) < 0:
-        raise ValueError("concurrency must be >= 1; wait, idle, shutdown_timeout >= 0")
-    if heartbeat <= 0 or lease_extension <= 0:
-        raise ValueError("heartbeat and lease_extension must be > 0")
+    check_worker_arguments(1, concurrency, wait, idle, shutdown_timeout, heartbeat, lease_extension)
     stop = stop or asyncio.Event()
-    if max_deliveries is None:
-        options = getattr(queue, "options", None)
-        max_deliveries = options.max_deliveries if isinstance(options, QueueOptions) else None
+    max_deliveries = max_deliveries_of(queue, max_deliveries)
     tally = Tally()
     settings = _Settings(
         queue, handler, heartbeat, lease_extension, backoff or Backoff(), max_deliveries, tally

@@ -240,6 +240,31 @@ def _build_llm(settings: Settings, clock: Clock) -> tuple[LLMPort, str]:
     return FakeLLM(), "fake"
 
 
+_A = TypeVar("_A")
+_C = TypeVar("_C")
+
+
+def pick_adapter(
+    names: dict[str, str],
+    closers: list[_C],
+    port: str,
+    given: _A | None,
+    build: Callable[[], tuple[_A, str]],
+    closer: Callable[[_A], _C],
+) -> _A:
+    """``given``, or a new adapter from ``build`` whose ``closer`` joins ``closers``.
+
+    Both composition roots pick each port so: an override belongs to the caller and is
+    never closed by the services; ``names[port]`` says which adapter serves it.
+    """
+    if given is not None:
+        names[port] = type(given).__name__
+        return given
+    built, names[port] = build()
+    closers.append(closer(built))
+    return built
+
+
 def build_services(
     settings: Settings | None = None,
     *,
@@ -266,12 +291,7 @@ def build_services(
     names: dict[str, str] = {}
 
     def pick(port: str, given: _P | None, build: Callable[[], tuple[_P, str]]) -> _P:
-        if given is not None:  # an override belongs to the caller: never closed here
-            names[port] = type(given).__name__
-            return given
-        built, names[port] = build()
-        closers.append(built.close)
-        return built
+        return pick_adapter(names, closers, port, given, build, lambda built: built.close)
 
     store: Database | MemoryDatabase
     if database is None:

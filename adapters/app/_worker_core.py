@@ -17,6 +17,7 @@ from returns.result import Failure
 
 from portside.domain._errors import RateLimited
 from portside.domain._queue import Delivery
+from portside.ports.queue_rules import QueueOptions
 
 __all__ = [
     "LOG",
@@ -24,6 +25,8 @@ __all__ = [
     "Settlement",
     "Tally",
     "WorkerReport",
+    "check_worker_arguments",
+    "max_deliveries_of",
     "plan_settlement",
     "record_ack",
     "record_nack",
@@ -169,3 +172,27 @@ def record_nack(tally: Tally, delivery: Delivery, plan: Settlement, nacked: obje
             plan.delay,
             plan.error,
         )
+
+
+def check_worker_arguments(
+    batch: int,
+    concurrency: int,
+    wait: float,
+    idle: float,
+    shutdown: float,
+    heartbeat: float,
+    lease_extension: float,
+) -> None:
+    """Raise ``ValueError`` for settings no worker can run with (both workers' rule)."""
+    if batch < 1 or concurrency < 1 or min(wait, idle, shutdown) < 0:
+        raise ValueError("batch and concurrency must be >= 1; wait, idle, shutdown_timeout >= 0")
+    if heartbeat <= 0 or lease_extension <= 0:
+        raise ValueError("heartbeat and lease_extension must be > 0")
+
+
+def max_deliveries_of(queue: object, given: int | None) -> int | None:
+    """``given``, else the queue's own ``options.max_deliveries`` when it has options."""
+    if given is not None:
+        return given
+    options = getattr(queue, "options", None)
+    return options.max_deliveries if isinstance(options, QueueOptions) else None
