@@ -37,7 +37,7 @@ replies), ``_layout`` (keys, entry fields, decoding), ``_durability`` (what the 
 can promise), ``_confirm`` (durable publish) and ``_nodes`` (which server of a cluster
 a step needs). ``_adapter`` (``RedisQueue``) sends the
 steps with the blocking driver ``_drive``; ``_async_adapter`` (``AsyncRedisQueue``, not
-imported here, so the sync queue never loads ``redis.asyncio``) with ``_async_drive``.
+imported here, so the sync queue never loads the async modules) with ``_async_drive``.
 Results are tested with ``type(result) is Failure``, as in ``portside.ports.queue_rules``.
 """
 
