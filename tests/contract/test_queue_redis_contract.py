@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import attrs
 import pytest
 import redis
 from redis.cluster import RedisCluster
 
 from portside.adapters.redis import RedisQueue, connect
+from portside.adapters.redis._queue._layout import TopicKeys
 from portside.adapters.testing import RedisQueueFaults, ThrowawayCluster, check_queue_contract
 from portside.ports import Clock, QueuePort
 from portside.ports.queue_rules import QueueOptions
@@ -29,7 +31,9 @@ def _cluster(redis_cluster: ThrowawayCluster) -> Iterator[RedisCluster]:
     client.close()
 
 
-def _check_on(client: redis.Redis | RedisCluster, max_examples: int) -> None:
+def _check_on(
+    client: redis.Redis | RedisCluster, max_examples: int, queue: type[RedisQueue] = RedisQueue
+) -> None:
     """Run the kit on queues over ``client``, each in a fresh namespace, then delete their keys."""
     prefix = f"pstest:qkit:{uuid.uuid4().hex}"
     made = 0
@@ -37,7 +41,7 @@ def _check_on(client: redis.Redis | RedisCluster, max_examples: int) -> None:
     def factory(clock: Clock, options: QueueOptions) -> QueuePort:
         nonlocal made
         made += 1
-        return RedisQueue(client, clock, options, f"{prefix}:{made}")
+        return queue(client, clock, options, f"{prefix}:{made}")
 
     try:
         check_queue_contract(
@@ -60,3 +64,21 @@ def test_redis_queue_meets_the_contract(client: redis.Redis) -> None:
 def test_redis_queue_on_a_cluster_meets_the_contract(cluster: RedisCluster) -> None:
     """RedisQueue on a RedisCluster client behaves exactly like the in-memory model."""
     _check_on(cluster, max_examples=20)
+
+
+@attrs.define
+class _UntaggedQueue(RedisQueue):
+    """A negative control: the topic's keys without their hash tag, each in its own slot."""
+
+    def _topic_keys(self, topic: str) -> TopicKeys:
+        base = f"{self.namespace}:{len(topic)}:{topic}"
+        return TopicKeys((base + ":s").encode(), (base + ":groups").encode(), base)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_layout_without_the_topic_tag_fails_the_kit_on_a_cluster(cluster: RedisCluster) -> None:
+    """The kit on the cluster catches scripts whose keys would live in different slots."""
+    # The adapter fails (its scripts' keys span slots) where the model succeeds.
+    with pytest.raises(AssertionError, match=r"<Failure: red.*> == <Success"):
+        _check_on(cluster, max_examples=5, queue=_UntaggedQueue)
