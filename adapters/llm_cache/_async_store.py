@@ -54,6 +54,7 @@ class AsyncEntryStore(StoreCore[AsyncCachePort]):
             await self.release(fill)
         else:
             await getattr(self.safe, step.method)(*step.args)
+            fill.token = None  # only now: cancelled before, the finally releases it
 
     async def take(
         self, key: str, *, read: bool, with_deltas: bool
@@ -70,3 +71,4 @@ class AsyncEntryStore(StoreCore[AsyncCachePort]):
         step = release_step(fill)
         if step is not None:
             await self.safe.delete_if_equal(*step.args)
+            fill.token = None

@@ -122,6 +122,7 @@ class EntryStore(StoreCore[CachePort]):
             self.release(fill)
         else:
             getattr(self.safe, step.method)(*step.args)
+            fill.token = None
 
     # --- cross-process fill lock ------------------------------------------------------
 
@@ -141,6 +142,7 @@ class EntryStore(StoreCore[CachePort]):
         step = release_step(fill)
         if step is not None:
             self.safe.delete_if_equal(*step.args)
+            fill.token = None
 
 
 def take_steps(
@@ -179,29 +181,30 @@ def take_steps(
 
 
 def release_step(fill: Fill) -> Call | None:
-    """The call that releases ``fill``'s lock, if it still holds one (and forget it)."""
+    """The call that releases ``fill``'s lock, if it still holds one.
+
+    The caller forgets the token (``fill.token = None``) once the call has been made:
+    a task cancelled before it still releases the lock from its ``finally``.
+    """
     if fill.token is None:
         return None
     # Without an atomic compare-and-delete (the fail-open cache then answers False)
     # the lock expires on its own.
-    step = Call("delete_if_equal", (_lock(fill.key), fill.token))
-    fill.token = None
-    return step
+    return Call("delete_if_equal", (_lock(fill.key), fill.token))
 
 
 def write_step(fill: Fill, entry: ChatEntry, ttl: float | None, codec: Codec) -> Call | None:
     """The call that stores ``entry`` (releasing ``fill``'s lock), or ``None`` to only release.
 
-    ``None`` when the entry cannot be encoded: nothing is stored.
+    ``None`` when the entry cannot be encoded: nothing is stored. As with
+    ``release_step``, the caller forgets the token once the call has been made.
     """
     data = entry.encode(codec)
     if data is None:
         return None
     if fill.token is None:
         return Call("set", (fill.key, data, ttl))
-    step = Call("set_and_unlock", (fill.key, data, ttl, _lock(fill.key), fill.token))
-    fill.token = None
-    return step
+    return Call("set_and_unlock", (fill.key, data, ttl, _lock(fill.key), fill.token))
 
 
 def _taken(added: Result[bool, ServiceError]) -> FillClaim:

@@ -63,13 +63,7 @@ class AsyncOpenAILLM(OpenAICommon, AsyncLLMPort, AsyncModerates):
         http_client = self.http_client or openai.DefaultAsyncHttpxClient(
             max_redirects=self.max_redirects
         )
-        self._client = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=self.base_url,
-            max_retries=0,  # one retry owner: this adapter
-            timeout=self._client_timeout,
-            http_client=http_client,
-        )
+        self._client = openai.AsyncOpenAI(**self._client_options(key), http_client=http_client)
 
     async def aclose(self) -> None:
         """Close the SDK client and its pool; later calls are ``Failure(Unavailable)``."""

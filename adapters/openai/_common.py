@@ -166,9 +166,14 @@ class OpenAICommon:
         self.api_key = key
         return key
 
-    @property
-    def _client_timeout(self) -> httpx2.Timeout:
-        return httpx2.Timeout(self.timeout, connect=self.connect_timeout)
+    def _client_options(self, key: str) -> dict[str, Any]:
+        """How the SDK client is built (its HTTP client aside)."""
+        return {
+            "api_key": key,
+            "base_url": self.base_url,
+            "max_retries": 0,  # one retry owner: this adapter
+            "timeout": httpx2.Timeout(self.timeout, connect=self.connect_timeout),
+        }
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """Pretty printers (IPython, hypothesis' failing examples) show the safe repr.

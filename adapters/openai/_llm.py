@@ -79,13 +79,7 @@ class OpenAILLM(OpenAICommon, LLMPort, Moderates):
         http_client = self.http_client or openai.DefaultHttpxClient(
             max_redirects=self.max_redirects
         )
-        self._client = openai.OpenAI(
-            api_key=key,
-            base_url=self.base_url,
-            max_retries=0,  # one retry owner: this adapter
-            timeout=self._client_timeout,
-            http_client=http_client,
-        )
+        self._client = openai.OpenAI(**self._client_options(key), http_client=http_client)
 
     def close(self) -> None:
         """Close the SDK client and its pool; later calls are ``Failure(Unavailable)``."""

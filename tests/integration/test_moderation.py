@@ -1,17 +1,18 @@
-"""moderate(texts) on the fake and on the OpenAI adapter over the local server, alike."""
+"""moderate(texts) on the fakes and the OpenAI adapters (sync and async) over the local server."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 from returns.result import Failure
 
-from portside.adapters.memory import FakeLLM, ManualClock
-from portside.adapters.openai import OpenAILLM
+from portside.adapters.memory import AsyncFakeLLM, FakeLLM, ManualClock
+from portside.adapters.openai import AsyncOpenAILLM, OpenAILLM
 from portside.adapters.resilience import RetryPolicy
-from portside.adapters.testing import OpenAITestServer, RawBody
+from portside.adapters.testing import EventLoopThread, OpenAITestServer, RawBody
 from portside.domain import InvalidRequest, Moderations, ProtocolError, RateLimited
 
 
@@ -21,12 +22,46 @@ def _server() -> Iterator[OpenAITestServer]:
         yield server
 
 
-@pytest.fixture(name="subject", params=["fake", "openai"])
-def _subject(request: pytest.FixtureRequest, server: OpenAITestServer) -> Iterator[Any]:
+@attrs.define
+class _Awaited:
+    """An async adapter's ``moderate`` awaited on a loop in a thread."""
+
+    llm: Any
+    runner: EventLoopThread
+
+    def moderate(self, texts: Any, *, model: str | None = None) -> Any:
+        return self.runner.run(self.llm.moderate(texts, model=model))
+
+
+@pytest.fixture(name="runner", scope="module")
+def _runner() -> Iterator[EventLoopThread]:
+    runner = EventLoopThread()
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(name="subject", params=["fake", "openai", "async-fake", "async-openai"])
+def _subject(
+    request: pytest.FixtureRequest, server: OpenAITestServer, runner: EventLoopThread
+) -> Iterator[Any]:
     server.clear()
     if request.param == "fake":
         fake = FakeLLM()
         yield fake, fake
+        return
+    if request.param == "async-fake":
+        async_fake = AsyncFakeLLM()
+        yield _Awaited(async_fake, runner), async_fake
+        return
+    if request.param == "async-openai":
+        async_llm = AsyncOpenAILLM(
+            api_key="sk-moderation-0123456789",
+            base_url=server.base_url,
+            retry=RetryPolicy(attempts=1),
+            clock=ManualClock(),
+        )
+        yield _Awaited(async_llm, runner), server
+        runner.run(async_llm.aclose())
         return
     llm = OpenAILLM(
         api_key="sk-moderation-0123456789",
