@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
+from sqlalchemy import select
 
 from portside.adapters.sqlalchemy import AsyncDatabase, Database
 from portside.adapters.testing import EventLoopThread, kit_schema
@@ -202,3 +203,24 @@ def test_each_side_reads_and_races_the_other(pair: Pair) -> None:
     assert isinstance(result.failure(), Conflict)
     with pair.sync.unit_of_work() as uow:
         assert uow.repository(item).get(1).unwrap().name == "elm"
+
+
+def test_an_async_unit_publishes_if_and_only_if_it_commits(pair: Pair) -> None:
+    """A message staged in an async unit is in the outbox table after commit, never without."""
+    item = pair.schema.item
+    outbox = pair.schema.entities.outbox
+    topic = f"jobs.{next(_names)}"  # the outbox table may hold other tests' messages
+
+    async def work(commit: bool) -> None:
+        async with pair.asynchronous.unit_of_work() as uow:
+            await uow.repository(item).add(item(10 if commit else 11, "ash"))
+            assert uow.publish(topic, b"hello", headers={"k": "v"}) == Success(None)
+            if commit:
+                assert await uow.commit() == Success(None)
+
+    pair.runner.run(work(commit=False))
+    pair.runner.run(work(commit=True))
+    assert pair.sync.engine is not None
+    with pair.sync.engine.connect() as connection:
+        rows = connection.execute(select(outbox.c.body).where(outbox.c.topic == topic)).all()
+    assert [bytes(body) for (body,) in rows] == [b"hello"]
