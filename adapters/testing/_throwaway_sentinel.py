@@ -168,6 +168,10 @@ class ThrowawaySentinel:
         """SIGKILL the data server on ``port`` and reap it."""
         self._servers[port].kill(self.start_timeout)
 
+    def kill_sentinel(self, index: int) -> None:
+        """SIGKILL the sentinel at ``index`` (in ``sentinel_ports`` order) and reap it."""
+        self._sentinels[index].kill(self.start_timeout)
+
     def kill_primary(self) -> int:
         """SIGKILL the current primary; returns its port."""
         port = self.primary_port()

@@ -82,6 +82,22 @@ def test_the_topology_is_what_the_sentinels_say(redis_sentinel: ThrowawaySentine
     assert topology.summary == "sentinel portside: 1 primary, 1 replica, 3/3 sentinels answering"
 
 
+@pytest.mark.slow
+def test_a_dead_sentinel_is_skipped_and_reported() -> None:
+    """With the first sentinel of the URL down the others answer; the topology counts 2/3."""
+    with throwaway_sentinel() as sentinel:
+        sentinel.kill_sentinel(0)
+        cache = RedisCache.from_url(sentinel.url, namespace="one-down")
+        try:
+            assert cache.set("k", b"v") == Success(None)
+            assert cache.get("k") == Success(b"v")
+            topology = redis_topology(cache.client).unwrap()
+        finally:
+            cache.close()
+    assert topology.sentinels == (2, 3)
+    assert topology.summary.endswith("2/3 sentinels answering")
+
+
 def _demote_behind_the_clients_back(sentinel: ThrowawaySentinel) -> int:
     """Swap the roles of the two servers and point the sentinels at the new primary.
 
