@@ -18,6 +18,7 @@ from portside.adapters.redis import (
     AsyncRedisCache,
     AsyncRedisQueue,
     RedisCache,
+    RedisOptions,
     RedisQueue,
     connect,
     connect_async,
@@ -74,8 +75,20 @@ def _aio(redis_sentinel: ThrowawaySentinel, runner: EventLoopThread) -> Iterator
     runner.run(aio.aclose())
 
 
-async def _connect_async(url: str) -> aioredis.Redis:
-    return connect_async(url)
+async def _connect_async(url: str, options: RedisOptions | None = None) -> aioredis.Redis:
+    return connect_async(url, options)
+
+
+@pytest.fixture(name="aio_queue")
+def _aio_queue(
+    redis_sentinel: ThrowawaySentinel, runner: EventLoopThread
+) -> Iterator[aioredis.Redis]:
+    # The queue's own settings (from_url's): a loaded machine took longer than the
+    # cache's half second to answer a script (TimedOut in the kit).
+    options = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
+    aio: aioredis.Redis = runner.run(_connect_async(redis_sentinel.url, options))
+    yield aio
+    runner.run(aio.aclose())
 
 
 def test_async_redis_cache_passes_the_kit_through_sentinel(
@@ -88,7 +101,7 @@ def test_async_redis_cache_passes_the_kit_through_sentinel(
 
 
 def test_async_redis_queue_meets_the_contract_through_sentinel(
-    client: redis.Redis, aio: aioredis.Redis, runner: EventLoopThread
+    client: redis.Redis, aio_queue: aioredis.Redis, runner: EventLoopThread
 ) -> None:
     """AsyncRedisQueue on a redis.asyncio Sentinel client behaves like the in-memory model."""
     prefix = f"pstest:aqkit:{uuid.uuid4().hex}"
@@ -97,7 +110,8 @@ def test_async_redis_queue_meets_the_contract_through_sentinel(
     def factory(clock: Clock, options: QueueOptions) -> QueuePort:
         nonlocal made
         made += 1
-        return runner.blocking_queue(AsyncRedisQueue(aio, clock, options, f"{prefix}:{made}"))
+        queue = AsyncRedisQueue(aio_queue, clock, options, f"{prefix}:{made}")
+        return runner.blocking_queue(queue)
 
     try:
         check_queue_contract(factory, faults=RedisQueueFaults(), max_examples=12, steps=30)

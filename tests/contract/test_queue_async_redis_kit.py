@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result
 
 from portside.adapters.memory import ManualClock
-from portside.adapters.redis import AsyncRedisQueue, RedisQueue, connect, connect_async
+from portside.adapters.redis import (
+    AsyncRedisQueue,
+    RedisOptions,
+    RedisQueue,
+    connect,
+    connect_async,
+)
 from portside.adapters.testing import (
     KIT_OPTIONS,
     EventLoopThread,
@@ -26,6 +32,10 @@ from portside.ports import Clock, QueuePort
 from portside.ports.queue_rules import QueueOptions
 
 pytestmark = pytest.mark.services
+
+#: The queue's own connection settings (``from_url``'s): a loaded machine can take longer
+#: than the cache's half second to answer a script.
+QUEUE_OPTIONS = RedisOptions(socket_timeout=5.0, connect_timeout=1.0)
 
 
 @pytest.fixture(name="runner", scope="module")
@@ -39,9 +49,9 @@ def _runner() -> Iterator[EventLoopThread]:
 def _clients(
     redis_url: str, runner: EventLoopThread
 ) -> Iterator[tuple[redis.Redis, aioredis.Redis]]:
-    sync = connect(redis_url)
+    sync = connect(redis_url, QUEUE_OPTIONS)
     # Used on the runner's loop only: a redis.asyncio pool belongs to one loop.
-    aio = connect_async(redis_url)
+    aio = connect_async(redis_url, QUEUE_OPTIONS)
     yield sync, aio
     runner.run(aio.aclose())
     sync.close()
@@ -121,8 +131,8 @@ def test_async_redis_queue_answers_like_redis_queue(
     """The same operations give the same answers on AsyncRedisQueue and RedisQueue (one server)."""
     run = f"pstest:aqdiff:{uuid.uuid4().hex[:10]}"
     clock = ManualClock()
-    sync_client = connect(redis_url)
-    aio_client = connect_async(redis_url)
+    sync_client = connect(redis_url, QUEUE_OPTIONS)
+    aio_client = connect_async(redis_url, QUEUE_OPTIONS)
     twin = RedisQueue(sync_client, clock, KIT_OPTIONS, f"{run}:s")
     queue: QueuePort = runner.blocking_queue(
         AsyncRedisQueue(aio_client, clock, KIT_OPTIONS, f"{run}:a")

@@ -28,7 +28,11 @@ from tests.faults.conftest import Campaign
 pytestmark = pytest.mark.faults
 
 redis_queue = pytest.importorskip("portside.adapters.redis._queue")
-from portside.adapters.redis import AsyncRedisQueue, connect_async  # noqa: E402 - needs the extra
+from portside.adapters.redis import (  # noqa: E402 - needs the extra
+    AsyncRedisQueue,
+    RedisOptions,
+    connect_async,
+)
 
 OPTIONS = QueueOptions(lease_timeout=30.0, max_deliveries=3, max_body_bytes=64 * 1024)
 
@@ -164,7 +168,8 @@ def test_hostile_queue_calls_answer_alike_and_store_nothing_on_failure(
 @pytest.fixture(name="async_side", scope="module")
 def _async_side(redis_url: str) -> Iterator[tuple[EventLoopThread, Any]]:
     runner = EventLoopThread()
-    client = connect_async(redis_url)  # used on the runner's loop only
+    # The queue's own settings (from_url's); used on the runner's loop only.
+    client = connect_async(redis_url, RedisOptions(socket_timeout=5.0, connect_timeout=1.0))
     yield runner, client
     runner.run(client.aclose())
     runner.close()
