@@ -3,36 +3,23 @@
 ``AsyncDesk`` is what the FastAPI flavour of the API calls: open a ticket (the ticket and
 its triage job in one commit, through the unit's outbox, as ``Desk.open_ticket``
 does), read one, list them. The triage itself stays with ``Desk`` and the worker: the
-rules (what a valid ticket is, how ids sort, which topic a job goes to, how a job is
-deduplicated) are the same values and functions, so the two flavours cannot disagree.
+rules (what a valid ticket is, ``Ticket.opened``, which topic a job goes to, the page
+limits) are the same values and functions, so the two flavours cannot disagree.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import attrs
 from returns.result import Failure, Result
 
 from examples.support_desk.logic.desk import SERVICE, TOPIC
-from examples.support_desk.logic.tickets import Ticket, TicketView, input_problem
+from examples.support_desk.logic.tickets import Ticket, TicketView, input_problem, page_problem
 from portside.domain import InvalidRequest, ServiceError
 from portside.ports import AsyncUnitOfWork, Clock
 
-__all__ = ["AsyncDesk", "page_problem"]
-
-
-def page_problem(limit: object, offset: object) -> str | None:
-    """Why a page of tickets cannot be listed, or ``None`` (limit 1 to 500, offset >= 0)."""
-    if (
-        not isinstance(limit, int)
-        or not isinstance(offset, int)
-        or not 1 <= limit <= 500
-        or offset < 0
-    ):
-        return "limit must be 1 to 500 and offset not negative"
-    return None
+__all__ = ["AsyncDesk"]
 
 
 @attrs.define
@@ -61,15 +48,7 @@ class AsyncDesk:
         assert isinstance(customer, str)
         assert isinstance(subject, str)
         assert isinstance(body, str)
-        now = self.clock.now()
-        # Sortable ids, as Desk's: listing by identity key lists by opening time.
-        ticket = Ticket(
-            id=f"{int(now * 1000):014d}-{uuid.uuid4().hex[:10]}",
-            customer=customer.strip(),
-            subject=subject.strip(),
-            body=body,
-            opened_at=now,
-        )
+        ticket = Ticket.opened(customer, subject, body, self.clock.now())
         async with self.unit_of_work() as uow:
             added = await uow.repository(Ticket).add(ticket)
             if isinstance(added, Failure):

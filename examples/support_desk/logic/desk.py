@@ -13,7 +13,6 @@ with the answer; the wiring decides *how* the answer is obtained (and cached).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Final, Literal, Protocol
 
@@ -25,6 +24,7 @@ from examples.support_desk.logic.tickets import (
     TicketView,
     Triage,
     input_problem,
+    page_problem,
     triage_request,
 )
 from portside.domain import (
@@ -92,9 +92,9 @@ def list_tickets(
     Joins ``uow`` when it is already open (a Flask request's unit of work).
     ``InvalidRequest`` for a bad ``limit`` or ``offset``; the store's errors otherwise.
     """
-    if not 1 <= limit <= 500 or offset < 0:
-        message = "limit must be 1 to 500 and offset not negative"
-        return Failure(InvalidRequest(service=SERVICE, operation="list", message=message))
+    problem = page_problem(limit, offset)
+    if problem is not None:
+        return Failure(InvalidRequest(service=SERVICE, operation="list", message=problem))
     where = None if status is None else {"status": status}
     with uow:
         found = uow.repository(Ticket).list(where=where, limit=limit, offset=offset)
@@ -135,15 +135,7 @@ class Desk:
         problem = input_problem(customer, subject, body)
         if problem is not None:
             return Failure(InvalidRequest(service=SERVICE, operation="open", message=problem))
-        now = self.clock.now()
-        # Sortable ids: listing by identity key lists by opening time.
-        ticket = Ticket(
-            id=f"{int(now * 1000):014d}-{uuid.uuid4().hex[:10]}",
-            customer=customer.strip(),
-            subject=subject.strip(),
-            body=body,
-            opened_at=now,
-        )
+        ticket = Ticket.opened(customer, subject, body, self.clock.now())
         with self.unit_of_work() as uow:
             # The dedupe key makes a job relayed twice (a relay that died after
             # publishing) one message on the queue.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Final, Literal, cast, get_args
 
 import attrs
@@ -18,6 +19,7 @@ __all__ = [
     "TicketView",
     "Triage",
     "input_problem",
+    "page_problem",
     "triage_request",
 ]
 
@@ -71,6 +73,20 @@ class Ticket:
     last_error: str | None = None
     attempts: int = 0
     version: int = 0
+
+    @classmethod
+    def opened(cls, customer: str, subject: str, body: str, now: float) -> Ticket:
+        """A new ticket opened at ``now``, its names stripped.
+
+        Its id sorts by opening time, so listing by identity key lists by opening time.
+        """
+        return cls(
+            id=f"{int(now * 1000):014d}-{uuid.uuid4().hex[:10]}",
+            customer=customer.strip(),
+            subject=subject.strip(),
+            body=body,
+            opened_at=now,
+        )
 
     def record_triage(self, triage: Triage) -> None:
         """Store the model's answer; the ticket is triaged."""
@@ -127,6 +143,18 @@ class TicketView:
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (what the HTTP API returns)."""
         return attrs.asdict(self)
+
+
+def page_problem(limit: object, offset: object) -> str | None:
+    """Why a page of tickets cannot be listed, or ``None`` (limit 1 to 500, offset >= 0)."""
+    if (
+        not isinstance(limit, int)
+        or not isinstance(offset, int)
+        or not 1 <= limit <= 500
+        or offset < 0
+    ):
+        return "limit must be 1 to 500 and offset not negative"
+    return None
 
 
 def input_problem(customer: object, subject: object, body: object) -> str | None:
