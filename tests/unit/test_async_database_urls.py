@@ -18,7 +18,7 @@ from portside.adapters.sqlalchemy._connect import server_options
         ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
         ("mysql+pymysql://u@h/db", "mysql+asyncmy"),
         ("mariadb+pymysql://u@h/db", "mariadb+asyncmy"),
-        ("mysql+aiomysql://u@h/db", "mysql+aiomysql"),
+        ("mysql+asyncmy://u@h/db", "mysql+asyncmy"),
     ],
 )
 def test_a_sync_driver_becomes_its_async_twin(url: str, driver: str) -> None:
