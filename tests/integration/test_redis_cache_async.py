@@ -112,6 +112,71 @@ def test_cancelling_at_each_await_point_leaves_the_cache_whole(method: str, redi
     assert cancellations >= 1, "the call finished before it could be cancelled"
 
 
+#: The single-command methods: a cancelled call was applied whole or not at all.
+SINGLE = ["add", "delete", "delete_if_equal", "incr", "ttl", "clear"]
+
+
+@pytest.mark.parametrize("method", SINGLE)
+def test_cancelling_a_single_command_at_each_await_point(method: str, redis_url: str) -> None:
+    """A cancelled add, delete, delete_if_equal, incr, ttl or clear is applied whole or not."""
+    cache = _cache(redis_url)
+    # Another namespace on the same database: clear() must never reach it.
+    other = AsyncRedisCache.from_url(redis_url, namespace=f"other-{uuid.uuid4().hex[:10]}")
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "add": lambda: cache.add("k", b"added", ttl=60),
+        "delete": lambda: cache.delete("k"),
+        "delete_if_equal": lambda: cache.delete_if_equal("k", b"before"),
+        "incr": lambda: cache.incr("n", 1),
+        "ttl": lambda: cache.ttl("k"),
+        "clear": lambda: cache.clear(),
+    }
+    #: What "k" may hold after a cancelled call: untouched, or the call's whole effect.
+    allowed_k = {
+        "add": {None, b"added"},  # reset() leaves "k" absent for add
+        "delete": {b"before", None},
+        "delete_if_equal": {b"before", None},
+        "incr": {b"before"},
+        "ttl": {b"before"},
+        "clear": {b"before", None},
+    }[method]
+    counter = {"n": 0}
+
+    async def reset() -> None:
+        assert await cache.set("sentinel", b"s") == Success(None)
+        if method == "add":
+            await cache.delete("k")
+        else:
+            assert await cache.set("k", b"before", ttl=60) == Success(None)
+        counter["n"] = (await cache.incr("n", 0)).unwrap()
+
+    async def check() -> None:
+        # The pool's one connection answers the next call, with that call's own reply.
+        if method != "clear":
+            assert await cache.get("sentinel") == Success(b"s")
+        assert (await cache.get("k")).unwrap() in allowed_k
+        count = (await cache.incr("n", 0)).unwrap()
+        if method == "incr":
+            assert count in (counter["n"], counter["n"] + 1), "incremented twice or lost"
+        elif method != "clear":
+            assert count == counter["n"]
+        assert await other.get("mine") == Success(b"kept"), "clear reached another namespace"
+        await reset()
+
+    async def scenario() -> int:
+        assert await other.set("mine", b"kept") == Success(None)
+        await reset()
+        try:
+            return await _cancel_at_every_step(calls[method], check)
+        finally:
+            await cache.clear()
+            await other.clear()
+            await cache.aclose()
+            await other.aclose()
+
+    cancellations = asyncio.run(scenario())
+    assert cancellations >= 1, "the call finished before it could be cancelled"
+
+
 def test_a_stalled_server_is_timed_out_within_the_bound(redis_url: str) -> None:
     """Every call on a server that stops answering returns TimedOut within its bound."""
     timeout = 0.25
