@@ -42,7 +42,9 @@ def outbox_table(metadata: MetaData) -> Table:
         metadata,
         # SQLite autoincrements only an INTEGER PRIMARY KEY.
         Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-        Column("topic", String(200), nullable=False, index=True),
+        # No index on topic: the relay reads by id, and the table holds only what is
+        # not relayed yet; an index would cost every commit and every removal a write.
+        Column("topic", String(200), nullable=False),
         # MariaDB's BLOB holds 64 KiB and a queue message may be 1 MiB: with a length,
         # MySQL and MariaDB create the smallest BLOB type that holds it (LONGBLOB), so
         # importing the unit of work does not load the MySQL dialect.
