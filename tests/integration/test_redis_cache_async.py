@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from returns.result import Failure, Success
 
 from portside.adapters.redis import AsyncRedisCache, RedisOptions
@@ -130,15 +131,16 @@ def test_cancelling_a_single_command_at_each_await_point(method: str, redis_url:
         "ttl": lambda: cache.ttl("k"),
         "clear": lambda: cache.clear(),
     }
-    #: What "k" may hold after a cancelled call: untouched, or the call's whole effect.
-    allowed_k = {
+    # What "k" may hold after a cancelled call: untouched, or the call's whole effect.
+    allowed: dict[str, set[bytes | None]] = {
         "add": {None, b"added"},  # reset() leaves "k" absent for add
         "delete": {b"before", None},
         "delete_if_equal": {b"before", None},
         "incr": {b"before"},
         "ttl": {b"before"},
         "clear": {b"before", None},
-    }[method]
+    }
+    allowed_k = allowed[method]
     counter = {"n": 0}
 
     async def reset() -> None:
@@ -243,6 +245,7 @@ def test_more_tasks_than_connections_wait_their_turn(redis_url: str) -> None:
     async def scenario() -> int:
         try:
             await asyncio.gather(*(task(i) for i in range(200)))
+            assert isinstance(cache.client, aioredis.Redis)  # one server, one pool
             return len(cache.client.connection_pool._available_connections)
         finally:
             await cache.clear()
@@ -272,6 +275,7 @@ def test_a_thousand_tasks_for_ten_seconds_on_fifty_connections(redis_url: str) -
         until = time.monotonic() + 10
         try:
             rounds = await asyncio.gather(*(task(i, until) for i in range(1000)))
+            assert isinstance(cache.client, aioredis.Redis)  # one server, one pool
             pool = cache.client.connection_pool
             return sum(rounds), len(pool._available_connections) + len(pool._in_use_connections)
         finally:
