@@ -203,7 +203,14 @@ def map_error(exc: BaseException, *, service: str, operation: str) -> ServiceErr
         error = Unauthorized(service=service, operation=operation, message=f"Redis refused: {name}")
     elif isinstance(
         exc,
-        rex.BusyLoadingError | rex.ReadOnlyError | rex.ClusterDownError | rex.SlotNotCoveredError,
+        rex.BusyLoadingError
+        | rex.ReadOnlyError
+        | rex.ClusterDownError
+        | rex.SlotNotCoveredError
+        # A cluster moving the key's slot (a failover or a resharding) answers MOVED, ASK
+        # or TRYAGAIN to a command sent to one node's own connection: not applied, retry.
+        | rex.AskError
+        | rex.TryAgainError,
     ):
         error = Unavailable(
             service=service, operation=operation, message=f"Redis is not ready: {name}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from redis.cluster import RedisCluster
-from returns.result import Success
+from returns.result import Failure, Success
 
 from portside.adapters.memory import ManualClock
 from portside.adapters.redis import (
@@ -20,6 +20,7 @@ from portside.adapters.redis import (
     redis_topology,
 )
 from portside.adapters.testing import ThrowawayCluster
+from portside.domain import Unavailable
 from portside.ports.queue_rules import QueueOptions
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -239,3 +240,29 @@ def test_the_topology_of_one_server(redis_url: str) -> None:
     assert len(topology.primaries) == 1
     assert topology.slots_covered is None
     assert topology.complete
+
+
+def test_a_stale_slot_map_fails_once_then_follows_the_move(
+    redis_cluster: ThrowawayCluster, namespace: str
+) -> None:
+    """A node-routed step answered MOVED is Unavailable once; the next goes to the new node."""
+    client = RedisCluster.from_url(redis_cluster.url.replace("+cluster", ""))
+    try:
+        deadline = time.monotonic() + 20
+        while not _replicas_online(client) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        queue = RedisQueue(client, namespace=namespace, durable_publish=True, confirm_timeout=5.0)
+        key = queue.stream_key("moved").encode()
+        slot = client.keyslot(key)  # type: ignore[no-untyped-call]
+        owner = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        # The map a client holds after a failover it has not heard of: another primary.
+        stale = next(n for n in client.get_primaries() if n.name != owner.name)  # type: ignore[no-untyped-call]
+        client.nodes_manager.slots_cache[slot] = [stale]
+        failed = queue.publish("moved", b"first")
+        assert isinstance(failed, Failure)
+        assert type(failed.failure()) is Unavailable, failed
+        # MOVED: the old node did not apply it; the map now names the slot's primary.
+        assert type(queue.publish("moved", b"second")) is Success
+        assert queue.stored("moved") == Success(1)
+    finally:
+        client.close()

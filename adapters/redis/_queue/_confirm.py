@@ -1,12 +1,13 @@
 """Durable publish: a write and the step that confirms it reached disk or a replica.
 
-The confirmation must run on the connection that wrote (``WAIT`` and ``WAITAOF``
-count that client's writes), so the write and its confirmation go in one pipeline:
-one round trip, one connection. On a cluster that pipeline goes to the primary holding
-the topic's slot (a slot that moved meanwhile answers ``MOVED``: an error, not a
-retry). Which step follows the write depends on the server
-(``QueueDurability.confirmation``): ``WAIT 1`` with a replica (what survives a
-failover), else ``WAITAOF 1 0`` on Redis 7.2+, nothing with ``appendfsync always``
+The confirmation must run on the connection that wrote (``WAIT`` and ``WAITAOF`` count
+that client's writes), so the write and its confirmation go in one pipeline: one round
+trip, one connection. On a cluster that pipeline goes to the primary holding the topic's
+slot. A slot that moved meanwhile (a failover the client has not heard of) answers
+``MOVED``: nothing was written, the call is ``Unavailable``, and the driver notes the
+slot's new primary, so the next call goes there. Which step follows the write depends on
+the server (``QueueDurability.confirmation``): ``WAIT 1`` with a replica (what survives
+a failover), else ``WAITAOF 1 0`` on Redis 7.2+, nothing with ``appendfsync always``
 (the server fsyncs before it answers). Without any of them the write is stored but
 unconfirmed: ``TimedOut``. A write a demoted primary refused (``READONLY``, after a
 Sentinel failover) was not stored: the driver sends it once more, to the new primary.

@@ -19,7 +19,7 @@ from returns.result import Failure, Result, Success
 
 from portside.adapters.redis._client import REDIS_ERRORS, map_error, refused_by_replica
 from portside.adapters.redis._queue._durability import QueueDurability, read_server, weakest_of
-from portside.adapters.redis._queue._nodes import QueueClient, node_for, primaries
+from portside.adapters.redis._queue._nodes import QueueClient, follow_moved, node_for, primaries
 from portside.adapters.redis._queue._steps import Batch, Block, Call, ReadDurability, Step
 from portside.domain._errors import ServiceError
 
@@ -53,6 +53,7 @@ def drive(client: QueueClient, scripts: Mapping[str, Any], op: Generator[Step, A
                 # was not applied, and the next connection goes to the new primary.
                 reply = _send(client, scripts, step)
         except REDIS_ERRORS as exc:
+            follow_moved(client, exc)
             error = exc
 
 

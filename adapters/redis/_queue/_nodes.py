@@ -20,7 +20,14 @@ from portside.adapters.redis._client import server_name
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["QueueClient", "encoder_of", "node_for", "primaries", "socket_timeout"]
+__all__ = [
+    "QueueClient",
+    "encoder_of",
+    "follow_moved",
+    "node_for",
+    "primaries",
+    "socket_timeout",
+]
 
 #: The clients a ``RedisQueue`` runs on.
 QueueClient = redis.Redis | RedisCluster
@@ -36,6 +43,18 @@ def node_for(client: QueueClient, key: bytes) -> redis.Redis:
         node: Any = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
         return client.get_redis_connection(node)
     return client
+
+
+def follow_moved(client: QueueClient, exc: BaseException) -> None:
+    """Note a slot's new primary after a step sent to one node was answered ``MOVED``.
+
+    redis-py updates its slot map itself for the commands it routes; the steps sent to
+    a node's own connection (``node_for``) would otherwise go to the old node until a
+    routed command happened to refresh the map. ``ASK`` is a one-off redirection during
+    a resharding and changes nothing.
+    """
+    if isinstance(client, RedisCluster) and isinstance(exc, redis.exceptions.MovedError):
+        client.nodes_manager.move_slot(exc)
 
 
 def primaries(client: QueueClient) -> list[tuple[str, redis.Redis]]:
