@@ -47,6 +47,22 @@ def test_an_adapter_import_loads_only_what_it_needs(statement: str, allowed: set
     assert {name for name in HEAVY if name in loaded} <= allowed
 
 
+@pytest.mark.parametrize(
+    ("statement", "twin"),
+    [
+        ("from portside.adapters.openai import OpenAILLM", "portside.adapters.openai._async_llm"),
+        (
+            "from portside.adapters.resilience import CircuitBreaker",
+            "portside.adapters.resilience._async_fail_open",
+        ),
+        ("from portside.adapters.redis import RedisCache", "portside.adapters.redis._async_cache"),
+    ],
+)
+def test_a_sync_name_does_not_load_its_asyncio_twin(statement: str, twin: str) -> None:
+    """Importing a sync adapter or tool leaves its asyncio twin unloaded."""
+    assert twin not in _loaded(statement)
+
+
 def test_the_check_sees_what_an_import_loads() -> None:
     """The fresh interpreter reports the SDK an import brings, so the check can fail."""
     assert "sqlalchemy" in _loaded("from portside.adapters.memory import MemoryDatabase")
